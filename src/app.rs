@@ -1,0 +1,206 @@
+//! The application context shared by every transport: store, tenants, clock, ranker, and a
+//! catalog cache that follows the stored catalog version.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::core::auth;
+use crate::core::catalog::Catalog;
+use crate::core::ports::{Clock, Store};
+use crate::core::ranking::Ranker;
+use crate::core::tenancy::{Principal, Tenant};
+use crate::core::{Error, StoreError};
+use crate::store::Db;
+
+/// Cheap to clone; everything inside is shared.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    ranker: Arc<dyn Ranker>,
+    /// Per tenant: the catalog version it was loaded at, and the catalog with `self` resolved.
+    catalogs: RwLock<HashMap<String, (i64, Arc<Catalog>)>>,
+}
+
+/// The placeholder a catalog file uses for this agent's own URL in format ids.
+pub const SELF_AGENT_URL: &str = "self";
+
+impl App {
+    pub fn new(db: Db, config: Config, clock: Arc<dyn Clock>, ranker: Arc<dyn Ranker>) -> App {
+        App {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                clock,
+                ranker,
+                catalogs: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub fn ranker(&self) -> &dyn Ranker {
+        self.inner.ranker.as_ref()
+    }
+
+    /// The tenant a principal belongs to, or the default tenant for anonymous calls.
+    ///
+    /// # Errors
+    /// A principal whose tenant is no longer configured.
+    pub fn tenant_for(&self, principal: Option<&Principal>) -> Result<&Tenant, Error> {
+        let tenant_id = principal.map_or(self.inner.config.default_tenant.as_str(), |p| {
+            p.tenant_id.as_str()
+        });
+        self.inner
+            .config
+            .tenant(tenant_id)
+            .map(|t| &t.tenant)
+            .ok_or_else(|| {
+                Error::PermissionDenied(format!("tenant {tenant_id} is not served by this agent"))
+            })
+    }
+
+    /// The tenant's catalog, reloaded only when its stored version changed (a CLI import in
+    /// another process bumps it).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn catalog(&self, tenant: &Tenant) -> Result<Arc<Catalog>, Error> {
+        let version = self
+            .inner
+            .db
+            .catalog_version(&tenant.tenant_id)
+            .await?
+            .unwrap_or(0);
+        if let Some((cached, catalog)) = self
+            .inner
+            .catalogs
+            .read()
+            .expect("catalog cache lock")
+            .get(&tenant.tenant_id)
+        {
+            if *cached == version {
+                return Ok(catalog.clone());
+            }
+        }
+        let (version, mut catalog) = if version == 0 {
+            (0, Catalog::default())
+        } else {
+            self.inner.db.load_catalog(&tenant.tenant_id).await?
+        };
+        resolve_self_urls(&mut catalog, &tenant.agent_url);
+        let catalog = Arc::new(catalog);
+        self.inner
+            .catalogs
+            .write()
+            .expect("catalog cache lock")
+            .insert(tenant.tenant_id.clone(), (version, catalog.clone()));
+        Ok(catalog)
+    }
+
+    /// Resolves a bearer token to its principal.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, Error> {
+        auth::authenticate(&self.inner.db, token).await
+    }
+}
+
+fn resolve_self_urls(catalog: &mut Catalog, agent_url: &str) {
+    let resolve = |url: &mut String| {
+        if url == SELF_AGENT_URL {
+            *url = agent_url.to_owned();
+        }
+    };
+    for format in &mut catalog.formats {
+        resolve(&mut format.format_id.agent_url);
+    }
+    for product in &mut catalog.products {
+        for format_id in &mut product.format_ids {
+            resolve(&mut format_id.agent_url);
+        }
+    }
+}
+
+/// Brings the database in line with the configuration: tenants exist, a tenant with no catalog
+/// yet gets its configured one, sandbox principals exist with their fixed tokens.
+///
+/// # Errors
+/// Storage failures, or a sandbox token already used by another principal.
+pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    for tenant_config in &config.tenants {
+        let tenant = &tenant_config.tenant;
+        db.upsert_tenant(tenant)
+            .await
+            .with_context(|| format!("tenant {}", tenant.tenant_id))?;
+        if db.catalog_version(&tenant.tenant_id).await?.is_none() {
+            if let Some(catalog) = &tenant_config.catalog {
+                db.replace_catalog(&tenant.tenant_id, catalog, now).await?;
+                tracing::info!(
+                    tenant = %tenant.tenant_id,
+                    products = catalog.products.len(),
+                    formats = catalog.formats.len(),
+                    "seeded catalog"
+                );
+            }
+        }
+        for sandbox_principal in &tenant_config.sandbox_principals {
+            let hash = auth::hash_token(sandbox_principal.token.expose());
+            match db.principal_by_token_hash(&hash).await? {
+                Some((existing, _)) if existing.principal_id == sandbox_principal.principal_id => {}
+                Some((existing, _)) => anyhow::bail!(
+                    "sandbox principal {}: its token already belongs to principal {}",
+                    sandbox_principal.principal_id,
+                    existing.principal_id
+                ),
+                None => {
+                    let principal = Principal {
+                        principal_id: sandbox_principal.principal_id.clone(),
+                        tenant_id: tenant.tenant_id.clone(),
+                        name: sandbox_principal.name.clone(),
+                        admin: sandbox_principal.admin,
+                        created_at: now,
+                    };
+                    db.insert_principal(&principal, &hash).await.map_err(|e| match e {
+                        StoreError::Conflict(_) => anyhow::anyhow!(
+                            "sandbox principal {} exists with another token; revoke it or pick another id",
+                            principal.principal_id
+                        ),
+                        other => other.into(),
+                    })?;
+                }
+            }
+            if config.demo {
+                // The demo token is public by design (README, seeds); real tokens are never logged.
+                tracing::info!(
+                    tenant = %tenant.tenant_id,
+                    principal = %sandbox_principal.principal_id,
+                    token = sandbox_principal.token.expose(),
+                    "demo mode: sandbox principal ready; send it as `x-adcp-auth` or `Authorization: Bearer`"
+                );
+            }
+        }
+    }
+    Ok(())
+}

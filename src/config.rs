@@ -1,0 +1,306 @@
+//! Configuration: a TOML file (or the built-in demo), overridden by environment and flags.
+//!
+//! With no file the server runs the demo: one sandbox tenant with the demo catalog and the
+//! well-known token `test-token`. A production file lists real tenants with `sandbox = false`,
+//! and principals are created with `sales-agent principal create`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::core::catalog::Catalog;
+use crate::core::tenancy::{AccountPolicy, Billing, Tenant};
+
+const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+const DEMO_CATALOG: &str = include_str!("../config/demo-catalog.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerSection,
+    pub tenants: Vec<TenantSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    /// The URL buyers use to reach /mcp, when it differs from `http://<listen>/mcp`.
+    pub public_url: Option<String>,
+    /// Host headers accepted (DNS-rebinding protection); defaults to loopback names.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
+    /// Tenant that answers unauthenticated discovery calls; defaults to the first tenant.
+    pub default_tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSection {
+    pub tenant_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub sandbox: bool,
+    /// Catalog file seeded on first start, relative to the configuration file.
+    pub catalog: Option<String>,
+    #[serde(default)]
+    pub publisher_domains: Vec<String>,
+    pub portfolio_description: Option<String>,
+    #[serde(default)]
+    pub primary_countries: Vec<String>,
+    #[serde(default)]
+    pub accounts: AccountsSection,
+    /// Principals with fixed tokens; allowed only in sandbox tenants (the demo's `test-token`).
+    #[serde(default)]
+    pub sandbox_principals: Vec<SandboxPrincipal>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsSection {
+    #[serde(default = "default_billing")]
+    pub supported_billing: Vec<String>,
+    #[serde(default = "default_terms")]
+    pub payment_terms: Vec<String>,
+    #[serde(default)]
+    pub require_approval: bool,
+}
+
+impl Default for AccountsSection {
+    fn default() -> Self {
+        AccountsSection {
+            supported_billing: default_billing(),
+            payment_terms: default_terms(),
+            require_approval: false,
+        }
+    }
+}
+
+fn default_billing() -> Vec<String> {
+    vec!["operator".into(), "agent".into()]
+}
+
+fn default_terms() -> Vec<String> {
+    vec!["net_30".into(), "net_45".into(), "prepay".into()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxPrincipal {
+    pub principal_id: String,
+    pub name: String,
+    pub token: Secret,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Overrides from flags and the environment (flags win; clap reads the env vars).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub log_format: Option<String>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub public_url: String,
+    pub allowed_hosts: Vec<String>,
+    pub json_logs: bool,
+    pub default_tenant: String,
+    pub tenants: Vec<TenantConfig>,
+    /// True when running the built-in demo (no configuration file).
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    pub tenant: Tenant,
+    pub catalog: Option<Catalog>,
+    pub sandbox_principals: Vec<SandboxPrincipal>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/sales-agent.db";
+
+impl Config {
+    /// Loads `path`, or the built-in demo when `None`, and applies overrides.
+    ///
+    /// # Errors
+    /// Unreadable or invalid files, unknown fields, inconsistent tenants or catalogs.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+        let (file, base, demo): (ConfigFile, Option<PathBuf>, bool) = match path {
+            None => (
+                toml::from_str(DEMO_CONFIG).context("built-in demo configuration")?,
+                None,
+                true,
+            ),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let file =
+                    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+                (file, path.parent().map(Path::to_path_buf), false)
+            }
+        };
+        let server = file.server;
+        let listen_text = overrides
+            .listen
+            .or(server.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .with_context(|| format!("listen address {listen_text:?} is not host:port"))?;
+        let database_url = overrides
+            .database_url
+            .or(server.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let public_url = overrides
+            .public_url
+            .or(server.public_url)
+            .unwrap_or_else(|| format!("http://{listen}/mcp"));
+        let allowed_hosts = overrides
+            .allowed_hosts
+            .or(server.allowed_hosts)
+            .unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]);
+        let json_logs = match overrides.log_format.or(server.log_format).as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => bail!("log_format {other:?} must be text or json"),
+        };
+        if file.tenants.is_empty() {
+            bail!("configuration lists no tenants");
+        }
+        let mut tenants = Vec::new();
+        for section in file.tenants {
+            tenants.push(tenant_config(section, base.as_deref(), &public_url)?);
+        }
+        let default_tenant = server
+            .default_tenant
+            .unwrap_or_else(|| tenants[0].tenant.tenant_id.clone());
+        if !tenants.iter().any(|t| t.tenant.tenant_id == default_tenant) {
+            bail!("default_tenant {default_tenant:?} is not one of the tenants");
+        }
+        Ok(Config {
+            listen,
+            database_url,
+            public_url,
+            allowed_hosts,
+            json_logs,
+            default_tenant,
+            tenants,
+            demo,
+        })
+    }
+
+    pub fn tenant(&self, tenant_id: &str) -> Option<&TenantConfig> {
+        self.tenants
+            .iter()
+            .find(|t| t.tenant.tenant_id == tenant_id)
+    }
+}
+
+fn tenant_config(
+    section: TenantSection,
+    base: Option<&Path>,
+    public_url: &str,
+) -> anyhow::Result<TenantConfig> {
+    let id = &section.tenant_id;
+    if !section.sandbox && !section.sandbox_principals.is_empty() {
+        bail!(
+            "tenant {id}: sandbox_principals are only allowed in sandbox tenants; use `sales-agent principal create`"
+        );
+    }
+    let mut supported_billing = Vec::new();
+    for billing in &section.accounts.supported_billing {
+        supported_billing.push(
+            Billing::parse(billing)
+                .with_context(|| format!("tenant {id}: unknown billing {billing:?}"))?,
+        );
+    }
+    let catalog = match (&section.catalog, base) {
+        (None, _) => None,
+        (Some(name), None) if name == "demo-catalog.toml" => {
+            Some(parse_catalog(DEMO_CATALOG, "toml")?)
+        }
+        (Some(name), None) => {
+            bail!("tenant {id}: catalog {name:?} cannot be resolved without a configuration file")
+        }
+        (Some(name), Some(base)) => Some(read_catalog(&base.join(name))?),
+    };
+    let tenant = Tenant {
+        tenant_id: section.tenant_id.clone(),
+        name: section.name,
+        sandbox: section.sandbox,
+        agent_url: public_url.to_owned(),
+        publisher_domains: section.publisher_domains,
+        portfolio_description: section.portfolio_description,
+        primary_countries: section.primary_countries,
+        account_policy: AccountPolicy {
+            supported_billing,
+            payment_terms: section.accounts.payment_terms,
+            require_approval: section.accounts.require_approval,
+        },
+    };
+    Ok(TenantConfig {
+        tenant,
+        catalog,
+        sandbox_principals: section.sandbox_principals,
+    })
+}
+
+/// Reads a catalog file (`.toml` or `.json`) and checks its invariants.
+///
+/// # Errors
+/// Unreadable or unparsable files, unknown fields, broken references.
+pub fn read_catalog(path: &Path) -> anyhow::Result<Catalog> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading catalog {}", path.display()))?;
+    let kind = if path.extension().is_some_and(|e| e == "json") {
+        "json"
+    } else {
+        "toml"
+    };
+    parse_catalog(&text, kind).with_context(|| format!("catalog {}", path.display()))
+}
+
+fn parse_catalog(text: &str, kind: &str) -> anyhow::Result<Catalog> {
+    let catalog: Catalog = if kind == "json" {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| anyhow::anyhow!("at {}: {}", e.path(), e.inner()))?
+    } else {
+        toml::from_str(text)?
+    };
+    if let Err(problems) = catalog.validate() {
+        bail!("invalid catalog:\n  {}", problems.join("\n  "));
+    }
+    Ok(catalog)
+}

@@ -1,0 +1,77 @@
+//! The domain error: every reason a core operation refuses, in AdCP's vocabulary but with no
+//! wire format. Transports map it to their error shapes in exactly one place each.
+
+/// Why a store operation failed, as core needs to know it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or foreign-key rule refused the write.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+    /// The database could not be reached or answered with an error.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    /// Stored data could not be read back (corrupt row or incompatible document).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// A refusal of a core operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or breaks a rule; `field` is a JSONPath-lite location.
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        field: Option<String>,
+        suggestion: Option<String>,
+    },
+    /// The request asks for something this seller does not offer.
+    #[error("{message}")]
+    Unsupported {
+        message: String,
+        field: String,
+        suggestion: String,
+    },
+    /// The caller asked for a protocol major version this agent does not speak.
+    #[error("AdCP major version {requested} is not supported; this agent supports {supported:?}")]
+    VersionUnsupported { requested: i64, supported: Vec<u32> },
+    /// The referenced account does not exist or is not the caller's (indistinguishable on purpose).
+    #[error("account not found")]
+    AccountNotFound { field: Option<String> },
+    /// Authenticated, but the operation needs a right the principal does not have.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The same idempotency key was used with a different request.
+    #[error("idempotency key was already used with a different request")]
+    IdempotencyConflict,
+    /// The key was seen but its replay window is over.
+    #[error("idempotency key has expired; send the request with a new key")]
+    IdempotencyExpired,
+    /// Another request with the same idempotency key is still running.
+    #[error("a request with this idempotency key is still in progress")]
+    IdempotencyInProgress,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::InvalidRequest {
+            message: message.into(),
+            field: Some(field.into()),
+            suggestion: None,
+        }
+    }
+
+    pub fn invalid_with(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        suggestion: impl Into<String>,
+    ) -> Error {
+        Error::InvalidRequest {
+            message: message.into(),
+            field: Some(field.into()),
+            suggestion: Some(suggestion.into()),
+        }
+    }
+}

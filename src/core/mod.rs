@@ -1,0 +1,21 @@
+//! The domain core: catalog, discovery, accounts, tenancy, idempotency and the ports it needs.
+//!
+//! **No IO here**: core never imports sqlx, axum, rmcp or reqwest and knows no wire format. It
+//! talks to the database only through the [`ports::Store`] trait and reads time from
+//! [`ports::Clock`]. Reading order: `catalog`, `tenancy`, `discovery` + `ranking`, `accounts`,
+//! `idempotency`, `capabilities`, `ports`, `error`.
+
+pub mod accounts;
+pub mod auth;
+pub mod capabilities;
+pub mod catalog;
+pub mod discovery;
+pub mod error;
+pub mod idempotency;
+pub mod pagination;
+pub mod ports;
+pub mod ranking;
+pub mod tenancy;
+
+pub use error::{Error, StoreError};
+pub use ports::Store;

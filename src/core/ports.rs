@@ -1,0 +1,161 @@
+//! The ports core needs from the outside world: persistence and time. Core calls them; the
+//! `store` module and the binary provide them. Nothing here performs IO itself.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::catalog::Catalog;
+use super::error::StoreError;
+use super::idempotency::{IdempotencyRecord, IdempotencyScope};
+use super::tenancy::{Account, AccountKey, AccountStatus, Principal, Tenant};
+
+/// Source of the current time; injected so that tests control it.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A page request over an ordered listing: items strictly after `after`, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+/// Which accounts a listing may return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountFilter {
+    pub tenant_id: String,
+    /// `None` lists every account of the tenant (admins).
+    pub owner_principal_id: Option<String>,
+    pub status: Option<AccountStatus>,
+    pub sandbox: Option<bool>,
+}
+
+/// Outcome of claiming an idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The key was free and is now held by the caller until `complete` or `release`.
+    Claimed,
+    /// The key is already known.
+    Existing(IdempotencyRecord),
+}
+
+/// Persistence for everything core owns. Implemented for SQLite and Postgres in `store`.
+/// Every method is one atomic unit: it either happens entirely or not at all.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Checks the database answers.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates or updates a tenant's settings.
+    fn upsert_tenant(&self, tenant: &Tenant)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn insert_principal(
+        &self,
+        principal: &Principal,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The active (not revoked) principal whose token hashes to `token_hash`.
+    fn principal_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<(Principal, String)>, StoreError>> + Send;
+
+    fn list_principals(
+        &self,
+        tenant_id: &str,
+    ) -> impl Future<Output = Result<Vec<Principal>, StoreError>> + Send;
+
+    /// Revokes a principal's token; returns whether it existed.
+    fn revoke_principal(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The tenant's catalog version, bumped on every change; `None` when never imported.
+    fn catalog_version(
+        &self,
+        tenant_id: &str,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+
+    /// The tenant's catalog with its version.
+    fn load_catalog(
+        &self,
+        tenant_id: &str,
+    ) -> impl Future<Output = Result<(i64, Catalog), StoreError>> + Send;
+
+    /// Replaces the tenant's whole catalog in one transaction; returns the new version.
+    fn replace_catalog(
+        &self,
+        tenant_id: &str,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    fn account_by_key(
+        &self,
+        tenant_id: &str,
+        owner_principal_id: &str,
+        key: &AccountKey,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+
+    fn account_by_id(
+        &self,
+        tenant_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+
+    /// Inserts or updates (by `account_id`) each account, all in one transaction.
+    fn save_accounts(
+        &self,
+        accounts: &[Account],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Accounts matching `filter` ordered by `account_id`, after the page cursor.
+    fn list_accounts(
+        &self,
+        filter: &AccountFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
+
+    fn count_accounts(
+        &self,
+        filter: &AccountFilter,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Takes the key if free; otherwise returns what is stored under it.
+    fn claim_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Stores the response of a claimed key; replays return it from now on.
+    fn complete_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        response: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Frees a claimed key (the operation failed, so a retry must run again).
+    fn release_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,265 @@
+//! The HTTP host: `/mcp` (MCP streamable HTTP), `/healthz`, `/readyz`.
+//!
+//! Authentication happens here, before JSON-RPC dispatch, because AdCP buyers (and the
+//! compliance suite) expect HTTP 401 with `WWW-Authenticate: Bearer` for protected tools: the
+//! request body is read once, the JSON-RPC method and tool name are peeked at, the token (from
+//! `Authorization: Bearer` or `x-adcp-auth`) is resolved to a principal and attached to the
+//! request as [`Caller`].
+//!
+//! Two rmcp services sit behind `/mcp`: a session-keeping one for clients that `initialize` and
+//! accept SSE, and a stateless one answering plain `application/json` for everything else
+//! (raw `tools/call` without a session, clients that accept only JSON). So sessions work, a
+//! session-less call works, and `Accept: application/json` never gets a 406.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::app::App;
+use crate::core::Store;
+use crate::mcp::{Caller, SalesAgent, requires_auth};
+
+/// Largest JSON-RPC request body accepted.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+type Stateful = StreamableHttpService<SalesAgent, LocalSessionManager>;
+type Stateless = StreamableHttpService<SalesAgent, NeverSessionManager>;
+
+#[derive(Clone)]
+struct Http {
+    app: App,
+    stateful: Stateful,
+    stateless: Stateless,
+    realm: Arc<str>,
+}
+
+/// Builds the router. `shutdown` ends open SSE streams when the server stops.
+pub fn router(app: App, shutdown: CancellationToken) -> Router {
+    let agent = SalesAgent::new(app.clone());
+    let hosts = app.config().allowed_hosts.clone();
+    let base = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_cancellation_token(shutdown.child_token());
+    let stateful_agent = agent.clone();
+    let stateful = StreamableHttpService::new(
+        move || Ok(stateful_agent.clone()),
+        Arc::new(LocalSessionManager::default()),
+        base.clone().with_legacy_session_mode(true),
+    );
+    let stateless = StreamableHttpService::new(
+        move || Ok(agent.clone()),
+        Arc::new(NeverSessionManager::default()),
+        base.with_legacy_session_mode(false)
+            .with_json_response(true),
+    );
+    let realm: Arc<str> = Arc::from(app.config().public_url.as_str());
+    let state = Http {
+        app,
+        stateful,
+        stateless,
+        realm,
+    };
+    Router::new()
+        .route("/mcp", axum::routing::any(mcp))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn readyz(State(http): State<Http>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), http.app.db().ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timeout").into_response(),
+    }
+}
+
+/// The JSON-RPC fields needed to route and authorize, read without trusting the rest.
+#[derive(Deserialize)]
+struct Peek {
+    method: Option<String>,
+    params: Option<PeekParams>,
+}
+
+#[derive(Deserialize)]
+struct PeekParams {
+    name: Option<String>,
+}
+
+async fn mcp(State(http): State<Http>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let token = bearer_token(&parts.headers);
+    let principal = match &token {
+        None => None,
+        Some(token) => match http.app.authenticate(token).await {
+            Ok(Some(principal)) => Some(principal),
+            Ok(None) => {
+                return unauthorized(
+                    &http.realm,
+                    Some("invalid_token"),
+                    "unknown or revoked token",
+                );
+            }
+            Err(error) => {
+                tracing::error!(%error, "authentication lookup failed");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "authentication unavailable",
+                )
+                    .into_response();
+            }
+        },
+    };
+
+    let (bytes, messages) = if parts.method == Method::POST {
+        let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+            }
+        };
+        let messages = peek(&bytes);
+        (bytes, messages)
+    } else {
+        (
+            axum::body::to_bytes(body, 0).await.unwrap_or_default(),
+            Vec::new(),
+        )
+    };
+
+    if principal.is_none() {
+        let protected = messages.iter().any(|m| {
+            m.method.as_deref() == Some("tools/call")
+                && requires_auth(
+                    m.params
+                        .as_ref()
+                        .and_then(|p| p.name.as_deref())
+                        .unwrap_or(""),
+                )
+        });
+        if protected {
+            return unauthorized(&http.realm, None, "this tool needs credentials");
+        }
+    }
+
+    let has_session = parts.headers.contains_key("mcp-session-id");
+    let initializing = messages
+        .iter()
+        .any(|m| m.method.as_deref() == Some("initialize"));
+    let accepts_sse = parts
+        .headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")));
+    let stateful = has_session || (initializing && accepts_sse);
+
+    if !stateful {
+        // rmcp refuses requests that do not accept both types, even when it answers plain JSON
+        // (stateless, json_response, no notifications): state what it will in fact send.
+        parts.headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+    }
+    parts.extensions.insert(Caller(principal));
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let response = if stateful {
+        http.stateful
+            .clone()
+            .oneshot(request)
+            .await
+            .map(|r| r.map(Body::new))
+    } else {
+        http.stateless
+            .clone()
+            .oneshot(request)
+            .await
+            .map(|r| r.map(Body::new))
+    };
+    match response {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+fn peek(bytes: &Bytes) -> Vec<Peek> {
+    if let Ok(single) = serde_json::from_slice::<Peek>(bytes) {
+        return vec![single];
+    }
+    serde_json::from_slice::<Vec<Peek>>(bytes).unwrap_or_default()
+}
+
+/// The presented token: `Authorization: Bearer` first, then the seed-era `x-adcp-auth`.
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let seed = headers
+        .get("x-adcp-auth")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    bearer.or(seed).map(str::to_owned)
+}
+
+fn unauthorized(realm: &str, error: Option<&str>, message: &str) -> Response {
+    let challenge = match error {
+        Some(error) => format!("Bearer realm=\"{realm}\", error=\"{error}\""),
+        None => format!("Bearer realm=\"{realm}\""),
+    };
+    let body = serde_json::json!({
+        "error": { "code": "AUTH_REQUIRED", "message": message,
+                   "suggestion": "send your token as Authorization: Bearer <token> or x-adcp-auth" }
+    });
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Serves until `shutdown` is cancelled, then drains in-flight requests.
+///
+/// # Errors
+/// Listener failures.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Without TCP_NODELAY every SSE-framed reply waits ~40 ms on Nagle + delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    let router = router(app, shutdown.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

@@ -1,0 +1,62 @@
+//! An AdCP 3.0 media-buy sales agent: AI buying agents discover a publisher's products over MCP.
+//!
+//! Reading order: [`core`] (domain, no IO), [`store`] (SQL for SQLite and Postgres), [`mcp`]
+//! (tools and AdCP wire shapes), [`http`] (axum host, auth), [`app`] (shared context),
+//! [`config`], [`cli`]. See ARCHITECTURE.md.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod http;
+pub mod mcp;
+pub mod store;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::core::ports::{Clock, SystemClock};
+use crate::core::ranking::KeywordRanker;
+use crate::store::Db;
+
+/// Connects the database, applies migrations and configuration, and serves on `listener`
+/// until `shutdown` is cancelled.
+///
+/// # Errors
+/// Database, bootstrap or listener failures.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
+}
+
+/// [`run`] with an injected clock (tests).
+///
+/// # Errors
+/// Database, bootstrap or listener failures.
+pub async fn run_with_clock(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await?;
+    app::bootstrap(&db, &config).await?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        backend = db.backend_name(),
+        agent_url = %config.public_url,
+        tenants = config.tenants.len(),
+        "sales agent listening; MCP at /mcp"
+    );
+    let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker));
+    let served = http::serve(listener, app, shutdown).await;
+    db.close().await;
+    Ok(served?)
+}

@@ -1,0 +1,87 @@
+//! The one place where domain errors become AdCP errors on MCP (DIGEST §4.3): a tool result with
+//! `isError: true` whose structured content carries both `adcp_error` and `errors[]`, with the
+//! caller's `context` echoed. Internal causes are logged, never sent.
+
+use rmcp::model::CallToolResult;
+use serde_json::{Map, Value, json};
+
+use crate::core::Error;
+
+/// AdCP recovery classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    Transient,
+    Correctable,
+    Terminal,
+}
+
+impl Recovery {
+    fn as_str(self) -> &'static str {
+        match self {
+            Recovery::Transient => "transient",
+            Recovery::Correctable => "correctable",
+            Recovery::Terminal => "terminal",
+        }
+    }
+}
+
+/// Builds the AdCP error object (`core/error.json`) for a domain error.
+pub fn adcp_error(error: &Error) -> Value {
+    let (code, recovery, field, suggestion): (&str, Recovery, Option<String>, Option<String>) = match error {
+        Error::InvalidRequest { field, suggestion, .. } => {
+            ("INVALID_REQUEST", Recovery::Correctable, field.clone(), suggestion.clone())
+        }
+        Error::Unsupported { field, suggestion, .. } => {
+            ("UNSUPPORTED_FEATURE", Recovery::Correctable, Some(field.clone()), Some(suggestion.clone()))
+        }
+        Error::VersionUnsupported { supported, .. } => (
+            "VERSION_UNSUPPORTED",
+            Recovery::Correctable,
+            Some("adcp_major_version".to_owned()),
+            Some(format!("send adcp_major_version {} or omit it", supported.last().copied().unwrap_or(3))),
+        ),
+        Error::AccountNotFound { field } => (
+            "ACCOUNT_NOT_FOUND",
+            Recovery::Terminal,
+            field.clone(),
+            Some("declare the account with sync_accounts or use an account_id from list_accounts".to_owned()),
+        ),
+        Error::PermissionDenied(_) => ("PERMISSION_DENIED", Recovery::Correctable, None, None),
+        // Conflicts expose code and message only (security.mdx#idempotency).
+        Error::IdempotencyConflict => ("IDEMPOTENCY_CONFLICT", Recovery::Correctable, None, None),
+        Error::IdempotencyExpired => ("IDEMPOTENCY_EXPIRED", Recovery::Correctable, None, None),
+        Error::IdempotencyInProgress => ("CONFLICT", Recovery::Transient, None, None),
+        Error::Store(_) => ("SERVICE_UNAVAILABLE", Recovery::Transient, None, None),
+    };
+    let message = match error {
+        Error::Store(cause) => {
+            tracing::error!(error = %cause, "storage failure answered as SERVICE_UNAVAILABLE");
+            "the service is temporarily unavailable; retry shortly".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let mut object = Map::new();
+    object.insert("code".into(), code.into());
+    object.insert("message".into(), message.into());
+    if let Some(field) = field {
+        object.insert("field".into(), field.into());
+    }
+    if let Some(suggestion) = suggestion {
+        object.insert("suggestion".into(), suggestion.into());
+    }
+    if matches!(error, Error::IdempotencyInProgress | Error::Store(_)) {
+        object.insert("retry_after".into(), 1.into());
+    }
+    object.insert("recovery".into(), recovery.as_str().into());
+    Value::Object(object)
+}
+
+/// The tool result for a failed call.
+pub fn error_result(error: &Error, context: Option<&Value>) -> CallToolResult {
+    let object = adcp_error(error);
+    let mut body = json!({ "adcp_error": object.clone(), "errors": [object] });
+    if let Some(context) = context {
+        body["context"] = context.clone();
+    }
+    CallToolResult::structured_error(body)
+}

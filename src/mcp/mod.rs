@@ -1,0 +1,407 @@
+//! The MCP surface: the tool table, argument parsing, and the mapping of core results to AdCP
+//! responses. Only this module and `http` know JSON-RPC and MCP.
+//!
+//! Each tool handler is thin: parse the arguments, check the caller, call one core function,
+//! render the result. Responses are flat (DIGEST §2.2): the AdCP object is the MCP
+//! `structuredContent`, with `status` and the echoed `context` at top level, and the same JSON
+//! in `content[0].text`.
+
+mod args;
+mod error;
+pub mod wire;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, InitializeResult,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool, ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use schemars::JsonSchema;
+use serde_json::{Map, Value};
+use sha2::Digest;
+use tracing::Instrument;
+
+pub use args::Args;
+
+use crate::app::App;
+use crate::core::idempotency::{self, Begin, IdempotencyScope};
+use crate::core::tenancy::Principal;
+use crate::core::{Error, accounts, capabilities, discovery};
+
+/// The authenticated caller of a request, put into the HTTP request extensions by `http`.
+#[derive(Debug, Clone, Default)]
+pub struct Caller(pub Option<Principal>);
+
+/// Who may call a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone; answers for the default tenant when anonymous.
+    Public,
+    /// Any authenticated principal.
+    Principal,
+}
+
+type Handler =
+    for<'a> fn(
+        &'a SalesAgent,
+        Call,
+    ) -> Pin<Box<dyn Future<Output = Result<Map<String, Value>, Error>> + Send + 'a>>;
+
+struct ToolSpec {
+    tool: Tool,
+    access: Access,
+    handler: Handler,
+}
+
+/// What a handler gets: the raw arguments and the caller.
+pub struct Call {
+    pub args: Args,
+    pub principal: Option<Principal>,
+}
+
+/// The MCP server handle; cheap to clone (the streamable HTTP service makes one per session).
+#[derive(Clone)]
+pub struct SalesAgent {
+    app: App,
+    tools: Arc<Vec<ToolSpec>>,
+}
+
+/// Whether calling `tool` needs credentials. Unknown tools do, so that probing is not free.
+pub fn requires_auth(tool: &str) -> bool {
+    !matches!(tool_access(tool), Some(Access::Public))
+}
+
+fn tool_access(name: &str) -> Option<Access> {
+    TOOL_ACCESS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, a)| *a)
+}
+
+const TOOL_ACCESS: &[(&str, Access)] = &[
+    ("get_adcp_capabilities", Access::Public),
+    ("get_products", Access::Public),
+    ("list_creative_formats", Access::Public),
+    ("list_authorized_properties", Access::Public),
+    ("sync_accounts", Access::Principal),
+    ("list_accounts", Access::Principal),
+];
+
+fn spec<T: JsonSchema + 'static>(
+    name: &'static str,
+    description: &'static str,
+    read_only: bool,
+    handler: Handler,
+) -> ToolSpec {
+    let schema = rmcp::handler::server::tool::schema_for_type::<T>();
+    let annotations = ToolAnnotations::new()
+        .read_only(read_only)
+        .destructive(false)
+        .idempotent(true)
+        .open_world(false);
+    let access = tool_access(name).unwrap_or(Access::Principal);
+    ToolSpec {
+        tool: Tool::new(name, description, schema).annotate(annotations),
+        access,
+        handler,
+    }
+}
+
+impl SalesAgent {
+    pub fn new(app: App) -> SalesAgent {
+        let tools = vec![
+            spec::<wire::GetCapabilitiesRequest>(
+                "get_adcp_capabilities",
+                "Discover what this AdCP sales agent supports: protocol versions, idempotency, accounts, pricing models, portfolio and policies. No credentials needed.",
+                true,
+                |agent, call| Box::pin(agent.get_adcp_capabilities(call)),
+            ),
+            spec::<wire::GetProductsRequest>(
+                "get_products",
+                "Find advertising products. buying_mode \"brief\" ranks the catalog against a natural-language brief and says why in brief_relevance; \"wholesale\" returns the catalog; \"refine\" adjusts an earlier answer. Supports filters and cursor pagination.",
+                true,
+                |agent, call| Box::pin(agent.get_products(call)),
+            ),
+            spec::<wire::ListFormatsRequest>(
+                "list_creative_formats",
+                "List the creative formats this publisher accepts, with each asset's requirements (sizes, file types, durations, file size) and supported macros. Filter by format_ids, asset_types, dimensions or name.",
+                true,
+                |agent, call| Box::pin(agent.list_creative_formats(call)),
+            ),
+            spec::<wire::ListPropertiesRequest>(
+                "list_authorized_properties",
+                "List the publisher's properties (sites, apps, streams), its publisher domains and advertising policies (prohibited categories, creative requirements).",
+                true,
+                |agent, call| Box::pin(agent.list_authorized_properties(call)),
+            ),
+            spec::<wire::SyncAccountsRequest>(
+                "sync_accounts",
+                "Declare the accounts you buy for (brand, operator, billing, payment terms). Each is created, updated, left unchanged or refused with a reason. Requires idempotency_key.",
+                false,
+                |agent, call| Box::pin(agent.sync_accounts(call)),
+            ),
+            spec::<wire::ListAccountsRequest>(
+                "list_accounts",
+                "List the accounts you can buy for, with their status. Cursor pagination.",
+                true,
+                |agent, call| Box::pin(agent.list_accounts(call)),
+            ),
+        ];
+        SalesAgent {
+            app,
+            tools: Arc::new(tools),
+        }
+    }
+
+    /// The published tools, in table order.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.tools.iter().map(|spec| spec.tool.clone()).collect()
+    }
+
+    /// Runs a tool and renders its AdCP response or error.
+    pub async fn call(
+        &self,
+        name: &str,
+        args: Args,
+        principal: Option<Principal>,
+    ) -> Option<CallToolResult> {
+        let spec = self.tools.iter().find(|spec| spec.tool.name == name)?;
+        let context = args.context().cloned();
+        let result = match (spec.access, &principal) {
+            (Access::Principal, None) => {
+                // The HTTP layer answers 401 before we get here; this guards other transports.
+                Err(Error::PermissionDenied(
+                    "this tool needs credentials (x-adcp-auth or Authorization: Bearer)".into(),
+                ))
+            }
+            _ => match args.major_version().and_then(capabilities::check_version) {
+                Err(error) => Err(error),
+                Ok(()) => (spec.handler)(self, Call { args, principal }).await,
+            },
+        };
+        Some(match result {
+            Ok(body) => success(body, context.as_ref()),
+            Err(error) => error::error_result(&error, context.as_ref()),
+        })
+    }
+
+    async fn get_adcp_capabilities(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire::GetCapabilitiesRequest = call.args.parse()?;
+        let tenant = self.app.tenant_for(call.principal.as_ref())?;
+        let catalog = self.app.catalog(tenant).await?;
+        let described = capabilities::describe(tenant, &catalog);
+        Ok(wire::capabilities_response(
+            &described,
+            request.protocols.as_deref(),
+        ))
+    }
+
+    async fn get_products(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire::GetProductsRequest = call.args.parse()?;
+        let tenant = self.app.tenant_for(call.principal.as_ref())?;
+        let catalog = self.app.catalog(tenant).await?;
+        let fields = request.fields.clone();
+        let property_list = request.property_list.is_some();
+        let query = request.into_query()?;
+        let answer = discovery::find_products(&catalog, self.app.ranker(), &query).await?;
+        Ok(wire::products_response(
+            &answer,
+            fields.as_deref(),
+            property_list,
+        ))
+    }
+
+    async fn list_creative_formats(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire::ListFormatsRequest = call.args.parse()?;
+        let tenant = self.app.tenant_for(call.principal.as_ref())?;
+        let catalog = self.app.catalog(tenant).await?;
+        let page = discovery::find_formats(&catalog, &request.into_query())?;
+        Ok(wire::formats_response(&page))
+    }
+
+    async fn list_authorized_properties(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire::ListPropertiesRequest = call.args.parse()?;
+        let tenant = self.app.tenant_for(call.principal.as_ref())?;
+        let catalog = self.app.catalog(tenant).await?;
+        Ok(wire::properties_response(
+            tenant,
+            &catalog,
+            request.tags.as_deref(),
+        ))
+    }
+
+    async fn sync_accounts(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire::SyncAccountsRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let dry_run = request.dry_run.unwrap_or(false);
+        let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
+        let command = request.into_command();
+        self.idempotent(principal, "", &key, &call.args, async {
+            let now = self.app.clock().now();
+            let outcomes =
+                accounts::sync_accounts(self.app.db(), tenant, principal, command, now).await?;
+            Ok(wire::sync_accounts_response(&outcomes, dry_run))
+        })
+        .await
+    }
+
+    async fn list_accounts(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire::ListAccountsRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let page =
+            accounts::list_accounts(self.app.db(), principal, &request.into_query()?).await?;
+        Ok(wire::accounts_response(&page))
+    }
+
+    /// Runs a mutating operation at most once per (principal, account, key): replays return the
+    /// stored response with `replayed: true`; failures release the key.
+    async fn idempotent(
+        &self,
+        principal: &Principal,
+        account_scope: &str,
+        key: &str,
+        args: &Args,
+        operation: impl Future<Output = Result<Map<String, Value>, Error>>,
+    ) -> Result<Map<String, Value>, Error> {
+        let store = self.app.db();
+        let scope = IdempotencyScope {
+            principal_id: principal.principal_id.clone(),
+            account_scope: account_scope.to_owned(),
+            key: key.to_owned(),
+        };
+        let hash = request_hash(args);
+        match idempotency::begin(store, &scope, &hash, self.app.clock().now()).await? {
+            Begin::Replay(stored) => {
+                let mut body: Map<String, Value> = serde_json::from_str(&stored)
+                    .map_err(|e| Error::Store(crate::core::StoreError::Corrupt(e.to_string())))?;
+                body.insert("replayed".into(), true.into());
+                Ok(body)
+            }
+            Begin::Execute => match operation.await {
+                Ok(body) => {
+                    let stored = Value::Object(body.clone()).to_string();
+                    idempotency::finish(store, &scope, &stored).await?;
+                    Ok(body)
+                }
+                Err(error) => {
+                    if let Err(release) = idempotency::abandon(store, &scope).await {
+                        tracing::error!(error = %release, "could not release idempotency key");
+                    }
+                    Err(error)
+                }
+            },
+        }
+    }
+}
+
+fn required(principal: &Option<Principal>) -> Result<&Principal, Error> {
+    principal.as_ref().ok_or_else(|| {
+        Error::PermissionDenied(
+            "this tool needs credentials (x-adcp-auth or Authorization: Bearer)".into(),
+        )
+    })
+}
+
+/// SHA-256 of the RFC 8785 canonical form of the request minus the fields AdCP excludes from
+/// idempotency equivalence (`idempotency_key`, `context`, `governance_context`,
+/// `push_notification_config.authentication.credentials`).
+pub fn request_hash(args: &Args) -> String {
+    let mut request = args.0.clone();
+    for field in ["idempotency_key", "context", "governance_context"] {
+        request.remove(field);
+    }
+    if let Some(Value::Object(config)) = request.get_mut("push_notification_config") {
+        if let Some(Value::Object(authentication)) = config.get_mut("authentication") {
+            authentication.remove("credentials");
+        }
+    }
+    let canonical = serde_jcs::to_string(&Value::Object(request)).unwrap_or_default();
+    hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
+}
+
+/// A successful response: the body with `status` (the task status unless the body has its own)
+/// and the caller's `context`.
+fn success(mut body: Map<String, Value>, context: Option<&Value>) -> CallToolResult {
+    body.entry("status").or_insert_with(|| "completed".into());
+    if let Some(context) = context {
+        body.insert("context".into(), context.clone());
+    }
+    CallToolResult::structured(Value::Object(body))
+}
+
+impl ServerHandler for SalesAgent {
+    fn get_info(&self) -> InitializeResult {
+        let mut info = InitializeResult::new(ServerCapabilities::builder().enable_tools().build());
+        info.server_info = Implementation::new("adcp-sales-agent", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(
+            "AdCP 3.0 media-buy sales agent. Start with get_adcp_capabilities, then get_products with a brief. \
+             Send your token as `Authorization: Bearer` or `x-adcp-auth`."
+                .to_owned(),
+        );
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let _ = context;
+        Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let args = Args(request.arguments.unwrap_or_default());
+        let principal = caller(&context);
+        let span = tracing::info_span!(
+            "tool",
+            name = %request.name,
+            principal = ?principal.as_ref().map(|p| p.principal_id.as_str())
+        );
+        match self
+            .call(&request.name, args, principal)
+            .instrument(span)
+            .await
+        {
+            Some(result) => Ok(CallToolResponse::Complete(result)),
+            None => Err(ErrorData::invalid_params(
+                format!("tool not found: {}", request.name),
+                None,
+            )),
+        }
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools
+            .iter()
+            .find(|spec| spec.tool.name == name)
+            .map(|spec| spec.tool.clone())
+    }
+}
+
+fn caller(context: &RequestContext<RoleServer>) -> Option<Principal> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .and_then(|caller| caller.0.clone())
+}
+
+/// The tools/list document, as published under `schemas/`.
+pub fn tools_document(agent: &SalesAgent) -> Value {
+    let tools: Vec<Value> = agent
+        .tools()
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+        .collect();
+    serde_json::json!({ "tools": tools })
+}
