@@ -1,0 +1,9 @@
+//! Integration tests, one binary (link once): store conformance on both backends, the
+//! architecture rules, the published tool schemas, and the HTTP/MCP surface of `run()`.
+
+mod architecture;
+mod discovery;
+mod golden;
+mod server;
+mod store;
+mod support;

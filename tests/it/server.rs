@@ -1,0 +1,290 @@
+//! The HTTP/MCP surface of `run()` on a real socket: authentication at the HTTP layer, plain
+//! JSON for JSON-only clients, sessions, health, host checks, context echo, idempotent replays.
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::support;
+
+struct Server {
+    base: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _db: support::TestDb,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let test_db = support::sqlite().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut config = support::demo_config(&test_db.url);
+        config.public_url = format!("http://{address}/mcp");
+        for tenant in &mut config.tenants {
+            tenant.tenant.agent_url = config.public_url.clone();
+        }
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(sales_agent::run(config, listener, shutdown.clone()));
+        let server = Server {
+            base: format!("http://{address}"),
+            shutdown,
+            task,
+            _db: test_db,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client
+                .get(format!("{}/readyz", server.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return server;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("server did not become ready");
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+
+    async fn post(&self, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/mcp", self.base))
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .json(&body);
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn call(&self, token: Option<&str>, tool: &str, arguments: Value) -> Value {
+        let response = self
+            .post(token, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let body: Value = response.json().await.unwrap();
+        body["result"].clone()
+    }
+}
+
+#[tokio::test]
+async fn protected_tools_need_a_valid_token_at_the_http_layer() {
+    let server = Server::start().await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_accounts", "arguments": {}}});
+    let anonymous = server.post(None, call.clone()).await;
+    assert_eq!(anonymous.status(), 401);
+    let challenge = anonymous.headers()[WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer realm=\"http://127.0.0.1:"),
+        "{challenge}"
+    );
+    let bogus = server.post(Some("not-a-real-token"), call.clone()).await;
+    assert_eq!(bogus.status(), 401);
+    assert!(
+        bogus.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    let result = server
+        .call(Some("test-token"), "list_accounts", json!({}))
+        .await;
+    assert_eq!(result["isError"], false);
+    let seed_header = reqwest::Client::new()
+        .post(format!("{}/mcp", server.base))
+        .header(ACCEPT, "application/json")
+        .header("x-adcp-auth", "test-token")
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seed_header.status(), 200, "x-adcp-auth works too");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn discovery_works_without_credentials_and_echoes_context() {
+    let server = Server::start().await;
+    let result = server
+        .call(
+            None,
+            "get_adcp_capabilities",
+            json!({"context": {"trace": "t-1"}}),
+        )
+        .await;
+    let content = &result["structuredContent"];
+    assert_eq!(content["status"], "completed");
+    assert_eq!(content["adcp"]["major_versions"], json!([3]));
+    assert_eq!(content["context"], json!({"trace": "t-1"}));
+    let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(&text, content, "text fallback carries the same object");
+
+    let error = server
+        .call(
+            None,
+            "get_products",
+            json!({"buying_mode": "bogus", "context": {"trace": "t-2"}}),
+        )
+        .await;
+    assert_eq!(error["isError"], true);
+    assert_eq!(
+        error["structuredContent"]["adcp_error"]["code"],
+        "INVALID_REQUEST"
+    );
+    assert_eq!(
+        error["structuredContent"]["adcp_error"]["field"],
+        "buying_mode"
+    );
+    assert_eq!(
+        error["structuredContent"]["errors"][0]["code"],
+        "INVALID_REQUEST"
+    );
+    assert_eq!(
+        error["structuredContent"]["context"],
+        json!({"trace": "t-2"})
+    );
+
+    let version = server
+        .call(
+            None,
+            "get_products",
+            json!({"adcp_major_version": 99, "buying_mode": "wholesale"}),
+        )
+        .await;
+    assert_eq!(
+        version["structuredContent"]["adcp_error"]["code"],
+        "VERSION_UNSUPPORTED"
+    );
+    let ok = server
+        .call(
+            None,
+            "get_products",
+            json!({"adcp_major_version": 3, "buying_mode": "wholesale"}),
+        )
+        .await;
+    assert_eq!(ok["isError"], false);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_start_with_initialize_and_unknown_hosts_are_refused() {
+    let server = Server::start().await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}});
+    let response = reqwest::Client::new()
+        .post(format!("{}/mcp", server.base))
+        .header(ACCEPT, "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().contains_key("mcp-session-id"),
+        "stateful clients get a session"
+    );
+
+    let json_only = server.post(None, initialize).await;
+    assert_eq!(
+        json_only.status(),
+        200,
+        "JSON-only clients are never refused with 406"
+    );
+    let body: Value = json_only.json().await.unwrap();
+    assert!(body["result"]["serverInfo"]["name"].is_string());
+
+    let rebinding = reqwest::Client::new()
+        .post(format!("{}/mcp", server.base))
+        .header(HOST, "evil.example")
+        .header(ACCEPT, "application/json")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebinding.status(), 403);
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sync_accounts_is_idempotent_per_key() {
+    let server = Server::start().await;
+    let request = json!({
+        "idempotency_key": "sync-accounts-key-0001",
+        "accounts": [{"brand": {"domain": "acme.example"}, "operator": "acme.example", "billing": "operator"}],
+        "context": {"n": 1}
+    });
+    let first = server
+        .call(Some("test-token"), "sync_accounts", request.clone())
+        .await;
+    assert_eq!(
+        first["structuredContent"]["accounts"][0]["action"],
+        "created"
+    );
+    assert!(first["structuredContent"].get("replayed").is_none());
+    let mut again = request.clone();
+    again["context"] = json!({"n": 2});
+    let replay = server
+        .call(Some("test-token"), "sync_accounts", again)
+        .await;
+    assert_eq!(replay["structuredContent"]["replayed"], true);
+    assert_eq!(
+        replay["structuredContent"]["accounts"],
+        first["structuredContent"]["accounts"]
+    );
+    assert_eq!(
+        replay["structuredContent"]["context"],
+        json!({"n": 2}),
+        "context is the caller's, not the cache's"
+    );
+    let mut changed = request.clone();
+    changed["accounts"][0]["billing"] = json!("agent");
+    let conflict = server
+        .call(Some("test-token"), "sync_accounts", changed)
+        .await;
+    let error = &conflict["structuredContent"]["adcp_error"];
+    assert_eq!(error["code"], "IDEMPOTENCY_CONFLICT");
+    assert!(
+        error.get("field").is_none() && error.get("details").is_none(),
+        "code and message only"
+    );
+    let missing = server
+        .call(
+            Some("test-token"),
+            "sync_accounts",
+            json!({"accounts": request["accounts"].clone()}),
+        )
+        .await;
+    assert_eq!(
+        missing["structuredContent"]["adcp_error"]["field"],
+        "idempotency_key"
+    );
+    let fresh = server
+        .call(Some("test-token"), "sync_accounts", json!({"idempotency_key": "sync-accounts-key-0002", "accounts": request["accounts"].clone()}))
+        .await;
+    assert_eq!(
+        fresh["structuredContent"]["accounts"][0]["action"],
+        "unchanged"
+    );
+    server.stop().await;
+}

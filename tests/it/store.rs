@@ -1,0 +1,322 @@
+//! Store conformance: the same scenarios against SQLite (always) and Postgres (when
+//! TEST_DATABASE_URL is set, which CI always does).
+
+use chrono::{Duration, TimeZone, Utc};
+use sales_agent::core::auth;
+use sales_agent::core::catalog::Catalog;
+use sales_agent::core::idempotency::{self, Begin, IdempotencyScope};
+use sales_agent::core::ports::{AccountFilter, Claim, PageRequest, Store};
+use sales_agent::core::tenancy::{
+    Account, AccountKey, AccountPolicy, AccountStatus, Billing, Principal, Tenant,
+};
+use sales_agent::core::{Error, StoreError};
+use sales_agent::store::Db;
+
+use crate::support;
+
+fn tenant(id: &str) -> Tenant {
+    Tenant {
+        tenant_id: id.to_owned(),
+        name: format!("Tenant {id}"),
+        sandbox: true,
+        agent_url: "http://127.0.0.1:8080/mcp".into(),
+        publisher_domains: vec!["pub.example".into()],
+        portfolio_description: None,
+        primary_countries: vec![],
+        account_policy: AccountPolicy {
+            supported_billing: vec![Billing::Operator],
+            payment_terms: vec!["net_30".into()],
+            require_approval: false,
+        },
+    }
+}
+
+fn principal(id: &str, tenant_id: &str) -> Principal {
+    Principal {
+        principal_id: id.to_owned(),
+        tenant_id: tenant_id.to_owned(),
+        name: id.to_uppercase(),
+        admin: false,
+        created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    }
+}
+
+fn account(id: &str, owner: &str, brand: &str) -> Account {
+    let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+    Account {
+        account_id: id.to_owned(),
+        tenant_id: "t1".into(),
+        owner_principal_id: owner.to_owned(),
+        key: AccountKey {
+            brand_domain: brand.to_owned(),
+            brand_id: None,
+            operator: "agency.example".into(),
+            sandbox: false,
+        },
+        name: brand.to_owned(),
+        status: AccountStatus::Active,
+        billing: Billing::Operator,
+        payment_terms: Some("net_30".into()),
+        billing_entity_name: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn seeded(db: &Db) {
+    db.upsert_tenant(&tenant("t1")).await.unwrap();
+    db.insert_principal(&principal("p1", "t1"), &auth::hash_token("token-one"))
+        .await
+        .unwrap();
+    db.insert_principal(&principal("p2", "t1"), &auth::hash_token("token-two"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn principals_are_found_by_token_hash_until_revoked() {
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        seeded(db).await;
+        let found = auth::authenticate(db, "token-one")
+            .await
+            .unwrap()
+            .expect("known token");
+        assert_eq!(found, principal("p1", "t1"), "{}", db.backend_name());
+        assert!(
+            auth::authenticate(db, "token-three")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let duplicate = db
+            .insert_principal(&principal("p3", "t1"), &auth::hash_token("token-one"))
+            .await;
+        assert!(
+            matches!(duplicate, Err(StoreError::Conflict(_))),
+            "token hashes are unique"
+        );
+        assert_eq!(db.list_principals("t1").await.unwrap().len(), 2);
+        assert!(db.revoke_principal("t1", "p1", Utc::now()).await.unwrap());
+        assert!(
+            !db.revoke_principal("t1", "p1", Utc::now()).await.unwrap(),
+            "revoking twice reports nothing to do"
+        );
+        assert!(
+            auth::authenticate(db, "token-one").await.unwrap().is_none(),
+            "revoked tokens stop working"
+        );
+        assert_eq!(db.list_principals("t1").await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn catalogs_round_trip_in_order_and_bump_their_version() {
+    let demo = support::demo_config("sqlite::memory:").tenants[0]
+        .catalog
+        .clone()
+        .expect("demo catalog");
+    assert!(demo.products.len() >= 4);
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        seeded(db).await;
+        assert_eq!(
+            db.catalog_version("t1").await.unwrap(),
+            None,
+            "no catalog yet"
+        );
+        let v1 = db.replace_catalog("t1", &demo, Utc::now()).await.unwrap();
+        let (version, loaded) = db.load_catalog("t1").await.unwrap();
+        assert_eq!((version, &loaded), (v1, &demo), "{}", db.backend_name());
+        let mut smaller: Catalog = demo.clone();
+        smaller.products.truncate(1);
+        smaller.products[0].name = "Renamed".into();
+        let v2 = db
+            .replace_catalog("t1", &smaller, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(v2, v1 + 1);
+        assert_eq!(db.load_catalog("t1").await.unwrap().1, smaller);
+        let missing = db.replace_catalog("nobody", &demo, Utc::now()).await;
+        assert!(missing.is_err(), "unknown tenant");
+        assert_eq!(
+            db.load_catalog("t1").await.unwrap().1,
+            smaller,
+            "a failed import leaves the catalog as it was"
+        );
+    }
+}
+
+#[tokio::test]
+async fn accounts_are_scoped_to_their_owner_and_page_by_key() {
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        seeded(db).await;
+        let mine: Vec<Account> = (0..5)
+            .map(|i| account(&format!("acc_{i}"), "p1", &format!("b{i}.example")))
+            .collect();
+        db.save_accounts(&mine).await.unwrap();
+        db.save_accounts(&[account("acc_x", "p2", "other.example")])
+            .await
+            .unwrap();
+        let key = mine[2].key.clone();
+        assert_eq!(
+            db.account_by_key("t1", "p1", &key).await.unwrap().as_ref(),
+            Some(&mine[2])
+        );
+        assert_eq!(
+            db.account_by_key("t1", "p2", &key).await.unwrap(),
+            None,
+            "another owner's key is not found"
+        );
+        let filter = AccountFilter {
+            tenant_id: "t1".into(),
+            owner_principal_id: Some("p1".into()),
+            status: None,
+            sandbox: None,
+        };
+        assert_eq!(db.count_accounts(&filter).await.unwrap(), 5);
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = db
+                .list_accounts(
+                    &filter,
+                    &PageRequest {
+                        after: after.clone(),
+                        limit: 2,
+                    },
+                )
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|a| a.account_id.clone());
+            seen.extend(page.into_iter().map(|a| a.account_id));
+        }
+        assert_eq!(
+            seen,
+            vec!["acc_0", "acc_1", "acc_2", "acc_3", "acc_4"],
+            "{}",
+            db.backend_name()
+        );
+        let mut closed = mine[1].clone();
+        closed.status = AccountStatus::Closed;
+        db.save_accounts(&[closed]).await.unwrap();
+        let active = AccountFilter {
+            status: Some(AccountStatus::Active),
+            ..filter.clone()
+        };
+        assert_eq!(db.count_accounts(&active).await.unwrap(), 4);
+        let everyone = AccountFilter {
+            owner_principal_id: None,
+            ..filter
+        };
+        assert_eq!(db.count_accounts(&everyone).await.unwrap(), 6);
+        let clash = account("acc_new", "p1", "b0.example");
+        assert!(
+            matches!(
+                db.save_accounts(&[clash]).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "natural key is unique"
+        );
+    }
+}
+
+fn scope(key: &str) -> IdempotencyScope {
+    IdempotencyScope {
+        principal_id: "p1".into(),
+        account_scope: String::new(),
+        key: key.into(),
+    }
+}
+
+#[tokio::test]
+async fn idempotency_replays_conflicts_releases_and_expires() {
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        let now = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+        let key = scope("key-0123456789abcdef");
+        assert_eq!(
+            idempotency::begin(db, &key, "hash-a", now).await.unwrap(),
+            Begin::Execute
+        );
+        assert!(matches!(
+            idempotency::begin(db, &key, "hash-a", now).await,
+            Err(Error::IdempotencyInProgress)
+        ));
+        idempotency::finish(db, &key, "{\"ok\":true}")
+            .await
+            .unwrap();
+        assert_eq!(
+            idempotency::begin(db, &key, "hash-a", now).await.unwrap(),
+            Begin::Replay("{\"ok\":true}".into())
+        );
+        assert!(matches!(
+            idempotency::begin(db, &key, "hash-b", now).await,
+            Err(Error::IdempotencyConflict)
+        ));
+        let other_principal = IdempotencyScope {
+            principal_id: "p2".into(),
+            ..key.clone()
+        };
+        assert_eq!(
+            idempotency::begin(db, &other_principal, "hash-b", now)
+                .await
+                .unwrap(),
+            Begin::Execute
+        );
+        let later = now + Duration::seconds(idempotency::REPLAY_TTL_SECONDS + 1);
+        assert!(matches!(
+            idempotency::begin(db, &key, "hash-a", later).await,
+            Err(Error::IdempotencyExpired)
+        ));
+
+        let failing = scope("key-failing-000000001");
+        assert_eq!(
+            idempotency::begin(db, &failing, "hash-a", now)
+                .await
+                .unwrap(),
+            Begin::Execute
+        );
+        idempotency::abandon(db, &failing).await.unwrap();
+        assert_eq!(
+            idempotency::begin(db, &failing, "hash-z", now)
+                .await
+                .unwrap(),
+            Begin::Execute,
+            "released keys are free"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_claims_of_one_key_let_exactly_one_through() {
+    for test_db in support::backends().await {
+        let db = test_db.db.clone();
+        let now = Utc::now();
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.claim_idempotency_key(
+                        &scope("key-concurrent-00001"),
+                        "h",
+                        now,
+                        now + Duration::hours(1),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut claimed = 0;
+        for task in tasks {
+            if let Claim::Claimed = task.await.unwrap().unwrap() {
+                claimed += 1;
+            }
+        }
+        assert_eq!(claimed, 1, "{}", db.backend_name());
+    }
+}
