@@ -97,10 +97,9 @@ impl App {
             .read()
             .expect("catalog cache lock")
             .get(&tenant.tenant_id)
+            && *cached == version
         {
-            if *cached == version {
-                return Ok(catalog.clone());
-            }
+            return Ok(catalog.clone());
         }
         let (version, mut catalog) = if version == 0 {
             (0, Catalog::default())
@@ -154,16 +153,16 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
         db.upsert_tenant(tenant)
             .await
             .with_context(|| format!("tenant {}", tenant.tenant_id))?;
-        if db.catalog_version(&tenant.tenant_id).await?.is_none() {
-            if let Some(catalog) = &tenant_config.catalog {
-                db.replace_catalog(&tenant.tenant_id, catalog, now).await?;
-                tracing::info!(
-                    tenant = %tenant.tenant_id,
-                    products = catalog.products.len(),
-                    formats = catalog.formats.len(),
-                    "seeded catalog"
-                );
-            }
+        if db.catalog_version(&tenant.tenant_id).await?.is_none()
+            && let Some(catalog) = &tenant_config.catalog
+        {
+            db.replace_catalog(&tenant.tenant_id, catalog, now).await?;
+            tracing::info!(
+                tenant = %tenant.tenant_id,
+                products = catalog.products.len(),
+                formats = catalog.formats.len(),
+                "seeded catalog"
+            );
         }
         for sandbox_principal in &tenant_config.sandbox_principals {
             let hash = auth::hash_token(sandbox_principal.token.expose());

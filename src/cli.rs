@@ -93,6 +93,8 @@ pub enum CatalogCommand {
         tenant: String,
         file: PathBuf,
     },
+    /// Check a catalog file without importing it.
+    Check { file: PathBuf },
 }
 
 impl Cli {
@@ -184,6 +186,9 @@ pub async fn run_admin(config: &Config, command: &Command) -> anyhow::Result<()>
                 catalog.formats.len(),
                 catalog.properties.len()
             );
+        }
+        Command::Catalog(CatalogCommand::Check { .. }) => {
+            bail!("catalog check needs no database; run it directly")
         }
         Command::Migrate => println!(
             "database at version: migrations applied ({})",

@@ -1,13 +1,25 @@
 //! The `sales-agent` binary: parse the command line, set up logging, run.
 
 use clap::Parser;
-use sales_agent::cli::{Cli, Command, run_admin};
+use sales_agent::cli::{CatalogCommand, Cli, Command, run_admin};
+use sales_agent::config::read_catalog;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Catalog(CatalogCommand::Check { file })) = &cli.command {
+        let catalog = read_catalog(file)?;
+        println!(
+            "{}: valid ({} products, {} formats, {} properties)",
+            file.display(),
+            catalog.products.len(),
+            catalog.formats.len(),
+            catalog.properties.len()
+        );
+        return Ok(());
+    }
     let config = cli.load_config()?;
     init_tracing(config.json_logs);
     match &cli.command {

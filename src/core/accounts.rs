@@ -203,14 +203,14 @@ fn check_terms(tenant: &Tenant, wanted: &AccountRequest, index: usize) -> Result
             });
         }
     }
-    if let Some(terms) = &wanted.payment_terms {
-        if !policy.payment_terms.contains(terms) {
-            return Err(Error::Unsupported {
-                message: format!("payment terms {terms:?} are not offered by this publisher"),
-                field: format!("accounts[{index}].payment_terms"),
-                suggestion: format!("use one of: {}", policy.payment_terms.join(", ")),
-            });
-        }
+    if let Some(terms) = &wanted.payment_terms
+        && !policy.payment_terms.contains(terms)
+    {
+        return Err(Error::Unsupported {
+            message: format!("payment terms {terms:?} are not offered by this publisher"),
+            field: format!("accounts[{index}].payment_terms"),
+            suggestion: format!("use one of: {}", policy.payment_terms.join(", ")),
+        });
     }
     if wanted.key.brand_domain.trim().is_empty() || wanted.key.operator.trim().is_empty() {
         return Err(Error::invalid(

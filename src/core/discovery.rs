@@ -122,23 +122,22 @@ pub async fn find_products(
     query: &ProductQuery,
 ) -> Result<ProductAnswer, Error> {
     let filters = &query.filters;
-    if let (Some(start), Some(end)) = (filters.start_date, filters.end_date) {
-        if end < start {
-            return Err(Error::invalid(
-                "filters.end_date",
-                "filters.end_date is before filters.start_date",
-            ));
-        }
+    if let (Some(start), Some(end)) = (filters.start_date, filters.end_date)
+        && end < start
+    {
+        return Err(Error::invalid(
+            "filters.end_date",
+            "filters.end_date is before filters.start_date",
+        ));
     }
-    if let Some(range) = &filters.budget_range {
-        if let (Some(min), Some(max)) = (range.min, range.max) {
-            if max < min {
-                return Err(Error::invalid(
-                    "filters.budget_range",
-                    "budget_range.max is below budget_range.min",
-                ));
-            }
-        }
+    if let Some(range) = &filters.budget_range
+        && let (Some(min), Some(max)) = (range.min, range.max)
+        && max < min
+    {
+        return Err(Error::invalid(
+            "filters.budget_range",
+            "budget_range.max is below budget_range.min",
+        ));
     }
     let mut candidates: Vec<&Product> = catalog
         .products
@@ -370,19 +369,18 @@ fn matches_filters(product: &Product, filters: &ProductFilters) -> bool {
     {
         return false;
     }
-    if let Some(exclusivity) = filters.exclusivity {
-        if product.exclusivity.unwrap_or(Exclusivity::None) != exclusivity {
-            return false;
-        }
+    if let Some(exclusivity) = filters.exclusivity
+        && product.exclusivity.unwrap_or(Exclusivity::None) != exclusivity
+    {
+        return false;
     }
-    if let Some(fixed) = filters.is_fixed_price {
-        if !product
+    if let Some(fixed) = filters.is_fixed_price
+        && !product
             .pricing_options
             .iter()
             .any(|o| o.is_fixed() == fixed)
-        {
-            return false;
-        }
+    {
+        return false;
     }
     if !filters.format_ids.is_empty()
         && !product
@@ -433,10 +431,10 @@ fn matches_filters(product: &Product, filters: &ProductFilters) -> bool {
             (Some(start), Some(end)) => (end - start).num_days().max(1) as u64,
             _ => 30,
         };
-        if let Some(daily) = product.daily_impressions {
-            if daily.saturating_mul(days) < min_exposures {
-                return false;
-            }
+        if let Some(daily) = product.daily_impressions
+            && daily.saturating_mul(days) < min_exposures
+        {
+            return false;
         }
     }
     true

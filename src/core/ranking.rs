@@ -160,20 +160,18 @@ impl BriefSignals {
         }
         signals.budget = parse_budget(&lower);
         for token in lower.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')') {
-            if let Some((w, h)) = token.split_once('x') {
-                if let (Ok(w), Ok(h)) = (w.parse::<u32>(), h.parse::<u32>()) {
-                    signals.sizes.insert((w, h));
-                }
+            if let Some((w, h)) = token.split_once('x')
+                && let (Ok(w), Ok(h)) = (w.parse::<u32>(), h.parse::<u32>())
+            {
+                signals.sizes.insert((w, h));
             }
             if let Some(seconds) = token
                 .strip_suffix('s')
                 .or_else(|| token.strip_suffix("sec"))
+                && let Ok(seconds) = seconds.parse::<u64>()
+                && (1..=120).contains(&seconds)
             {
-                if let Ok(seconds) = seconds.parse::<u64>() {
-                    if (1..=120).contains(&seconds) {
-                        signals.durations.insert(seconds);
-                    }
-                }
+                signals.durations.insert(seconds);
             }
         }
         for word in lower.split(|c: char| !c.is_alphanumeric()) {
@@ -217,20 +215,21 @@ const ALL_CHANNELS: [Channel; 20] = [
 pub fn stem(word: &str) -> String {
     let word = word.to_lowercase();
     for suffix in ["ies", "es", "s"] {
-        if let Some(base) = word.strip_suffix(suffix) {
-            if base.len() >= 3 && !word.ends_with("ss") {
-                return match suffix {
-                    "ies" => format!("{base}y"),
-                    "es" if base.ends_with(['x', 'z'])
-                        || base.ends_with("ch")
-                        || base.ends_with("sh") =>
-                    {
-                        base.to_owned()
-                    }
-                    "es" => format!("{base}e"),
-                    _ => base.to_owned(),
-                };
-            }
+        if let Some(base) = word.strip_suffix(suffix)
+            && base.len() >= 3
+            && !word.ends_with("ss")
+        {
+            return match suffix {
+                "ies" => format!("{base}y"),
+                "es" if base.ends_with(['x', 'z'])
+                    || base.ends_with("ch")
+                    || base.ends_with("sh") =>
+                {
+                    base.to_owned()
+                }
+                "es" => format!("{base}e"),
+                _ => base.to_owned(),
+            };
         }
     }
     word
@@ -267,10 +266,11 @@ fn parse_budget(lower: &str) -> Option<f64> {
             Some('m') => (&number[..number.len() - 1], 1_000_000.0),
             _ => (number.as_str(), 1.0),
         };
-        if let Ok(value) = digits.parse::<f64>() {
-            if value.is_finite() && value > 0.0 {
-                return Some(value * multiplier);
-            }
+        if let Ok(value) = digits.parse::<f64>()
+            && value.is_finite()
+            && value > 0.0
+        {
+            return Some(value * multiplier);
         }
     }
     None
@@ -459,7 +459,7 @@ fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

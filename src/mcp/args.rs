@@ -40,12 +40,17 @@ impl Args {
         let value = Value::Object(self.0.clone());
         serde_path_to_error::deserialize(value).map_err(|error| {
             let path = error.path().to_string();
-            let field = if path == "." {
-                None
-            } else {
-                Some(path.replace("[", "[").trim_start_matches('.').to_owned())
-            };
             let inner = error.into_inner().to_string();
+            // serde reports a missing field at its parent; name the field itself.
+            let missing = inner
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next());
+            let field = match (path.as_str(), missing) {
+                (".", Some(name)) => Some(name.to_owned()),
+                (".", None) => None,
+                (parent, Some(name)) => Some(format!("{parent}.{name}")),
+                (parent, None) => Some(parent.to_owned()),
+            };
             let message = match &field {
                 Some(field) => format!("invalid value for {field}: {inner}"),
                 None => format!("invalid arguments: {inner}"),

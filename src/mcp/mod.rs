@@ -315,10 +315,10 @@ pub fn request_hash(args: &Args) -> String {
     for field in ["idempotency_key", "context", "governance_context"] {
         request.remove(field);
     }
-    if let Some(Value::Object(config)) = request.get_mut("push_notification_config") {
-        if let Some(Value::Object(authentication)) = config.get_mut("authentication") {
-            authentication.remove("credentials");
-        }
+    if let Some(Value::Object(config)) = request.get_mut("push_notification_config")
+        && let Some(Value::Object(authentication)) = config.get_mut("authentication")
+    {
+        authentication.remove("credentials");
     }
     let canonical = serde_jcs::to_string(&Value::Object(request)).unwrap_or_default();
     hex::encode(sha2::Sha256::digest(canonical.as_bytes()))

@@ -258,17 +258,16 @@ impl GetProductsRequest {
             (None, None) => BuyingMode::Wholesale,
         };
         let filters = self.filters.unwrap_or_default();
-        if let Some(countries) = &filters.countries {
-            if let Some((index, _)) = countries
+        if let Some(countries) = &filters.countries
+            && let Some((index, _)) = countries
                 .iter()
                 .enumerate()
                 .find(|(_, c)| c.len() != 2 || !c.chars().all(|x| x.is_ascii_alphabetic()))
-            {
-                return Err(Error::invalid(
-                    format!("filters.countries[{index}]"),
-                    "countries must be ISO 3166-1 alpha-2 codes",
-                ));
-            }
+        {
+            return Err(Error::invalid(
+                format!("filters.countries[{index}]"),
+                "countries must be ISO 3166-1 alpha-2 codes",
+            ));
         }
         Ok(ProductQuery {
             mode,
@@ -424,9 +423,14 @@ impl ListFormatsRequest {
 }
 
 /// A format as AdCP `core/format.json` has it.
+///
+/// `supported_macros` stays in the catalog (the macro tools use it) but is not sent: in 3.0.6
+/// its items are a `oneOf` of the universal-macro enum and any string, so every standard macro
+/// matches both branches and fails validation (fixed upstream as `anyOf` in adcp#5101).
 pub fn format_value(format: &Format) -> Value {
     let mut object = to_object(format);
     object.remove("channel");
+    object.remove("supported_macros");
     if let Some(Value::Array(assets)) = object.get_mut("assets") {
         for asset in assets {
             if let Value::Object(asset) = asset {

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Run AdCP compliance storyboards (@adcp/sdk 6.11.0 runner, AdCP 3.0.6) against a FRESH server.
+#
+# usage: scripts/compliance.sh [--backend sqlite|postgres] [STORYBOARDS]
+#   --backend   sqlite (default): a new temp SQLite file; postgres: a new database on the server
+#               named by E2E_POSTGRES_URL (a maintenance URL such as
+#               postgres://postgres@127.0.0.1:5432/postgres; derived from TEST_DATABASE_URL when
+#               only that is set), dropped afterwards
+#   STORYBOARDS comma-separated storyboard or bundle ids
+#               (default: capability_discovery,v3_envelope_integrity)
+#
+# Builds nothing: the binary comes from SALES_AGENT_BIN (default target/debug/sales-agent). The
+# server starts with empty state every time, because several storyboards use fixed idempotency
+# keys and cannot be re-run against the same database.
+#
+# Prints a per-storyboard table and, last, `compliance: N passed, M failed, K skipped`. Exits
+# non-zero when a storyboard failed, when none passed, or when the runner could not run.
+#
+# environment: ADCP_SDK_DIR (default ~/.cache/sales-agent/npm/node_modules/@adcp/sdk),
+#   COMPLIANCE_TOKEN (default test-token, the demo buyer), COMPLIANCE_TIMEOUT (runner --timeout,
+#   default 600), COMPLIANCE_OUT_DIR (default compliance-results/<UTC time>-<backend>),
+#   COMPLIANCE_EXTRA_ARGS (more runner flags, e.g. --webhook-receiver), COMPLIANCE_PROBE_TASK
+#   (inject a test kit {auth:{api_key:TOKEN, probe_task}} for security_baseline; the runner allows
+#   list_creatives, get_media_buy_delivery, list_authorized_properties, ...), SA_KEEP_TMP=1 keeps
+#   the server's temp dir.
+set -euo pipefail
+
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+BACKEND=sqlite
+STORYBOARDS=capability_discovery,v3_envelope_integrity
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --backend)
+      [ $# -ge 2 ] || sa_die "--backend needs sqlite or postgres"
+      BACKEND=$2
+      shift 2
+      ;;
+    --backend=*)
+      BACKEND=${1#--backend=}
+      shift
+      ;;
+    -h | --help)
+      awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+      exit 0
+      ;;
+    -*) sa_die "unknown option $1" ;;
+    *)
+      STORYBOARDS=$1
+      shift
+      ;;
+  esac
+done
+case "$BACKEND" in sqlite | postgres) ;; *) sa_die "--backend must be sqlite or postgres (got '$BACKEND')" ;; esac
+[ -n "$STORYBOARDS" ] || sa_die "empty storyboard list"
+if [ "$BACKEND" = postgres ] && [ -z "${E2E_POSTGRES_URL:-}" ] && [ -n "${TEST_DATABASE_URL:-}" ]; then
+  E2E_POSTGRES_URL=$(sa_postgres_maintenance_url "$TEST_DATABASE_URL") # same server, database postgres
+  export E2E_POSTGRES_URL
+fi
+
+command -v node >/dev/null 2>&1 || sa_die "node not found on PATH"
+command -v python3 >/dev/null 2>&1 || sa_die "python3 not found on PATH"
+[ -f "$ADCP_SDK_DIR/bin/adcp.js" ] || sa_die "no AdCP CLI at $ADCP_SDK_DIR/bin/adcp.js (run scripts/setup-test-deps.sh)"
+
+TOKEN=${COMPLIANCE_TOKEN:-test-token}
+TIMEOUT_S=${COMPLIANCE_TIMEOUT:-600}
+OUT_DIR=${COMPLIANCE_OUT_DIR:-$SA_REPO/compliance-results/$(date -u +%Y%m%dT%H%M%SZ)-$BACKEND}
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(cd "$OUT_DIR" && pwd)
+rm -f "$OUT_DIR/result.json" "$OUT_DIR/capture.json" "$OUT_DIR/stderr.log" "$OUT_DIR/summary.txt"
+
+trap sa_stop EXIT
+trap 'exit 130' INT TERM
+
+echo "compliance: storyboards $STORYBOARDS, backend $BACKEND, binary $(sa_bin)"
+if ! sa_start "$BACKEND"; then
+  echo "compliance: 0 passed, 0 failed, 0 skipped (the server did not start)"
+  exit 1
+fi
+
+read -r -a EXTRA <<<"${COMPLIANCE_EXTRA_ARGS:-}"
+ARGS=(storyboard run "$SA_MCP_URL" --storyboards "$STORYBOARDS" --json --protocol mcp
+  --timeout "$TIMEOUT_S" --allow-http --auth "$TOKEN" ${EXTRA[@]+"${EXTRA[@]}"})
+printf 'node --require scripts/lib/storyboard-capture.cjs %s %s\n' "$ADCP_SDK_DIR/bin/adcp.js" "${ARGS[*]}" >"$OUT_DIR/command.txt"
+
+KIT_JSON=""
+if [ -n "${COMPLIANCE_PROBE_TASK:-}" ]; then
+  KIT_JSON=$(T="$TOKEN" P="$COMPLIANCE_PROBE_TASK" python3 -c \
+    'import json, os; print(json.dumps({"auth": {"api_key": os.environ["T"], "probe_task": os.environ["P"]}}))')
+fi
+
+RUNNER_RC=0
+ADCP_SKIP_VERSION_CHECK=1 SA_CAPTURE_FILE="$OUT_DIR/capture.json" SA_TEST_KIT_JSON="$KIT_JSON" ADCP_SDK_DIR="$ADCP_SDK_DIR" \
+  timeout --kill-after=10 $((TIMEOUT_S + 120)) \
+  node --require "$SA_REPO/scripts/lib/storyboard-capture.cjs" "$ADCP_SDK_DIR/bin/adcp.js" "${ARGS[@]}" \
+  </dev/null >"$OUT_DIR/result.json" 2>"$OUT_DIR/stderr.log" || RUNNER_RC=$?
+echo "$RUNNER_RC" >"$OUT_DIR/runner-exit-code"
+
+# Runner exit codes: 0 passing/partial, 3 failing/unreachable/auth_required, 1 crash or timeout,
+# 2 usage error; 124/137 = our hard limit.
+if [ "$RUNNER_RC" -ne 0 ] && [ "$RUNNER_RC" -ne 3 ]; then
+  echo "the runner exited $RUNNER_RC; stderr tail:" >&2
+  tail -n 25 "$OUT_DIR/stderr.log" | sed 's/^/  | /' >&2
+fi
+
+SUMMARY_RC=0
+python3 "$SA_REPO/scripts/lib/compliance_summary.py" "$OUT_DIR" "$RUNNER_RC" | tee "$OUT_DIR/summary.txt" || SUMMARY_RC=$?
+if [ "$SUMMARY_RC" -ne 0 ]; then
+  echo "server log tail ($SA_LOG):"
+  tail -n 40 "$SA_LOG" | sed 's/^/  | /'
+fi
+echo "(results in $OUT_DIR)" >&2
+exit "$SUMMARY_RC"

@@ -1,0 +1,112 @@
+"""Validation against the AdCP 3.0.6 JSON Schemas shipped in @adcp/sdk@6.11.0.
+
+ADCP_SCHEMAS_DIR (default ~/.cache/sales-agent/npm/node_modules/@adcp/sdk/dist/lib/schemas-data/3.0)
+is the schema root. Every `*.json` with an `$id` under it is put into a `referencing` registry
+(the same way shared/adcp/tools/validate.py does), so the modular schemas (account/*) resolve
+their `$ref`s; the bundled task schemas (bundled/<domain>/<tool>-response.json) need none.
+A missing directory is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+DEFAULT_DIR = "~/.cache/sales-agent/npm/node_modules/@adcp/sdk/dist/lib/schemas-data/3.0"
+BASE = "https://adcp.local"
+
+# Tool → response schema, relative to the schema root.
+RESPONSE_SCHEMAS = {
+    "get_adcp_capabilities": "bundled/protocol/get-adcp-capabilities-response.json",
+    "get_products": "bundled/media-buy/get-products-response.json",
+    "list_creative_formats": "bundled/media-buy/list-creative-formats-response.json",
+    "sync_accounts": "account/sync-accounts-response.json",
+    "list_accounts": "account/list-accounts-response.json",
+}
+REQUEST_SCHEMAS = {
+    "get_adcp_capabilities": "bundled/protocol/get-adcp-capabilities-request.json",
+    "get_products": "bundled/media-buy/get-products-request.json",
+    "list_creative_formats": "bundled/media-buy/list-creative-formats-request.json",
+    "sync_accounts": "account/sync-accounts-request.json",
+    "list_accounts": "account/list-accounts-request.json",
+}
+ERROR_SCHEMA = "core/error.json"
+PROPERTY_SCHEMA = "core/property.json"
+PRODUCT_SCHEMA = "core/product.json"
+FORMAT_SCHEMA = "core/format.json"
+
+
+class SchemaSetupError(RuntimeError):
+    pass
+
+
+def schemas_dir() -> Path:
+    return Path(os.environ.get("ADCP_SCHEMAS_DIR") or DEFAULT_DIR).expanduser()
+
+
+class Schemas:
+    def __init__(self, root: Path | None = None):
+        self.root = root or schemas_dir()
+        if not self.root.is_dir():
+            raise SchemaSetupError(
+                f"AdCP schemas not found at {self.root}: run scripts/setup-test-deps.sh "
+                "or set ADCP_SCHEMAS_DIR to <@adcp/sdk>/dist/lib/schemas-data/3.0"
+            )
+        resources = []
+        for path in sorted(self.root.rglob("*.json")):
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError) as error:
+                raise SchemaSetupError(f"unreadable schema {path}: {error}") from error
+            if isinstance(doc, dict) and isinstance(doc.get("$id"), str):
+                resources.append((BASE + doc["$id"], Resource(contents=doc, specification=DRAFT7)))
+        if not resources:
+            raise SchemaSetupError(f"no JSON schemas with $id under {self.root}")
+        self.registry = Registry().with_resources(resources)
+        self._validators: dict[str, Draft7Validator] = {}
+        for rel in [*RESPONSE_SCHEMAS.values(), *REQUEST_SCHEMAS.values(), ERROR_SCHEMA, PROPERTY_SCHEMA]:
+            self.validator(rel)  # every schema the suite relies on must exist
+
+    def uri(self, rel: str) -> str:
+        path = self.root / rel
+        if not path.is_file():
+            raise SchemaSetupError(f"schema {rel} missing under {self.root}")
+        doc = json.loads(path.read_text())
+        return BASE + doc["$id"]
+
+    def validator(self, rel: str) -> Draft7Validator:
+        if rel not in self._validators:
+            uri = self.uri(rel)
+            self.registry.contents(uri)
+            self._validators[rel] = Draft7Validator(
+                {"$ref": uri},
+                registry=self.registry,
+                format_checker=Draft7Validator.FORMAT_CHECKER,
+            )
+        return self._validators[rel]
+
+    def errors(self, rel: str, instance) -> list[str]:
+        found = sorted(self.validator(rel).iter_errors(instance), key=lambda e: list(e.absolute_path))
+        out = []
+        for error in found[:20]:
+            where = "/" + "/".join(str(p) for p in error.absolute_path)
+            out.append(f"{where}: {error.message[:400]}")
+            for sub in (error.context or [])[:6]:
+                sub_where = "/" + "/".join(str(p) for p in sub.absolute_path)
+                out.append(f"    ({sub_where}: {sub.message[:200]})")
+        return out
+
+    def check(self, rel: str, instance, what: str = "payload") -> None:
+        problems = self.errors(rel, instance)
+        if problems:
+            raise AssertionError(
+                f"{what} does not validate against {rel}:\n  "
+                + "\n  ".join(problems)
+                + "\npayload: "
+                + json.dumps(instance, indent=1, default=str)[:4000]
+            )
