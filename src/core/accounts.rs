@@ -269,3 +269,93 @@ pub async fn list_accounts<S: Store>(
     let total = store.count_accounts(&filter).await?;
     Ok(page.finish(rows, |account| account.account_id.clone(), Some(total)))
 }
+
+/// How a request names its account (AdCP `core/account-ref.json`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountRef {
+    Id(String),
+    Key(AccountKey),
+}
+
+/// What the caller wants to do with the account, for status gating (DIGEST §5.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// New spend: create a buy or add packages.
+    Spend,
+    /// Change or read existing buys.
+    Manage,
+    Read,
+}
+
+/// Resolves an account reference to an account the principal may use.
+///
+/// A foreign account answers exactly like a missing one. In a sandbox tenant an unknown
+/// natural key provisions an active account on the spot, as the compliance suite expects;
+/// elsewhere the buyer must declare it with `sync_accounts` first.
+///
+/// # Errors
+/// `AccountNotFound`, the status gates (`AccountSetupRequired`, `AccountPaymentRequired`,
+/// `AccountSuspended`), storage failures.
+pub async fn resolve_account<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal: &Principal,
+    reference: &AccountRef,
+    usage: Use,
+    now: DateTime<Utc>,
+) -> Result<Account, Error> {
+    let not_found = || Error::AccountNotFound {
+        field: Some("account".to_owned()),
+    };
+    let account = match reference {
+        AccountRef::Id(id) => {
+            let account = store
+                .account_by_id(&tenant.tenant_id, id)
+                .await?
+                .ok_or_else(not_found)?;
+            if account.owner_principal_id != principal.principal_id && !principal.admin {
+                return Err(not_found());
+            }
+            account
+        }
+        AccountRef::Key(key) => match store
+            .account_by_key(&tenant.tenant_id, &principal.principal_id, key)
+            .await?
+        {
+            Some(account) => account,
+            None if tenant.sandbox => {
+                let account = Account {
+                    account_id: format!("acc_{}", uuid::Uuid::new_v4().simple()),
+                    tenant_id: tenant.tenant_id.clone(),
+                    owner_principal_id: principal.principal_id.clone(),
+                    name: account_name(key),
+                    key: key.clone(),
+                    status: AccountStatus::Active,
+                    billing: tenant
+                        .account_policy
+                        .supported_billing
+                        .first()
+                        .copied()
+                        .unwrap_or(Billing::Operator),
+                    payment_terms: None,
+                    billing_entity_name: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                store.save_accounts(std::slice::from_ref(&account)).await?;
+                account
+            }
+            None => return Err(not_found()),
+        },
+    };
+    match (account.status, usage) {
+        (AccountStatus::Rejected | AccountStatus::Closed, _) => Err(not_found()),
+        (_, Use::Read) => Ok(account),
+        (AccountStatus::Suspended, _) => Err(Error::AccountSuspended),
+        (AccountStatus::PendingApproval, _) => Err(Error::AccountSetupRequired(
+            "the publisher has not approved this account yet".to_owned(),
+        )),
+        (AccountStatus::PaymentRequired, Use::Spend) => Err(Error::AccountPaymentRequired),
+        (AccountStatus::PaymentRequired | AccountStatus::Active, _) => Ok(account),
+    }
+}

@@ -38,6 +38,15 @@ pub enum Error {
     /// The referenced account does not exist or is not the caller's (indistinguishable on purpose).
     #[error("account not found")]
     AccountNotFound { field: Option<String> },
+    /// The account exists but cannot buy yet (pending approval).
+    #[error("{0}")]
+    AccountSetupRequired(String),
+    /// The account owes payment; new spend is blocked.
+    #[error("account is awaiting payment; new spend is blocked")]
+    AccountPaymentRequired,
+    /// The account is suspended; only reads are allowed.
+    #[error("account is suspended")]
+    AccountSuspended,
     /// Authenticated, but the operation needs a right the principal does not have.
     #[error("{0}")]
     PermissionDenied(String),
@@ -50,6 +59,30 @@ pub enum Error {
     /// Another request with the same idempotency key is still running.
     #[error("a request with this idempotency key is still in progress")]
     IdempotencyInProgress,
+    /// The operation is not allowed in the resource's current state.
+    #[error("{message}")]
+    InvalidState { message: String },
+    /// The buy cannot be canceled (already canceled, or refused by contract).
+    #[error("{message}")]
+    NotCancellable { message: String },
+    #[error("media buy not found")]
+    MediaBuyNotFound,
+    #[error("package {package_id} not found in this media buy")]
+    PackageNotFound { package_id: String, field: String },
+    #[error("product {product_id} not found")]
+    ProductNotFound { product_id: String, field: String },
+    #[error("{message}")]
+    BudgetTooLow {
+        message: String,
+        field: String,
+        minimum: f64,
+        currency: String,
+    },
+    #[error("{message}")]
+    PolicyViolation { message: String, field: String },
+    /// The buyer's `revision` is not the current one: someone else changed the resource.
+    #[error("{message}")]
+    Conflict { message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

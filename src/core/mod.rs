@@ -7,11 +7,13 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod buying;
 pub mod capabilities;
 pub mod catalog;
 pub mod discovery;
 pub mod error;
 pub mod idempotency;
+pub mod media_buy;
 pub mod pagination;
 pub mod ports;
 pub mod ranking;

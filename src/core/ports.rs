@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::catalog::Catalog;
 use super::error::StoreError;
 use super::idempotency::{IdempotencyRecord, IdempotencyScope};
+use super::media_buy::{MediaBuy, MediaBuyStatus};
 use super::tenancy::{Account, AccountKey, AccountStatus, Principal, Tenant};
 
 /// Source of the current time; injected so that tests control it.
@@ -40,6 +41,30 @@ pub struct AccountFilter {
     pub owner_principal_id: Option<String>,
     pub status: Option<AccountStatus>,
     pub sandbox: Option<bool>,
+}
+
+/// Which media buys a listing may return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaBuyFilter {
+    pub tenant_id: String,
+    /// `None` lists every principal's buys (admins).
+    pub principal_id: Option<String>,
+    pub account_id: Option<String>,
+    /// Empty means every status.
+    pub statuses: Vec<MediaBuyStatus>,
+    /// Empty means every buy.
+    pub media_buy_ids: Vec<String>,
+}
+
+/// One entry of a buy's change history (AdCP `history[]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub revision: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub summary: String,
+    pub package_id: Option<String>,
 }
 
 /// Outcome of claiming an idempotency key.
@@ -158,4 +183,45 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         scope: &IdempotencyScope,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new buy with its first history entries, in one transaction.
+    fn insert_media_buy(
+        &self,
+        media_buy: &MediaBuy,
+        history: &[HistoryEntry],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn media_buy(
+        &self,
+        tenant_id: &str,
+        media_buy_id: &str,
+    ) -> impl Future<Output = Result<Option<MediaBuy>, StoreError>> + Send;
+
+    /// Replaces a buy if its stored revision is still `expected_revision`, appending history in
+    /// the same transaction. Returns false (and changes nothing) when someone else changed it.
+    fn update_media_buy(
+        &self,
+        media_buy: &MediaBuy,
+        expected_revision: i64,
+        history: &[HistoryEntry],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Buys matching `filter` ordered by id, after the page cursor.
+    fn list_media_buys(
+        &self,
+        filter: &MediaBuyFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Vec<MediaBuy>, StoreError>> + Send;
+
+    fn count_media_buys(
+        &self,
+        filter: &MediaBuyFilter,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The most recent `limit` history entries of a buy, newest first.
+    fn media_buy_history(
+        &self,
+        media_buy_id: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<HistoryEntry>, StoreError>> + Send;
 }

@@ -46,11 +46,47 @@ pub fn adcp_error(error: &Error) -> Value {
             field.clone(),
             Some("declare the account with sync_accounts or use an account_id from list_accounts".to_owned()),
         ),
+        Error::AccountSetupRequired(_) => ("ACCOUNT_SETUP_REQUIRED", Recovery::Correctable, Some("account".to_owned()), None),
+        Error::AccountPaymentRequired => ("ACCOUNT_PAYMENT_REQUIRED", Recovery::Terminal, Some("account".to_owned()), None),
+        Error::AccountSuspended => ("ACCOUNT_SUSPENDED", Recovery::Terminal, Some("account".to_owned()), None),
         Error::PermissionDenied(_) => ("PERMISSION_DENIED", Recovery::Correctable, None, None),
         // Conflicts expose code and message only (security.mdx#idempotency).
         Error::IdempotencyConflict => ("IDEMPOTENCY_CONFLICT", Recovery::Correctable, None, None),
         Error::IdempotencyExpired => ("IDEMPOTENCY_EXPIRED", Recovery::Correctable, None, None),
         Error::IdempotencyInProgress => ("CONFLICT", Recovery::Transient, None, None),
+        Error::InvalidState { .. } => ("INVALID_STATE", Recovery::Correctable, None, None),
+        Error::NotCancellable { .. } => ("NOT_CANCELLABLE", Recovery::Correctable, None, None),
+        Error::MediaBuyNotFound => (
+            "MEDIA_BUY_NOT_FOUND",
+            Recovery::Correctable,
+            Some("media_buy_id".to_owned()),
+            Some("use a media_buy_id from get_media_buys".to_owned()),
+        ),
+        Error::PackageNotFound { field, .. } => (
+            "PACKAGE_NOT_FOUND",
+            Recovery::Correctable,
+            Some(field.clone()),
+            Some("use a package_id of this media buy".to_owned()),
+        ),
+        Error::ProductNotFound { field, .. } => (
+            "PRODUCT_NOT_FOUND",
+            Recovery::Correctable,
+            Some(field.clone()),
+            Some("use a product_id from get_products".to_owned()),
+        ),
+        Error::BudgetTooLow { field, minimum, currency, .. } => (
+            "BUDGET_TOO_LOW",
+            Recovery::Correctable,
+            Some(field.clone()),
+            Some(format!("raise the budget to at least {minimum} {currency}")),
+        ),
+        Error::PolicyViolation { field, .. } => ("POLICY_VIOLATION", Recovery::Correctable, Some(field.clone()), None),
+        Error::Conflict { .. } => (
+            "CONFLICT",
+            Recovery::Transient,
+            Some("revision".to_owned()),
+            Some("read the media buy again and retry with its current revision".to_owned()),
+        ),
         Error::Store(_) => ("SERVICE_UNAVAILABLE", Recovery::Transient, None, None),
     };
     let message = match error {
@@ -71,6 +107,15 @@ pub fn adcp_error(error: &Error) -> Value {
     }
     if matches!(error, Error::IdempotencyInProgress | Error::Store(_)) {
         object.insert("retry_after".into(), 1.into());
+    }
+    if let Error::BudgetTooLow {
+        minimum, currency, ..
+    } = error
+    {
+        object.insert(
+            "details".into(),
+            json!({ "minimum": minimum, "currency": currency }),
+        );
     }
     object.insert("recovery".into(), recovery.as_str().into());
     Value::Object(object)

@@ -9,6 +9,7 @@
 mod args;
 mod error;
 pub mod wire;
+pub mod wire_buying;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +31,7 @@ pub use args::Args;
 use crate::app::App;
 use crate::core::idempotency::{self, Begin, IdempotencyScope};
 use crate::core::tenancy::Principal;
-use crate::core::{Error, accounts, capabilities, discovery};
+use crate::core::{Error, accounts, buying, capabilities, discovery};
 
 /// The authenticated caller of a request, put into the HTTP request extensions by `http`.
 #[derive(Debug, Clone, Default)]
@@ -89,6 +90,9 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("list_authorized_properties", Access::Public),
     ("sync_accounts", Access::Principal),
     ("list_accounts", Access::Principal),
+    ("create_media_buy", Access::Principal),
+    ("update_media_buy", Access::Principal),
+    ("get_media_buys", Access::Principal),
 ];
 
 fn spec<T: JsonSchema + 'static>(
@@ -149,6 +153,24 @@ impl SalesAgent {
                 "List the accounts you can buy for, with their status. Cursor pagination.",
                 true,
                 |agent, call| Box::pin(agent.list_accounts(call)),
+            ),
+            spec::<wire_buying::schemas::CreateMediaBuyRequest>(
+                "create_media_buy",
+                "Buy products: packages of (product_id, pricing_option_id, budget[, bid_price]) over a flight, for a brand under an account. Returns media_buy_id, package_ids, status (pending_creatives until creatives are assigned), creative_deadline and revision. Requires idempotency_key.",
+                false,
+                |agent, call| Box::pin(agent.create_media_buy(call)),
+            ),
+            spec::<wire_buying::schemas::UpdateMediaBuyRequest>(
+                "update_media_buy",
+                "Change a media buy with PATCH semantics: paused true/false, canceled true, flight dates, per-package budget, bid, pacing, goal, dates, targeting and creative assignments, new packages. Send revision for optimistic concurrency. Requires idempotency_key.",
+                false,
+                |agent, call| Box::pin(agent.update_media_buy(call)),
+            ),
+            spec::<wire_buying::schemas::GetMediaBuysRequest>(
+                "get_media_buys",
+                "Read your media buys with their packages, status, valid actions and optional history; by media_buy_ids or by status (default active). Cursor pagination.",
+                true,
+                |agent, call| Box::pin(agent.get_media_buys(call)),
             ),
         ];
         SalesAgent {
@@ -258,6 +280,89 @@ impl SalesAgent {
         Ok(wire::accounts_response(&page))
     }
 
+    async fn create_media_buy(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_buying::schemas::CreateMediaBuyRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
+        let (account, command) = request.to_core()?;
+        let catalog = self.app.catalog(tenant).await?;
+        self.idempotent(
+            principal,
+            &account_scope(&call.args),
+            &key,
+            &call.args,
+            async {
+                let now = self.app.clock().now();
+                let buy = buying::create_media_buy(
+                    self.app.db(),
+                    &catalog,
+                    tenant,
+                    principal,
+                    &account,
+                    &command,
+                    now,
+                )
+                .await?;
+                Ok(wire_buying::created_response(&buy, tenant.sandbox))
+            },
+        )
+        .await
+    }
+
+    async fn update_media_buy(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_buying::schemas::UpdateMediaBuyRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
+        let command = request.to_core()?;
+        let catalog = self.app.catalog(tenant).await?;
+        self.idempotent(
+            principal,
+            &account_scope(&call.args),
+            &key,
+            &call.args,
+            async {
+                let now = self.app.clock().now();
+                let updated = buying::update_media_buy(
+                    self.app.db(),
+                    &catalog,
+                    tenant,
+                    principal,
+                    &command,
+                    now,
+                )
+                .await?;
+                Ok(wire_buying::updated_response(&updated, now, tenant.sandbox))
+            },
+        )
+        .await
+    }
+
+    async fn get_media_buys(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_buying::schemas::GetMediaBuysRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let query = request.to_core()?;
+        let now = self.app.clock().now();
+        let page = buying::get_media_buys(self.app.db(), tenant, principal, &query, now).await?;
+        let mut values = Vec::with_capacity(page.items.len());
+        for buy in &page.items {
+            let history = match request.include_history {
+                Some(limit) if limit > 0 => {
+                    Some(buying::history(self.app.db(), &buy.media_buy_id, limit).await?)
+                }
+                _ => None,
+            };
+            values.push(wire_buying::media_buy_value(
+                buy,
+                history.as_deref(),
+                request.include_snapshot == Some(true),
+            ));
+        }
+        Ok(wire_buying::media_buys_response(&page, values))
+    }
+
     /// Runs a mutating operation at most once per (principal, account, key): replays return the
     /// stored response with `replayed: true`; failures release the key.
     async fn idempotent(
@@ -305,6 +410,14 @@ fn required(principal: &Option<Principal>) -> Result<&Principal, Error> {
             "this tool needs credentials (x-adcp-auth or Authorization: Bearer)".into(),
         )
     })
+}
+
+/// The idempotency scope's account part: the canonical form of the request's account reference.
+fn account_scope(args: &Args) -> String {
+    args.0
+        .get("account")
+        .map(|account| serde_jcs::to_string(account).unwrap_or_default())
+        .unwrap_or_default()
 }
 
 /// SHA-256 of the RFC 8785 canonical form of the request minus the fields AdCP excludes from

@@ -134,6 +134,9 @@ pub fn capabilities_response(
                     "property_list_filtering": false,
                     "catalog_management": false,
                 },
+                "execution": {
+                    "targeting": { "geo_countries": true, "geo_regions": true, "language": true },
+                },
             }),
         );
     }

@@ -18,7 +18,8 @@ use sqlx::sqlite::{
 use crate::core::StoreError;
 use crate::core::catalog::{AdvertisingPolicy, Catalog, Format, Product, Property};
 use crate::core::idempotency::{IdempotencyRecord, IdempotencyScope};
-use crate::core::ports::{AccountFilter, Claim, PageRequest, Store};
+use crate::core::media_buy::MediaBuy;
+use crate::core::ports::{AccountFilter, Claim, HistoryEntry, MediaBuyFilter, PageRequest, Store};
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Billing, Principal, Tenant};
 
 /// A connection pool to one of the two supported databases.
@@ -37,6 +38,8 @@ macro_rules! on_pool {
         }
     };
 }
+
+mod media_buys;
 
 impl Db {
     /// Connects to `url` (`sqlite://path` or `postgres://…`) and applies pending migrations.
@@ -682,6 +685,51 @@ impl Store for Db {
             .map(|_| ())
             .map_err(backend)
         })
+    }
+
+    async fn insert_media_buy(
+        &self,
+        media_buy: &MediaBuy,
+        history: &[HistoryEntry],
+    ) -> Result<(), StoreError> {
+        media_buys::insert(self, media_buy, history).await
+    }
+
+    async fn media_buy(
+        &self,
+        tenant_id: &str,
+        media_buy_id: &str,
+    ) -> Result<Option<MediaBuy>, StoreError> {
+        media_buys::get(self, tenant_id, media_buy_id).await
+    }
+
+    async fn update_media_buy(
+        &self,
+        media_buy: &MediaBuy,
+        expected_revision: i64,
+        history: &[HistoryEntry],
+    ) -> Result<bool, StoreError> {
+        media_buys::update(self, media_buy, expected_revision, history).await
+    }
+
+    async fn list_media_buys(
+        &self,
+        filter: &MediaBuyFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<MediaBuy>, StoreError> {
+        media_buys::list(self, filter, page).await
+    }
+
+    async fn count_media_buys(&self, filter: &MediaBuyFilter) -> Result<u64, StoreError> {
+        media_buys::count(self, filter).await
+    }
+
+    async fn media_buy_history(
+        &self,
+        media_buy_id: &str,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        media_buys::history(self, media_buy_id, limit).await
     }
 }
 

@@ -320,3 +320,172 @@ async fn concurrent_claims_of_one_key_let_exactly_one_through() {
         assert_eq!(claimed, 1, "{}", db.backend_name());
     }
 }
+
+fn buy(
+    id: &str,
+    status: sales_agent::core::media_buy::MediaBuyStatus,
+) -> sales_agent::core::media_buy::MediaBuy {
+    use sales_agent::core::catalog::PricingModel;
+    use sales_agent::core::media_buy::{MediaBuy, Pacing, Package, Verbatim};
+    let at = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+    MediaBuy {
+        media_buy_id: id.to_owned(),
+        tenant_id: "t1".into(),
+        principal_id: "p1".into(),
+        account_id: "acc_0".into(),
+        brand_domain: "b0.example".into(),
+        status,
+        currency: "USD".into(),
+        start_time: at,
+        end_time: at + Duration::days(30),
+        confirmed_at: at,
+        creative_deadline: at + Duration::days(1),
+        revision: 1,
+        po_number: None,
+        cancellation: None,
+        packages: vec![Package {
+            package_id: format!("{id}_pkg"),
+            product_id: "prod".into(),
+            pricing_option_id: "cpm".into(),
+            pricing_model: PricingModel::Cpm,
+            rate: 12.5,
+            currency: "USD".into(),
+            budget: 3000.0,
+            bid_price: None,
+            impressions: 240_000.0,
+            pacing: Pacing::Even,
+            start_time: at,
+            end_time: at + Duration::days(30),
+            paused: false,
+            cancellation: None,
+            format_ids: vec![],
+            targeting_overlay: Some(Verbatim(
+                r#"{"property_list":{"agent_url":"https://x.example","list_id":"l1"}}"#.into(),
+            )),
+            measurement_terms: None,
+            creative_ids: vec!["cr_1".into()],
+        }],
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn created(revision: i64, action: &str) -> sales_agent::core::ports::HistoryEntry {
+    sales_agent::core::ports::HistoryEntry {
+        revision,
+        at: Utc
+            .with_ymd_and_hms(2026, 4, 1, 0, 0, revision as u32)
+            .unwrap(),
+        actor: "p1".into(),
+        action: action.into(),
+        summary: format!("{action} summary"),
+        package_id: None,
+    }
+}
+
+#[tokio::test]
+async fn media_buys_round_trip_update_by_revision_and_list_by_filter() {
+    use sales_agent::core::media_buy::MediaBuyStatus as S;
+    use sales_agent::core::ports::MediaBuyFilter;
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        seeded(db).await;
+        db.save_accounts(&[account("acc_0", "p1", "b0.example")])
+            .await
+            .unwrap();
+        let statuses = [
+            S::Active,
+            S::Paused,
+            S::Active,
+            S::Canceled,
+            S::PendingCreatives,
+        ];
+        for (i, status) in statuses.iter().enumerate() {
+            db.insert_media_buy(&buy(&format!("mb_{i}"), *status), &[created(1, "created")])
+                .await
+                .unwrap();
+        }
+        let loaded = db.media_buy("t1", "mb_0").await.unwrap().expect("stored");
+        assert_eq!(loaded, buy("mb_0", S::Active), "{}", db.backend_name());
+        assert_eq!(db.media_buy("other-tenant", "mb_0").await.unwrap(), None);
+
+        let mut paused = loaded.clone();
+        paused.status = S::Paused;
+        paused.revision = 2;
+        assert!(
+            db.update_media_buy(&paused, 1, &[created(2, "paused")])
+                .await
+                .unwrap()
+        );
+        let mut stale = loaded.clone();
+        stale.revision = 2;
+        assert!(
+            !db.update_media_buy(&stale, 1, &[created(2, "stale")])
+                .await
+                .unwrap(),
+            "stale revision refused"
+        );
+        assert_eq!(
+            db.media_buy("t1", "mb_0").await.unwrap().unwrap().status,
+            S::Paused,
+            "refused write changed nothing"
+        );
+        let history = db.media_buy_history("mb_0", 10).await.unwrap();
+        let actions: Vec<&str> = history.iter().map(|h| h.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            vec!["paused", "created"],
+            "newest first, and the refused write left no history"
+        );
+
+        let filter = |statuses: Vec<S>, ids: Vec<&str>| MediaBuyFilter {
+            tenant_id: "t1".into(),
+            principal_id: Some("p1".into()),
+            account_id: Some("acc_0".into()),
+            statuses,
+            media_buy_ids: ids.into_iter().map(String::from).collect(),
+        };
+        let page = |after: Option<&str>| PageRequest {
+            after: after.map(String::from),
+            limit: 10,
+        };
+        let active = db
+            .list_media_buys(&filter(vec![S::Active], vec![]), &page(None))
+            .await
+            .unwrap();
+        assert_eq!(
+            active
+                .iter()
+                .map(|b| b.media_buy_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["mb_2"]
+        );
+        let two = filter(vec![S::Paused, S::Canceled], vec![]);
+        assert_eq!(db.count_media_buys(&two).await.unwrap(), 3);
+        let by_id = db
+            .list_media_buys(&filter(vec![], vec!["mb_3", "mb_4", "nope"]), &page(None))
+            .await
+            .unwrap();
+        assert_eq!(by_id.len(), 2);
+        let after = db
+            .list_media_buys(&filter(vec![], vec![]), &page(Some("mb_2")))
+            .await
+            .unwrap();
+        assert_eq!(
+            after
+                .iter()
+                .map(|b| b.media_buy_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["mb_3", "mb_4"]
+        );
+        let strangers = MediaBuyFilter {
+            principal_id: Some("p2".into()),
+            ..filter(vec![], vec![])
+        };
+        assert_eq!(
+            db.count_media_buys(&strangers).await.unwrap(),
+            0,
+            "buys are scoped to their principal"
+        );
+    }
+}

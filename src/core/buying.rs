@@ -1,0 +1,592 @@
+//! Buying: create, update and read media buys for a principal, through the store port.
+//!
+//! Each operation loads what it needs, decides with the pure rules of `media_buy`, and writes
+//! once: a new buy with its history in one transaction, an update as a compare-and-set on the
+//! buy's `revision` so that concurrent changes never overwrite each other.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use super::accounts::{AccountRef, Use, resolve_account};
+use super::catalog::Catalog;
+use super::error::Error;
+use super::media_buy::{
+    Buyer, Cancellation, CreateMediaBuy, Event, MediaBuy, MediaBuyStatus, Pacing, PackageRequest,
+    Party, Verbatim, estimate_impressions, plan_media_buy, plan_package, transition,
+};
+use super::pagination::{KeysetPage, Page, PageParams};
+use super::ports::{HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::tenancy::{Principal, Tenant};
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a buy for the principal under the referenced account.
+///
+/// # Errors
+/// Account resolution and gating, catalog validation (see `plan_media_buy`), storage.
+pub async fn create_media_buy<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    tenant: &Tenant,
+    principal: &Principal,
+    account: &AccountRef,
+    request: &CreateMediaBuy,
+    now: DateTime<Utc>,
+) -> Result<MediaBuy, Error> {
+    let account = resolve_account(store, tenant, principal, account, Use::Spend, now).await?;
+    let buyer = Buyer {
+        tenant_id: &tenant.tenant_id,
+        principal_id: &principal.principal_id,
+        account_id: &account.account_id,
+    };
+    let buy = plan_media_buy(catalog, &buyer, request, now, &mut new_id)?;
+    let history = HistoryEntry {
+        revision: buy.revision,
+        at: now,
+        actor: principal.principal_id.clone(),
+        action: "created".to_owned(),
+        summary: format!(
+            "Created with {} package(s), budget {:.2} {}",
+            buy.packages.len(),
+            buy.total_budget(),
+            buy.currency
+        ),
+        package_id: None,
+    };
+    store.insert_media_buy(&buy, &[history]).await?;
+    Ok(buy)
+}
+
+/// A buy the principal may see, or `MediaBuyNotFound` (also for other principals' buys).
+async fn owned_buy<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal: &Principal,
+    media_buy_id: &str,
+) -> Result<MediaBuy, Error> {
+    match store.media_buy(&tenant.tenant_id, media_buy_id).await? {
+        Some(buy) if buy.principal_id == principal.principal_id || principal.admin => Ok(buy),
+        _ => Err(Error::MediaBuyNotFound),
+    }
+}
+
+/// Changes to one package (AdCP `PackageUpdate`); `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackageUpdate {
+    pub package_id: String,
+    pub budget: Option<f64>,
+    pub pacing: Option<Pacing>,
+    pub bid_price: Option<f64>,
+    pub impressions: Option<f64>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub paused: Option<bool>,
+    pub cancel: Option<Option<String>>,
+    /// Replaces the whole overlay.
+    pub targeting_overlay: Option<Verbatim>,
+    /// Replaces the package's creative assignments.
+    pub creative_ids: Option<Vec<String>>,
+}
+
+/// A PATCH of a buy (AdCP `update_media_buy`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateMediaBuy {
+    pub media_buy_id: String,
+    pub account: Option<AccountRef>,
+    pub revision: Option<i64>,
+    pub paused: Option<bool>,
+    /// `Some(reason)` cancels the buy; nothing else in the request is applied.
+    pub cancel: Option<Option<String>>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub packages: Vec<PackageUpdate>,
+    pub new_packages: Vec<PackageRequest>,
+}
+
+/// The buy after an update, and the packages the update touched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Updated {
+    pub media_buy: MediaBuy,
+    pub affected_packages: Vec<String>,
+}
+
+/// Applies a PATCH to a buy.
+///
+/// # Errors
+/// `MediaBuyNotFound`, `PackageNotFound`, `InvalidState`, `NotCancellable`, `Conflict`
+/// (stale `revision` or a concurrent change), validation errors naming the field, storage.
+pub async fn update_media_buy<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    tenant: &Tenant,
+    principal: &Principal,
+    request: &UpdateMediaBuy,
+    now: DateTime<Utc>,
+) -> Result<Updated, Error> {
+    let mut buy = owned_buy(store, tenant, principal, &request.media_buy_id).await?;
+    if let Some(reference) = &request.account {
+        let usage = if request.new_packages.is_empty() {
+            Use::Manage
+        } else {
+            Use::Spend
+        };
+        let account = resolve_account(store, tenant, principal, reference, usage, now).await?;
+        if account.account_id != buy.account_id {
+            return Err(Error::MediaBuyNotFound);
+        }
+    }
+    if let Some(revision) = request.revision {
+        if revision != buy.revision {
+            return Err(Error::Conflict {
+                message: format!(
+                    "revision {revision} is stale; the media buy is at revision {}",
+                    buy.revision
+                ),
+            });
+        }
+    }
+    let expected = buy.revision;
+    let mut history: Vec<HistoryEntry> = Vec::new();
+    let mut affected: Vec<String> = Vec::new();
+    let entry = |action: &str, summary: String, package_id: Option<String>| HistoryEntry {
+        revision: expected + 1,
+        at: now,
+        actor: principal.principal_id.clone(),
+        action: action.to_owned(),
+        summary,
+        package_id,
+    };
+
+    if let Some(reason) = &request.cancel {
+        buy.status = transition(buy.status, Event::Cancel)?;
+        buy.cancellation = Some(Cancellation {
+            canceled_at: now,
+            canceled_by: Party::Buyer,
+            reason: reason.clone(),
+        });
+        // Assignments are released; the creatives stay in the library untouched.
+        for package in &mut buy.packages {
+            package.creative_ids.clear();
+        }
+        history.push(entry(
+            "canceled",
+            reason
+                .clone()
+                .unwrap_or_else(|| "Canceled by the buyer".to_owned()),
+            None,
+        ));
+    } else {
+        let touches_anything = request.paused.is_some()
+            || request.start_time.is_some()
+            || request.end_time.is_some()
+            || !request.packages.is_empty()
+            || !request.new_packages.is_empty();
+        if buy.status.is_terminal() && touches_anything {
+            return Err(Error::InvalidState {
+                message: format!(
+                    "media buy is {}; it can no longer change",
+                    buy.status.as_str()
+                ),
+            });
+        }
+        update_dates(&mut buy, request, &mut history, &entry)?;
+        for (index, change) in request.packages.iter().enumerate() {
+            update_package(catalog, &mut buy, change, index, now, &mut history, &entry)?;
+            affected.push(change.package_id.clone());
+        }
+        for (index, wanted) in request.new_packages.iter().enumerate() {
+            let mut new_id = new_id;
+            let package = plan_package(
+                catalog,
+                wanted,
+                index,
+                buy.start_time,
+                buy.end_time,
+                &mut new_id,
+            )
+            .map_err(|e| rename_field(e, "packages", "new_packages"))?;
+            if package.currency != buy.currency {
+                return Err(Error::invalid(
+                    format!("new_packages[{index}].pricing_option_id"),
+                    format!(
+                        "packages must be priced in the buy's currency ({})",
+                        buy.currency
+                    ),
+                ));
+            }
+            history.push(entry(
+                "package_added",
+                format!("Added package for {}", package.product_id),
+                Some(package.package_id.clone()),
+            ));
+            affected.push(package.package_id.clone());
+            buy.packages.push(package);
+        }
+        if buy.has_creatives() {
+            buy.status = transition(buy.status, Event::CreativesReady)?;
+        }
+        match request.paused {
+            Some(true) => {
+                buy.status = transition(buy.status, Event::Pause)?;
+                history.push(entry("paused", "Paused by the buyer".to_owned(), None));
+            }
+            Some(false) => {
+                let resume = Event::Resume {
+                    flight_started: now >= buy.start_time,
+                    creatives_ready: buy.has_creatives(),
+                };
+                buy.status = transition(buy.status, resume)?;
+                history.push(entry("resumed", "Resumed by the buyer".to_owned(), None));
+            }
+            None => {}
+        }
+    }
+    if history.is_empty() {
+        // Nothing to change: answer with the buy as it is, without a new revision.
+        return Ok(Updated {
+            media_buy: buy,
+            affected_packages: affected,
+        });
+    }
+    buy.revision = expected + 1;
+    buy.updated_at = now;
+    if !store.update_media_buy(&buy, expected, &history).await? {
+        return Err(Error::Conflict {
+            message: "the media buy changed concurrently; read it again and retry".to_owned(),
+        });
+    }
+    Ok(Updated {
+        media_buy: buy,
+        affected_packages: affected,
+    })
+}
+
+fn rename_field(error: Error, from: &str, to: &str) -> Error {
+    let rename = |field: String| field.replacen(from, to, 1);
+    match error {
+        Error::InvalidRequest {
+            message,
+            field,
+            suggestion,
+        } => Error::InvalidRequest {
+            message,
+            field: field.map(rename),
+            suggestion,
+        },
+        Error::ProductNotFound { product_id, field } => Error::ProductNotFound {
+            product_id,
+            field: rename(field),
+        },
+        Error::BudgetTooLow {
+            message,
+            field,
+            minimum,
+            currency,
+        } => Error::BudgetTooLow {
+            message,
+            field: rename(field),
+            minimum,
+            currency,
+        },
+        other => other,
+    }
+}
+
+type Entry<'a> = dyn Fn(&str, String, Option<String>) -> HistoryEntry + 'a;
+
+fn update_dates(
+    buy: &mut MediaBuy,
+    request: &UpdateMediaBuy,
+    history: &mut Vec<HistoryEntry>,
+    entry: &Entry<'_>,
+) -> Result<(), Error> {
+    if request.start_time.is_none() && request.end_time.is_none() {
+        return Ok(());
+    }
+    let start = request.start_time.unwrap_or(buy.start_time);
+    let end = request.end_time.unwrap_or(buy.end_time);
+    if end <= start {
+        return Err(Error::invalid(
+            "end_time",
+            "end_time must be after start_time",
+        ));
+    }
+    for (index, package) in buy.packages.iter_mut().enumerate() {
+        // Packages that followed the buy's flight follow it again; others must still fit.
+        if package.start_time == buy.start_time {
+            package.start_time = start;
+        }
+        if package.end_time == buy.end_time {
+            package.end_time = end;
+        }
+        if package.start_time < start || package.end_time > end {
+            return Err(Error::invalid_with(
+                format!("packages[{index}]"),
+                format!(
+                    "package {} would fall outside the new flight",
+                    package.package_id
+                ),
+                "change that package's dates in the same request",
+            ));
+        }
+    }
+    buy.start_time = start;
+    buy.end_time = end;
+    history.push(entry(
+        "dates_changed",
+        format!("Flight now {} to {}", start.to_rfc3339(), end.to_rfc3339()),
+        None,
+    ));
+    Ok(())
+}
+
+fn update_package(
+    catalog: &Catalog,
+    buy: &mut MediaBuy,
+    change: &PackageUpdate,
+    index: usize,
+    now: DateTime<Utc>,
+    history: &mut Vec<HistoryEntry>,
+    entry: &Entry<'_>,
+) -> Result<(), Error> {
+    let at = |field: &str| format!("packages[{index}].{field}");
+    let (buy_start, buy_end) = (buy.start_time, buy.end_time);
+    let package = buy
+        .packages
+        .iter_mut()
+        .find(|p| p.package_id == change.package_id)
+        .ok_or_else(|| Error::PackageNotFound {
+            package_id: change.package_id.clone(),
+            field: at("package_id"),
+        })?;
+    if package.is_canceled() {
+        return Err(Error::InvalidState {
+            message: format!("package {} is canceled", package.package_id),
+        });
+    }
+    let id = Some(package.package_id.clone());
+    if let Some(reason) = &change.cancel {
+        package.cancellation = Some(Cancellation {
+            canceled_at: now,
+            canceled_by: Party::Buyer,
+            reason: reason.clone(),
+        });
+        package.creative_ids.clear();
+        history.push(entry(
+            "package_canceled",
+            reason
+                .clone()
+                .unwrap_or_else(|| "Package canceled".to_owned()),
+            id,
+        ));
+        return Ok(());
+    }
+    let product = catalog.product(&package.product_id);
+    let option = product.and_then(|p| {
+        p.pricing_options
+            .iter()
+            .find(|o| o.pricing_option_id == package.pricing_option_id)
+    });
+    if let Some(bid) = change.bid_price {
+        match option {
+            Some(option) if option.fixed_price.is_some() => {
+                return Err(Error::invalid(
+                    at("bid_price"),
+                    "this package has a fixed price; it takes no bid",
+                ));
+            }
+            Some(option)
+                if !bid.is_finite() || option.floor_price.is_some_and(|floor| bid < floor) =>
+            {
+                return Err(Error::invalid_with(
+                    at("bid_price"),
+                    format!("bid_price {bid} is below the floor"),
+                    format!("bid at least {}", option.floor_price.unwrap_or(0.0)),
+                ));
+            }
+            _ => {}
+        }
+        package.bid_price = Some(bid);
+        package.rate = bid;
+        history.push(entry("bid_changed", format!("Bid now {bid}"), id.clone()));
+    }
+    if let Some(budget) = change.budget {
+        if !budget.is_finite() || budget <= 0.0 {
+            return Err(Error::invalid(
+                at("budget"),
+                "budget must be a positive amount",
+            ));
+        }
+        if let Some(minimum) = option.and_then(|o| o.min_spend_per_package) {
+            if budget < minimum {
+                return Err(Error::BudgetTooLow {
+                    message: format!("budget {budget} is below the minimum spend of {minimum}"),
+                    field: at("budget"),
+                    minimum,
+                    currency: package.currency.clone(),
+                });
+            }
+        }
+        history.push(entry(
+            "budget_changed",
+            format!("Budget {} -> {budget}", package.budget),
+            id.clone(),
+        ));
+        package.budget = budget;
+    }
+    if change.budget.is_some() || change.bid_price.is_some() {
+        if let (Some(product), None) = (product, change.impressions) {
+            package.impressions = estimate_impressions(
+                product,
+                package.pricing_model,
+                package.rate,
+                package.budget,
+                package.start_time,
+                package.end_time,
+            );
+        }
+    }
+    if let Some(goal) = change.impressions {
+        if !goal.is_finite() || goal < 0.0 {
+            return Err(Error::invalid(
+                at("impressions"),
+                "impressions must be a non-negative number",
+            ));
+        }
+        package.impressions = goal;
+        history.push(entry(
+            "goal_changed",
+            format!("Impression goal {goal}"),
+            id.clone(),
+        ));
+    }
+    if let Some(pacing) = change.pacing {
+        package.pacing = pacing;
+        history.push(entry(
+            "pacing_changed",
+            format!("Pacing {}", pacing.as_str()),
+            id.clone(),
+        ));
+    }
+    if change.start_time.is_some() || change.end_time.is_some() {
+        let start = change.start_time.unwrap_or(package.start_time);
+        let end = change.end_time.unwrap_or(package.end_time);
+        if start < buy_start || end > buy_end || end <= start {
+            return Err(Error::invalid(
+                at("start_time"),
+                "package dates must lie inside the media buy's flight",
+            ));
+        }
+        package.start_time = start;
+        package.end_time = end;
+        history.push(entry(
+            "package_dates_changed",
+            format!("Package flight {start} to {end}"),
+            id.clone(),
+        ));
+    }
+    if let Some(paused) = change.paused {
+        package.paused = paused;
+        history.push(entry(
+            if paused {
+                "package_paused"
+            } else {
+                "package_resumed"
+            },
+            String::new(),
+            id.clone(),
+        ));
+    }
+    if let Some(overlay) = &change.targeting_overlay {
+        package.targeting_overlay = Some(overlay.clone());
+        history.push(entry(
+            "targeting_changed",
+            "Targeting overlay replaced".to_owned(),
+            id.clone(),
+        ));
+    }
+    if let Some(creative_ids) = &change.creative_ids {
+        let mut seen = HashSet::new();
+        package.creative_ids = creative_ids
+            .iter()
+            .filter(|c| seen.insert(c.as_str()))
+            .cloned()
+            .collect();
+        history.push(entry(
+            "creatives_assigned",
+            format!("{} creative(s) assigned", package.creative_ids.len()),
+            id,
+        ));
+    }
+    Ok(())
+}
+
+/// Which buys a caller asks to see (AdCP `get_media_buys`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaBuyQuery {
+    pub account: Option<AccountRef>,
+    pub media_buy_ids: Vec<String>,
+    pub statuses: Option<Vec<MediaBuyStatus>>,
+    pub page: PageParams,
+}
+
+/// Lists the principal's buys (every buy of the tenant for an admin). Without ids and without a
+/// status filter only active buys are listed, as AdCP specifies.
+///
+/// # Errors
+/// A bad cursor, account resolution, storage.
+pub async fn get_media_buys<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal: &Principal,
+    query: &MediaBuyQuery,
+    now: DateTime<Utc>,
+) -> Result<Page<MediaBuy>, Error> {
+    let page = KeysetPage::parse(&query.page)?;
+    let account_id = match &query.account {
+        None => None,
+        Some(reference) => Some(
+            resolve_account(store, tenant, principal, reference, Use::Read, now)
+                .await?
+                .account_id,
+        ),
+    };
+    let statuses = match (&query.statuses, query.media_buy_ids.is_empty()) {
+        (Some(statuses), _) => statuses.clone(),
+        (None, true) => vec![MediaBuyStatus::Active],
+        (None, false) => Vec::new(),
+    };
+    let filter = MediaBuyFilter {
+        tenant_id: tenant.tenant_id.clone(),
+        principal_id: (!principal.admin).then(|| principal.principal_id.clone()),
+        account_id,
+        statuses,
+        media_buy_ids: query.media_buy_ids.clone(),
+    };
+    let rows = store
+        .list_media_buys(
+            &filter,
+            &PageRequest {
+                after: page.after.clone(),
+                limit: page.limit + 1,
+            },
+        )
+        .await?;
+    let total = store.count_media_buys(&filter).await?;
+    Ok(page.finish(rows, |buy| buy.media_buy_id.clone(), Some(total)))
+}
+
+/// A buy's recent history, newest first.
+///
+/// # Errors
+/// Storage.
+pub async fn history<S: Store>(
+    store: &S,
+    media_buy_id: &str,
+    limit: u32,
+) -> Result<Vec<HistoryEntry>, Error> {
+    Ok(store.media_buy_history(media_buy_id, limit).await?)
+}

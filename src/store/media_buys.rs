@@ -1,0 +1,423 @@
+//! Media buys: one row per buy (filter columns + a JSON document holding the whole buy) and an
+//! append-only history. The document types here are private to the store.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Db, backend, corrupt};
+use crate::core::StoreError;
+use crate::core::catalog::{FormatId, PricingModel};
+use crate::core::media_buy::{
+    Cancellation, MediaBuy, MediaBuyStatus, Pacing, Package, Party, Verbatim,
+};
+use crate::core::ports::{HistoryEntry, MediaBuyFilter, PageRequest};
+
+#[derive(Serialize, Deserialize)]
+struct BuyDoc {
+    media_buy_id: String,
+    tenant_id: String,
+    principal_id: String,
+    account_id: String,
+    brand_domain: String,
+    status: String,
+    currency: String,
+    start_time: DateTime<Utc>,
+    end_time: DateTime<Utc>,
+    confirmed_at: DateTime<Utc>,
+    creative_deadline: DateTime<Utc>,
+    revision: i64,
+    po_number: Option<String>,
+    cancellation: Option<CancellationDoc>,
+    packages: Vec<PackageDoc>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CancellationDoc {
+    canceled_at: DateTime<Utc>,
+    canceled_by: String,
+    reason: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PackageDoc {
+    package_id: String,
+    product_id: String,
+    pricing_option_id: String,
+    pricing_model: PricingModel,
+    rate: f64,
+    currency: String,
+    budget: f64,
+    bid_price: Option<f64>,
+    impressions: f64,
+    pacing: String,
+    start_time: DateTime<Utc>,
+    end_time: DateTime<Utc>,
+    paused: bool,
+    cancellation: Option<CancellationDoc>,
+    format_ids: Vec<FormatId>,
+    targeting_overlay: Option<String>,
+    measurement_terms: Option<String>,
+    creative_ids: Vec<String>,
+}
+
+fn cancellation_doc(c: &Cancellation) -> CancellationDoc {
+    CancellationDoc {
+        canceled_at: c.canceled_at,
+        canceled_by: c.canceled_by.as_str().to_owned(),
+        reason: c.reason.clone(),
+    }
+}
+
+fn cancellation(doc: CancellationDoc) -> Result<Cancellation, StoreError> {
+    Ok(Cancellation {
+        canceled_at: doc.canceled_at,
+        canceled_by: Party::parse(&doc.canceled_by)
+            .ok_or_else(|| corrupt(format!("party {}", doc.canceled_by)))?,
+        reason: doc.reason,
+    })
+}
+
+fn to_doc(buy: &MediaBuy) -> BuyDoc {
+    BuyDoc {
+        media_buy_id: buy.media_buy_id.clone(),
+        tenant_id: buy.tenant_id.clone(),
+        principal_id: buy.principal_id.clone(),
+        account_id: buy.account_id.clone(),
+        brand_domain: buy.brand_domain.clone(),
+        status: buy.status.as_str().to_owned(),
+        currency: buy.currency.clone(),
+        start_time: buy.start_time,
+        end_time: buy.end_time,
+        confirmed_at: buy.confirmed_at,
+        creative_deadline: buy.creative_deadline,
+        revision: buy.revision,
+        po_number: buy.po_number.clone(),
+        cancellation: buy.cancellation.as_ref().map(cancellation_doc),
+        packages: buy
+            .packages
+            .iter()
+            .map(|p| PackageDoc {
+                package_id: p.package_id.clone(),
+                product_id: p.product_id.clone(),
+                pricing_option_id: p.pricing_option_id.clone(),
+                pricing_model: p.pricing_model,
+                rate: p.rate,
+                currency: p.currency.clone(),
+                budget: p.budget,
+                bid_price: p.bid_price,
+                impressions: p.impressions,
+                pacing: p.pacing.as_str().to_owned(),
+                start_time: p.start_time,
+                end_time: p.end_time,
+                paused: p.paused,
+                cancellation: p.cancellation.as_ref().map(cancellation_doc),
+                format_ids: p.format_ids.clone(),
+                targeting_overlay: p.targeting_overlay.as_ref().map(|v| v.0.clone()),
+                measurement_terms: p.measurement_terms.as_ref().map(|v| v.0.clone()),
+                creative_ids: p.creative_ids.clone(),
+            })
+            .collect(),
+        created_at: buy.created_at,
+        updated_at: buy.updated_at,
+    }
+}
+
+fn from_doc(doc: BuyDoc) -> Result<MediaBuy, StoreError> {
+    let mut packages = Vec::with_capacity(doc.packages.len());
+    for p in doc.packages {
+        packages.push(Package {
+            pacing: Pacing::parse(&p.pacing)
+                .ok_or_else(|| corrupt(format!("pacing {}", p.pacing)))?,
+            cancellation: p.cancellation.map(cancellation).transpose()?,
+            package_id: p.package_id,
+            product_id: p.product_id,
+            pricing_option_id: p.pricing_option_id,
+            pricing_model: p.pricing_model,
+            rate: p.rate,
+            currency: p.currency,
+            budget: p.budget,
+            bid_price: p.bid_price,
+            impressions: p.impressions,
+            start_time: p.start_time,
+            end_time: p.end_time,
+            paused: p.paused,
+            format_ids: p.format_ids,
+            targeting_overlay: p.targeting_overlay.map(Verbatim),
+            measurement_terms: p.measurement_terms.map(Verbatim),
+            creative_ids: p.creative_ids,
+        });
+    }
+    Ok(MediaBuy {
+        status: MediaBuyStatus::parse(&doc.status)
+            .ok_or_else(|| corrupt(format!("status {}", doc.status)))?,
+        cancellation: doc.cancellation.map(cancellation).transpose()?,
+        media_buy_id: doc.media_buy_id,
+        tenant_id: doc.tenant_id,
+        principal_id: doc.principal_id,
+        account_id: doc.account_id,
+        brand_domain: doc.brand_domain,
+        currency: doc.currency,
+        start_time: doc.start_time,
+        end_time: doc.end_time,
+        confirmed_at: doc.confirmed_at,
+        creative_deadline: doc.creative_deadline,
+        revision: doc.revision,
+        po_number: doc.po_number,
+        packages,
+        created_at: doc.created_at,
+        updated_at: doc.updated_at,
+    })
+}
+
+fn parse(document: &str) -> Result<MediaBuy, StoreError> {
+    from_doc(serde_json::from_str(document).map_err(corrupt)?)
+}
+
+fn serialize(buy: &MediaBuy) -> Result<String, StoreError> {
+    serde_json::to_string(&to_doc(buy)).map_err(corrupt)
+}
+
+macro_rules! insert_history {
+    ($tx:expr, $id:expr, $entries:expr) => {
+        for entry in $entries {
+            sqlx::query(
+                "insert into media_buy_history (media_buy_id, revision, changed_at, actor, action, summary, package_id)
+                 values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing",
+            )
+            .bind($id)
+            .bind(entry.revision)
+            .bind(entry.at)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.summary)
+            .bind(&entry.package_id)
+            .execute(&mut *$tx)
+            .await
+            .map_err(backend)?;
+        }
+    };
+}
+
+pub(super) async fn insert(
+    db: &Db,
+    buy: &MediaBuy,
+    history: &[HistoryEntry],
+) -> Result<(), StoreError> {
+    let document = serialize(buy)?;
+    on_pool!(db, |pool| {
+        let mut tx = pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "insert into media_buys (media_buy_id, tenant_id, principal_id, account_id, status, revision,
+                start_time, end_time, created_at, updated_at, document)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&buy.media_buy_id)
+        .bind(&buy.tenant_id)
+        .bind(&buy.principal_id)
+        .bind(&buy.account_id)
+        .bind(buy.status.as_str())
+        .bind(buy.revision)
+        .bind(buy.start_time)
+        .bind(buy.end_time)
+        .bind(buy.created_at)
+        .bind(buy.updated_at)
+        .bind(&document)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        insert_history!(tx, &buy.media_buy_id, history);
+        tx.commit().await.map_err(backend)
+    })
+}
+
+pub(super) async fn get(
+    db: &Db,
+    tenant_id: &str,
+    media_buy_id: &str,
+) -> Result<Option<MediaBuy>, StoreError> {
+    let row: Option<(String,)> = on_pool!(db, |pool| {
+        sqlx::query_as("select document from media_buys where tenant_id = $1 and media_buy_id = $2")
+            .bind(tenant_id)
+            .bind(media_buy_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+    });
+    row.map(|(document,)| parse(&document)).transpose()
+}
+
+pub(super) async fn update(
+    db: &Db,
+    buy: &MediaBuy,
+    expected_revision: i64,
+    history: &[HistoryEntry],
+) -> Result<bool, StoreError> {
+    let document = serialize(buy)?;
+    on_pool!(db, |pool| {
+        let mut tx = pool.begin().await.map_err(backend)?;
+        let changed = sqlx::query(
+            "update media_buys set status = $1, revision = $2, start_time = $3, end_time = $4, updated_at = $5,
+                document = $6
+             where tenant_id = $7 and media_buy_id = $8 and revision = $9",
+        )
+        .bind(buy.status.as_str())
+        .bind(buy.revision)
+        .bind(buy.start_time)
+        .bind(buy.end_time)
+        .bind(buy.updated_at)
+        .bind(&document)
+        .bind(&buy.tenant_id)
+        .bind(&buy.media_buy_id)
+        .bind(expected_revision)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if changed != 1 {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        }
+        insert_history!(tx, &buy.media_buy_id, history);
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    })
+}
+
+/// `($n is null or …)` cannot express list filters portably, so the statuses and ids travel as
+/// one comma-separated text each and are matched with `instr` on SQLite and `= any` on Postgres.
+pub(super) async fn list(
+    db: &Db,
+    filter: &MediaBuyFilter,
+    page: &PageRequest,
+) -> Result<Vec<MediaBuy>, StoreError> {
+    let statuses = joined(filter.statuses.iter().map(|s| s.as_str()));
+    let ids = joined(filter.media_buy_ids.iter().map(String::as_str));
+    let rows: Vec<(String,)> = match db {
+        Db::Sqlite(pool) => sqlx::query_as(
+            "select document from media_buys where tenant_id = $1
+             and ($2 is null or principal_id = $2)
+             and ($3 is null or account_id = $3)
+             and ($4 is null or instr(',' || $4 || ',', ',' || status || ',') > 0)
+             and ($5 is null or instr(',' || $5 || ',', ',' || media_buy_id || ',') > 0)
+             and ($6 is null or media_buy_id > $6)
+             order by media_buy_id limit $7",
+        )
+        .bind(&filter.tenant_id)
+        .bind(&filter.principal_id)
+        .bind(&filter.account_id)
+        .bind(&statuses)
+        .bind(&ids)
+        .bind(&page.after)
+        .bind(page.limit as i64)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?,
+        Db::Postgres(pool) => sqlx::query_as(
+            "select document from media_buys where tenant_id = $1
+             and ($2::text is null or principal_id = $2)
+             and ($3::text is null or account_id = $3)
+             and ($4::text is null or status = any(string_to_array($4, ',')))
+             and ($5::text is null or media_buy_id = any(string_to_array($5, ',')))
+             and ($6::text is null or media_buy_id > $6)
+             order by media_buy_id limit $7",
+        )
+        .bind(&filter.tenant_id)
+        .bind(&filter.principal_id)
+        .bind(&filter.account_id)
+        .bind(&statuses)
+        .bind(&ids)
+        .bind(&page.after)
+        .bind(page.limit as i64)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?,
+    };
+    rows.iter().map(|(document,)| parse(document)).collect()
+}
+
+pub(super) async fn count(db: &Db, filter: &MediaBuyFilter) -> Result<u64, StoreError> {
+    let statuses = joined(filter.statuses.iter().map(|s| s.as_str()));
+    let ids = joined(filter.media_buy_ids.iter().map(String::as_str));
+    let (count,): (i64,) = match db {
+        Db::Sqlite(pool) => sqlx::query_as(
+            "select count(*) from media_buys where tenant_id = $1
+             and ($2 is null or principal_id = $2)
+             and ($3 is null or account_id = $3)
+             and ($4 is null or instr(',' || $4 || ',', ',' || status || ',') > 0)
+             and ($5 is null or instr(',' || $5 || ',', ',' || media_buy_id || ',') > 0)",
+        )
+        .bind(&filter.tenant_id)
+        .bind(&filter.principal_id)
+        .bind(&filter.account_id)
+        .bind(&statuses)
+        .bind(&ids)
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?,
+        Db::Postgres(pool) => sqlx::query_as(
+            "select count(*) from media_buys where tenant_id = $1
+             and ($2::text is null or principal_id = $2)
+             and ($3::text is null or account_id = $3)
+             and ($4::text is null or status = any(string_to_array($4, ',')))
+             and ($5::text is null or media_buy_id = any(string_to_array($5, ',')))",
+        )
+        .bind(&filter.tenant_id)
+        .bind(&filter.principal_id)
+        .bind(&filter.account_id)
+        .bind(&statuses)
+        .bind(&ids)
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?,
+    };
+    Ok(count.max(0) as u64)
+}
+
+pub(super) async fn history(
+    db: &Db,
+    media_buy_id: &str,
+    limit: u32,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    let rows: Vec<HistoryRow> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "select revision, changed_at, actor, action, summary, package_id from media_buy_history
+             where media_buy_id = $1 order by revision desc, changed_at desc, action limit $2",
+        )
+        .bind(media_buy_id)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|r| HistoryEntry {
+            revision: r.revision,
+            at: r.changed_at,
+            actor: r.actor,
+            action: r.action,
+            summary: r.summary,
+            package_id: r.package_id,
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    revision: i64,
+    changed_at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    summary: String,
+    package_id: Option<String>,
+}
+
+/// The list as one comma-joined text. Stored ids and statuses never contain commas; a
+/// requested id that does can only split into ids that the tenant and principal filters still
+/// scope, so it never widens what the caller may see.
+fn joined<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
+    let items: Vec<&str> = items.collect();
+    (!items.is_empty()).then(|| items.join(","))
+}
