@@ -13,7 +13,7 @@ use super::catalog::Catalog;
 use super::error::Error;
 use super::media_buy::{
     Buyer, Cancellation, CreateMediaBuy, Event, MediaBuy, MediaBuyStatus, Pacing, PackageRequest,
-    Party, Verbatim, estimate_impressions, plan_media_buy, plan_package, transition,
+    Party, Verbatim, check_budget, estimate_impressions, plan_media_buy, plan_package, transition,
 };
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{HistoryEntry, MediaBuyFilter, PageRequest, Store};
@@ -138,15 +138,15 @@ pub async fn update_media_buy<S: Store>(
             return Err(Error::MediaBuyNotFound);
         }
     }
-    if let Some(revision) = request.revision {
-        if revision != buy.revision {
-            return Err(Error::Conflict {
-                message: format!(
-                    "revision {revision} is stale; the media buy is at revision {}",
-                    buy.revision
-                ),
-            });
-        }
+    if let Some(revision) = request.revision
+        && revision != buy.revision
+    {
+        return Err(Error::Conflict {
+            message: format!(
+                "revision {revision} is stale; the media buy is at revision {}",
+                buy.revision
+            ),
+        });
     }
     let expected = buy.revision;
     let mut history: Vec<HistoryEntry> = Vec::new();
@@ -414,21 +414,15 @@ fn update_package(
         history.push(entry("bid_changed", format!("Bid now {bid}"), id.clone()));
     }
     if let Some(budget) = change.budget {
-        if !budget.is_finite() || budget <= 0.0 {
-            return Err(Error::invalid(
-                at("budget"),
-                "budget must be a positive amount",
-            ));
-        }
-        if let Some(minimum) = option.and_then(|o| o.min_spend_per_package) {
-            if budget < minimum {
-                return Err(Error::BudgetTooLow {
-                    message: format!("budget {budget} is below the minimum spend of {minimum}"),
-                    field: at("budget"),
-                    minimum,
-                    currency: package.currency.clone(),
-                });
+        match option {
+            Some(option) => check_budget(option, budget, &at("budget"))?,
+            None if !budget.is_finite() || budget <= 0.0 => {
+                return Err(Error::invalid(
+                    at("budget"),
+                    "budget must be a positive amount",
+                ));
             }
+            None => {}
         }
         history.push(entry(
             "budget_changed",
@@ -437,17 +431,17 @@ fn update_package(
         ));
         package.budget = budget;
     }
-    if change.budget.is_some() || change.bid_price.is_some() {
-        if let (Some(product), None) = (product, change.impressions) {
-            package.impressions = estimate_impressions(
-                product,
-                package.pricing_model,
-                package.rate,
-                package.budget,
-                package.start_time,
-                package.end_time,
-            );
-        }
+    if (change.budget.is_some() || change.bid_price.is_some())
+        && let (Some(product), None) = (product, change.impressions)
+    {
+        package.impressions = estimate_impressions(
+            product,
+            package.pricing_model,
+            package.rate,
+            package.budget,
+            package.start_time,
+            package.end_time,
+        );
     }
     if let Some(goal) = change.impressions {
         if !goal.is_finite() || goal < 0.0 {

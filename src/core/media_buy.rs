@@ -550,19 +550,7 @@ pub fn plan_package(
             "budget must be a positive amount",
         ));
     }
-    if let Some(minimum) = option.min_spend_per_package {
-        if wanted.budget < minimum {
-            return Err(Error::BudgetTooLow {
-                message: format!(
-                    "budget {} is below the minimum spend of {minimum} {} for {}",
-                    wanted.budget, option.currency, option.pricing_option_id
-                ),
-                field: at("budget"),
-                minimum,
-                currency: option.currency.clone(),
-            });
-        }
-    }
+    check_budget(option, wanted.budget, &at("budget"))?;
     let rate = price(option, wanted.bid_price, &at)?;
     let format_ids = match &wanted.format_ids {
         None => product.format_ids.clone(),
@@ -638,6 +626,28 @@ pub fn plan_package(
         measurement_terms: wanted.measurement_terms.clone(),
         creative_ids: wanted.creative_ids.clone(),
     })
+}
+
+/// A package budget must be a positive amount and at least the option's minimum spend.
+///
+/// # Errors
+/// `InvalidRequest` or `BudgetTooLow` naming `field`.
+pub fn check_budget(option: &PricingOption, budget: f64, field: &str) -> Result<(), Error> {
+    if !budget.is_finite() || budget <= 0.0 {
+        return Err(Error::invalid(field, "budget must be a positive amount"));
+    }
+    match option.min_spend_per_package {
+        Some(minimum) if budget < minimum => Err(Error::BudgetTooLow {
+            message: format!(
+                "budget {budget} is below the minimum spend of {minimum} {} for {}",
+                option.currency, option.pricing_option_id
+            ),
+            field: field.to_owned(),
+            minimum,
+            currency: option.currency.clone(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The unit price: the fixed price, or the buyer's bid checked against the floor.
