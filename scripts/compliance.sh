@@ -7,7 +7,7 @@
 #               postgres://postgres@127.0.0.1:5432/postgres; derived from TEST_DATABASE_URL when
 #               only that is set), dropped afterwards
 #   STORYBOARDS comma-separated storyboard or bundle ids
-#               (default: capability_discovery,v3_envelope_integrity)
+#               (default: every storyboard this server is expected to pass today; see STORYBOARDS)
 #
 # Builds nothing: the binary comes from SALES_AGENT_BIN (default target/debug/sales-agent). The
 # server starts with empty state every time, because several storyboards use fixed idempotency
@@ -29,7 +29,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 BACKEND=sqlite
-STORYBOARDS=capability_discovery,v3_envelope_integrity
+# The storyboards the server passes today; the list grows with each issue (media-buy lifecycle,
+# creatives, controller) until the capability-driven selection is the default.
+STORYBOARDS=capability_discovery,v3_envelope_integrity,error_compliance,schema_validation,media_buy_state_machine,media_buy_seller/invalid_transitions,media_buy_seller/inventory_list_targeting,media_buy_seller/inventory_list_no_match,media_buy_seller/measurement_terms_rejected
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend)

@@ -80,6 +80,13 @@ pub enum Error {
     },
     #[error("{message}")]
     PolicyViolation { message: String, field: String },
+    /// The buyer's measurement terms or performance standards cannot be honoured.
+    #[error("{message}")]
+    TermsRejected {
+        message: String,
+        field: String,
+        suggestion: String,
+    },
     /// The buyer's `revision` is not the current one: someone else changed the resource.
     #[error("{message}")]
     Conflict { message: String },

@@ -60,17 +60,15 @@ pub const ALL_STATUSES: [MediaBuyStatus; 7] = [
 /// What can happen to a buy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    /// Creatives are now assigned to the buy.
-    CreativesReady,
+    /// Creatives are now assigned to the buy; a buy whose flight already started goes live.
+    CreativesReady { flight_started: bool },
     /// The flight start time has passed.
     FlightStarted,
     /// Buyer pauses.
     Pause,
-    /// Buyer resumes; where the buy lands depends on flight and creatives.
-    Resume {
-        flight_started: bool,
-        creatives_ready: bool,
-    },
+    /// Buyer resumes. The spec graph has one resume edge, paused → active, whatever the
+    /// flight and creatives; a resumed buy without creatives is active but delivers nothing.
+    Resume,
     /// The flight end time has passed, or the goal or budget is reached.
     Finished,
     /// Buyer or seller cancels.
@@ -99,25 +97,27 @@ pub fn transition(from: MediaBuyStatus, event: Event) -> Result<MediaBuyStatus, 
             message: "media buy is already canceled".to_owned(),
         }),
         (S::Completed | S::Rejected | S::Canceled, _) => Err(illegal()),
-        (S::PendingCreatives, E::CreativesReady) => Ok(S::PendingStart),
-        (S::PendingStart | S::Active | S::Paused, E::CreativesReady) => Ok(from),
+        (
+            S::PendingCreatives,
+            E::CreativesReady {
+                flight_started: false,
+            },
+        ) => Ok(S::PendingStart),
+        (
+            S::PendingCreatives,
+            E::CreativesReady {
+                flight_started: true,
+            },
+        ) => Ok(S::Active),
+        (S::PendingStart | S::Active | S::Paused, E::CreativesReady { .. }) => Ok(from),
         (S::PendingStart, E::FlightStarted) => Ok(S::Active),
         (S::PendingCreatives | S::Active | S::Paused, E::FlightStarted) => Ok(from),
         (S::PendingCreatives | S::PendingStart | S::Active | S::Paused, E::Pause) => Ok(S::Paused),
-        (
-            S::Paused,
-            E::Resume {
-                flight_started,
-                creatives_ready,
-            },
-        ) => Ok(match (creatives_ready, flight_started) {
-            (false, _) => S::PendingCreatives,
-            (true, false) => S::PendingStart,
-            (true, true) => S::Active,
-        }),
-        (S::PendingCreatives | S::PendingStart | S::Active, E::Resume { .. }) => Ok(from),
+        (S::Paused, E::Resume) => Ok(S::Active),
+        (S::PendingCreatives | S::PendingStart | S::Active, E::Resume) => Ok(from),
         (S::Active | S::Paused, E::Finished) => Ok(S::Completed),
-        (S::PendingCreatives | S::PendingStart, E::Finished) => Ok(S::Completed),
+        // A buy that never started cannot complete; the seller cancels it with a reason instead.
+        (S::PendingCreatives | S::PendingStart, E::Finished) => Err(illegal()),
         (S::PendingCreatives | S::PendingStart | S::Active | S::Paused, E::Cancel) => {
             Ok(S::Canceled)
         }
@@ -128,10 +128,10 @@ pub fn transition(from: MediaBuyStatus, event: Event) -> Result<MediaBuyStatus, 
 
 fn describe(event: Event) -> &'static str {
     match event {
-        Event::CreativesReady => "assigning creatives",
+        Event::CreativesReady { .. } => "assigning creatives",
         Event::FlightStarted => "starting the flight",
         Event::Pause => "pause",
-        Event::Resume { .. } => "resume",
+        Event::Resume => "resume",
         Event::Finished => "completion",
         Event::Cancel => "cancel",
         Event::Reject => "reject",
@@ -346,8 +346,48 @@ pub struct PackageRequest {
     pub paused: bool,
     pub format_ids: Option<Vec<FormatId>>,
     pub targeting_overlay: Option<Verbatim>,
-    pub measurement_terms: Option<Verbatim>,
+    pub measurement_terms: Option<MeasurementTerms>,
     pub creative_ids: Vec<String>,
+}
+
+/// The buyer's proposed measurement terms: the parts this seller decides on, and the whole
+/// object as sent (stored verbatim once accepted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasurementTerms {
+    pub max_variance_percent: Option<f64>,
+    pub measurement_window: Option<String>,
+    pub verbatim: Verbatim,
+}
+
+/// The smallest billing variance this seller commits to: buyer and seller counts routinely
+/// diverge by a few percent, so a tighter promise cannot be kept.
+pub const MIN_VARIANCE_PERCENT: f64 = 5.0;
+
+/// Measurement windows this seller can bill against.
+pub const MEASUREMENT_WINDOWS: &[&str] = &["live", "c3", "c7", "c30"];
+
+fn check_terms(terms: &MeasurementTerms, at: &str) -> Result<(), Error> {
+    if let Some(variance) = terms.max_variance_percent
+        && (variance.is_nan() || variance < MIN_VARIANCE_PERCENT)
+    {
+        return Err(Error::TermsRejected {
+            message: format!(
+                "max_variance_percent {variance} is below this seller's minimum commitment of {MIN_VARIANCE_PERCENT}%"
+            ),
+            field: format!("{at}.measurement_terms.billing_measurement.max_variance_percent"),
+            suggestion: format!("commit to at least {MIN_VARIANCE_PERCENT}% or remove the term"),
+        });
+    }
+    if let Some(window) = &terms.measurement_window
+        && !MEASUREMENT_WINDOWS.contains(&window.as_str())
+    {
+        return Err(Error::TermsRejected {
+            message: format!("measurement window {window} is not offered"),
+            field: format!("{at}.measurement_terms.billing_measurement.measurement_window"),
+            suggestion: format!("use one of: {}", MEASUREMENT_WINDOWS.join(", ")),
+        });
+    }
+    Ok(())
 }
 
 /// A new buy as the buyer asks for it (manual mode).
@@ -384,6 +424,12 @@ pub fn plan_media_buy(
     now: DateTime<Utc>,
     new_id: &mut dyn FnMut(&str) -> String,
 ) -> Result<MediaBuy, Error> {
+    // Commercial terms first: a buyer whose terms are refused learns that before fixing dates.
+    for (index, package) in request.packages.iter().enumerate() {
+        if let Some(terms) = &package.measurement_terms {
+            check_terms(terms, &format!("packages[{index}]"))?;
+        }
+    }
     let start_time = match request.start_time {
         StartTime::Asap => now,
         StartTime::At(at) if at < now - Duration::seconds(START_TIME_SKEW) => {
@@ -623,7 +669,10 @@ pub fn plan_package(
         cancellation: None,
         format_ids,
         targeting_overlay: wanted.targeting_overlay.clone(),
-        measurement_terms: wanted.measurement_terms.clone(),
+        measurement_terms: wanted
+            .measurement_terms
+            .as_ref()
+            .map(|t| t.verbatim.clone()),
         creative_ids: wanted.creative_ids.clone(),
     })
 }
@@ -726,14 +775,7 @@ mod tests {
     #[test]
     fn terminal_states_refuse_everything_and_recancel_is_not_cancellable() {
         for terminal in [S::Completed, S::Rejected, S::Canceled] {
-            for event in [
-                Event::Pause,
-                Event::Resume {
-                    flight_started: true,
-                    creatives_ready: true,
-                },
-                Event::Reject,
-            ] {
+            for event in [Event::Pause, Event::Resume, Event::Reject] {
                 assert!(matches!(
                     transition(terminal, event),
                     Err(Error::InvalidState { .. })
@@ -753,8 +795,25 @@ mod tests {
     #[test]
     fn the_lifecycle_moves_forward() {
         assert_eq!(
-            transition(S::PendingCreatives, Event::CreativesReady).unwrap(),
+            transition(
+                S::PendingCreatives,
+                Event::CreativesReady {
+                    flight_started: false
+                }
+            )
+            .unwrap(),
             S::PendingStart
+        );
+        assert_eq!(
+            transition(
+                S::PendingCreatives,
+                Event::CreativesReady {
+                    flight_started: true
+                }
+            )
+            .unwrap(),
+            S::Active,
+            "creatives for a started flight go live"
         );
         assert_eq!(
             transition(S::PendingStart, Event::FlightStarted).unwrap(),
@@ -769,21 +828,14 @@ mod tests {
             transition(S::PendingCreatives, Event::Pause).unwrap(),
             S::Paused
         );
-        let resume = |flight_started, creatives_ready| Event::Resume {
-            flight_started,
-            creatives_ready,
-        };
         assert_eq!(
-            transition(S::Paused, resume(true, true)).unwrap(),
-            S::Active
+            transition(S::Paused, Event::Resume).unwrap(),
+            S::Active,
+            "the only resume edge"
         );
-        assert_eq!(
-            transition(S::Paused, resume(false, true)).unwrap(),
-            S::PendingStart
-        );
-        assert_eq!(
-            transition(S::Paused, resume(true, false)).unwrap(),
-            S::PendingCreatives
+        assert!(
+            transition(S::PendingCreatives, Event::Finished).is_err(),
+            "never-started buys do not complete"
         );
         assert_eq!(
             transition(S::Active, Event::Finished).unwrap(),
@@ -825,6 +877,73 @@ mod tests {
         assert_eq!(
             creative_deadline(now, now + Duration::hours(2), now),
             now + Duration::hours(2)
+        );
+    }
+
+    #[test]
+    fn unworkable_measurement_terms_are_rejected_before_anything_else() {
+        let terms = |variance: f64, window: &str| MeasurementTerms {
+            max_variance_percent: Some(variance),
+            measurement_window: Some(window.to_owned()),
+            verbatim: Verbatim("{}".to_owned()),
+        };
+        assert!(check_terms(&terms(10.0, "c7"), "packages[0]").is_ok());
+        assert!(check_terms(&terms(5.0, "c30"), "packages[0]").is_ok());
+        let Err(Error::TermsRejected { field, .. }) =
+            check_terms(&terms(0.0, "c30"), "packages[0]")
+        else {
+            panic!("zero variance cannot be promised");
+        };
+        assert_eq!(
+            field,
+            "packages[0].measurement_terms.billing_measurement.max_variance_percent"
+        );
+        assert!(matches!(
+            check_terms(&terms(10.0, "c90"), "p"),
+            Err(Error::TermsRejected { .. })
+        ));
+        assert!(matches!(
+            check_terms(&terms(f64::NAN, "c7"), "p"),
+            Err(Error::TermsRejected { .. })
+        ));
+
+        let now = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let past = now - Duration::days(180);
+        let request = CreateMediaBuy {
+            brand_domain: "b.example".into(),
+            brand_industries: vec![],
+            start_time: StartTime::At(past),
+            end_time: past + Duration::days(30),
+            packages: vec![PackageRequest {
+                product_id: "p".into(),
+                pricing_option_id: "o".into(),
+                budget: 1000.0,
+                bid_price: None,
+                impressions: None,
+                pacing: None,
+                start_time: None,
+                end_time: None,
+                paused: false,
+                format_ids: None,
+                targeting_overlay: None,
+                measurement_terms: Some(terms(0.0, "c30")),
+                creative_ids: vec![],
+            }],
+            total_budget: None,
+            po_number: None,
+        };
+        let buyer = Buyer {
+            tenant_id: "t",
+            principal_id: "p",
+            account_id: "a",
+        };
+        let mut ids = |prefix: &str| format!("{prefix}_1");
+        let outcome = plan_media_buy(&Catalog::default(), &buyer, &request, now, &mut ids);
+        assert!(
+            matches!(outcome, Err(Error::TermsRejected { .. })),
+            "terms before dates: {outcome:?}"
         );
     }
 }

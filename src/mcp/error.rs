@@ -81,6 +81,9 @@ pub fn adcp_error(error: &Error) -> Value {
             Some(format!("raise the budget to at least {minimum} {currency}")),
         ),
         Error::PolicyViolation { field, .. } => ("POLICY_VIOLATION", Recovery::Correctable, Some(field.clone()), None),
+        Error::TermsRejected { field, suggestion, .. } => {
+            ("TERMS_REJECTED", Recovery::Correctable, Some(field.clone()), Some(suggestion.clone()))
+        }
         Error::Conflict { .. } => (
             "CONFLICT",
             Recovery::Transient,

@@ -9,8 +9,8 @@ use crate::core::accounts::AccountRef;
 use crate::core::buying::{MediaBuyQuery, PackageUpdate, UpdateMediaBuy, Updated};
 use crate::core::catalog::FormatId;
 use crate::core::media_buy::{
-    Cancellation, CreateMediaBuy, MediaBuy, MediaBuyStatus, Pacing, Package, PackageRequest,
-    StartTime, Verbatim, valid_actions,
+    Cancellation, CreateMediaBuy, MeasurementTerms, MediaBuy, MediaBuyStatus, Pacing, Package,
+    PackageRequest, StartTime, Verbatim, valid_actions,
 };
 use crate::core::pagination::Page;
 use crate::core::ports::HistoryEntry;
@@ -110,7 +110,9 @@ pub mod schemas {
         /// Optional; when given it must equal the sum of package budgets.
         pub total_budget: Option<MoneyWire>,
         pub po_number: Option<String>,
+        /// Where to push task status changes (`url`, optional `token` and `authentication`).
         pub push_notification_config: Option<Value>,
+        /// Where to send scheduled delivery reports (`url`, `authentication`, `reporting_frequency`).
         pub reporting_webhook: Option<Value>,
         #[serde(flatten)]
         pub envelope: Envelope,
@@ -151,11 +153,15 @@ pub mod schemas {
         /// `true` cancels the buy (irreversible); other changes in the request are ignored.
         pub canceled: Option<bool>,
         pub cancellation_reason: Option<String>,
+        /// New flight start: RFC 3339 time with offset.
         pub start_time: Option<Value>,
+        /// New flight end: RFC 3339 time with offset.
         pub end_time: Option<String>,
         pub packages: Option<Vec<PackageUpdateWire>>,
         pub new_packages: Option<Vec<PackageRequestWire>>,
+        /// Where to push task status changes (`url`, optional `token` and `authentication`).
         pub push_notification_config: Option<Value>,
+        /// Where to send scheduled delivery reports (`url`, `authentication`, `reporting_frequency`).
         pub reporting_webhook: Option<Value>,
         #[serde(flatten)]
         pub envelope: Envelope,
@@ -272,8 +278,18 @@ fn overlay(overlay: &Map<String, Value>, at: &str) -> Result<Verbatim, Error> {
     Ok(Verbatim(Value::Object(overlay.clone()).to_string()))
 }
 
-fn verbatim(map: &Map<String, Value>) -> Verbatim {
-    Verbatim(Value::Object(map.clone()).to_string())
+fn measurement_terms(map: &Map<String, Value>) -> MeasurementTerms {
+    let billing = map.get("billing_measurement");
+    MeasurementTerms {
+        max_variance_percent: billing
+            .and_then(|b| b.get("max_variance_percent"))
+            .and_then(Value::as_f64),
+        measurement_window: billing
+            .and_then(|b| b.get("measurement_window"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        verbatim: Verbatim(Value::Object(map.clone()).to_string()),
+    }
 }
 
 fn assignments(list: &Option<Vec<CreativeAssignmentWire>>) -> Option<Vec<String>> {
@@ -325,7 +341,7 @@ pub fn package_request(wire: &PackageRequestWire, at: &str) -> Result<PackageReq
             .as_ref()
             .map(|o| overlay(o, &format!("{at}.targeting_overlay")))
             .transpose()?,
-        measurement_terms: wire.measurement_terms.as_ref().map(verbatim),
+        measurement_terms: wire.measurement_terms.as_ref().map(measurement_terms),
         creative_ids: assignments(&wire.creative_assignments).unwrap_or_default(),
     })
 }

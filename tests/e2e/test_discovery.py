@@ -253,16 +253,15 @@ async def test_filter_format_ids(buyer):
 
 async def test_filter_budget_range(buyer):
     catalog = await wholesale(buyer)
-    spends = sorted(
-        {
-            o["min_spend_per_package"]
-            for p in catalog
-            for o in p["pricing_options"]
-            if o.get("currency") == "USD" and o.get("min_spend_per_package")
-        }
-    )
-    assert spends, "no USD min_spend_per_package in the demo catalog: budget_range cannot be tested"
-    ceiling = spends[-1] - 0.01  # excludes at least the product(s) with the highest minimum
+    # A product is affordable under a ceiling when its cheapest USD option is; the ceiling just
+    # below the dearest "cheapest option" excludes at least that product.
+    cheapest = [
+        min(o.get("min_spend_per_package") or 0 for o in p["pricing_options"] if o.get("currency") == "USD")
+        for p in catalog
+        if any(o.get("currency") == "USD" for o in p["pricing_options"])
+    ]
+    assert cheapest and max(cheapest) > 0, "no USD minimum spend in the demo catalog: budget_range cannot be tested"
+    ceiling = max(cheapest) - 0.01
 
     def affordable(product):
         return any(

@@ -6,7 +6,8 @@ For each tool call it checks that
   a seed-era tool with no 3.0 schema, gets a structural check and each property validates against
   core/property.json);
 * an error (`isError: true`) has `adcp_error` and `errors[]`, each valid against core/error.json,
-  with `errors[0]` being the same error;
+  with `errors[0]` being the same error; for create/update_media_buy the whole error result must
+  also validate against the tool's response schema (its error arm);
 * no legacy v2 envelope field (`task_status`, `response_status`) appears.
 Requests the tests build are validated against the request schemas too, unless the test sends a
 deliberately malformed request (`valid_request=False`).
@@ -22,12 +23,13 @@ from typing import Any, AsyncIterator
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from .schemas import ERROR_SCHEMA, PROPERTY_SCHEMA, REQUEST_SCHEMAS, RESPONSE_SCHEMAS, Schemas
+from .schemas import ERROR_ARM_TOOLS, ERROR_SCHEMA, PROPERTY_SCHEMA, REQUEST_SCHEMAS, RESPONSE_SCHEMAS, Schemas
 
 CALL_TIMEOUT = 60.0
 DISCOVERY_TOOLS = ("get_adcp_capabilities", "get_products", "list_creative_formats", "list_authorized_properties")
 PROTECTED_TOOLS = ("sync_accounts", "list_accounts")
 ALL_TOOLS = DISCOVERY_TOOLS + PROTECTED_TOOLS
+MEDIA_BUY_TOOLS = ("create_media_buy", "update_media_buy", "get_media_buys")
 
 
 @dataclass
@@ -159,6 +161,8 @@ def check_result(schemas: Schemas, result: Result) -> None:
         assert errors[0]["message"] == sc["adcp_error"]["message"], f"{result.tool}: errors[0] is not adcp_error"
         for forbidden in ("media_buy_id", "packages", "sandbox"):
             assert forbidden not in sc, f"{result.tool}: error carries {forbidden}"
+        if result.tool in ERROR_ARM_TOOLS:
+            schemas.check(RESPONSE_SCHEMAS[result.tool], sc, f"{result.tool} error response")
         return
     if result.tool in RESPONSE_SCHEMAS:
         schemas.check(RESPONSE_SCHEMAS[result.tool], sc, f"{result.tool} response")

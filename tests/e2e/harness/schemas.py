@@ -5,15 +5,22 @@ is the schema root. Every `*.json` with an `$id` under it is put into a `referen
 (the same way shared/adcp/tools/validate.py does), so the modular schemas (account/*) resolve
 their `$ref`s; the bundled task schemas (bundled/<domain>/<tool>-response.json) need none.
 A missing directory is an error, never a skip.
+
+`format: date-time` is checked (RFC 3339: a full date, `T`, a time and a `Z` or `±hh:mm` offset) by a
+checker of our own: jsonschema only checks it when the optional rfc3339-validator package is
+installed, and without that check `start_time: "asap"` matches both arms of the schemas' `oneOf`
+(`const "asap"` and `format date-time`) and every create_media_buy request would be "invalid".
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
 from pathlib import Path
 
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
@@ -27,6 +34,9 @@ RESPONSE_SCHEMAS = {
     "list_creative_formats": "bundled/media-buy/list-creative-formats-response.json",
     "sync_accounts": "account/sync-accounts-response.json",
     "list_accounts": "account/list-accounts-response.json",
+    "create_media_buy": "bundled/media-buy/create-media-buy-response.json",
+    "update_media_buy": "bundled/media-buy/update-media-buy-response.json",
+    "get_media_buys": "bundled/media-buy/get-media-buys-response.json",
 }
 REQUEST_SCHEMAS = {
     "get_adcp_capabilities": "bundled/protocol/get-adcp-capabilities-request.json",
@@ -34,11 +44,44 @@ REQUEST_SCHEMAS = {
     "list_creative_formats": "bundled/media-buy/list-creative-formats-request.json",
     "sync_accounts": "account/sync-accounts-request.json",
     "list_accounts": "account/list-accounts-request.json",
+    "create_media_buy": "bundled/media-buy/create-media-buy-request.json",
+    "update_media_buy": "bundled/media-buy/update-media-buy-request.json",
+    "get_media_buys": "bundled/media-buy/get-media-buys-request.json",
 }
+# Tools whose response schema has an error arm (`{errors[]}`, oneOf with the success arm): an
+# MCP error result (`adcp_error` + `errors[]` + `context`) must validate against it as a whole.
+ERROR_ARM_TOOLS = ("create_media_buy", "update_media_buy")
 ERROR_SCHEMA = "core/error.json"
 PROPERTY_SCHEMA = "core/property.json"
 PRODUCT_SCHEMA = "core/product.json"
 FORMAT_SCHEMA = "core/format.json"
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def is_rfc3339(value) -> bool:
+    """RFC 3339 date-time with a mandatory offset (non-strings pass: `type` checks those)."""
+    if not isinstance(value, str):
+        return True
+    if not _RFC3339.match(value):
+        return False
+    try:
+        datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def format_checker() -> FormatChecker:
+    checker = FormatChecker(())
+    checker.checkers = dict(Draft7Validator.FORMAT_CHECKER.checkers)
+    if "date-time" not in checker.checkers:
+        checker.checks("date-time")(is_rfc3339)
+    return checker
+
+
+FORMAT_CHECKER = format_checker()
 
 
 class SchemaSetupError(RuntimeError):
@@ -86,7 +129,7 @@ class Schemas:
             self._validators[rel] = Draft7Validator(
                 {"$ref": uri},
                 registry=self.registry,
-                format_checker=Draft7Validator.FORMAT_CHECKER,
+                format_checker=FORMAT_CHECKER,
             )
         return self._validators[rel]
 
