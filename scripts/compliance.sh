@@ -31,7 +31,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 BACKEND=sqlite
 # The storyboards the server passes today; the list grows with each issue (media-buy lifecycle,
 # creatives, controller) until the capability-driven selection is the default.
-STORYBOARDS=capability_discovery,v3_envelope_integrity,error_compliance,schema_validation,media_buy_state_machine,media_buy_seller/invalid_transitions,media_buy_seller/inventory_list_targeting,media_buy_seller/inventory_list_no_match,media_buy_seller/measurement_terms_rejected
+STORYBOARDS=capability_discovery,v3_envelope_integrity,error_compliance,schema_validation,media_buy_state_machine,media_buy_seller/invalid_transitions,media_buy_seller/inventory_list_targeting,media_buy_seller/inventory_list_no_match,media_buy_seller/measurement_terms_rejected,security_baseline,media_buy_seller/pending_creatives_to_start,media_buy_seller/creative_fate_after_cancellation
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend)
@@ -87,6 +87,9 @@ ARGS=(storyboard run "$SA_MCP_URL" --storyboards "$STORYBOARDS" --json --protoco
 printf 'node --require scripts/lib/storyboard-capture.cjs %s %s\n' "$ADCP_SDK_DIR/bin/adcp.js" "${ARGS[*]}" >"$OUT_DIR/command.txt"
 
 KIT_JSON=""
+# The 6.11 CLI cannot load a test kit, so security_baseline's API-key branch needs one injected:
+# the probe is list_creatives, a protected read-only tool (COMPLIANCE_PROBE_TASK= disables it).
+COMPLIANCE_PROBE_TASK=${COMPLIANCE_PROBE_TASK-list_creatives}
 if [ -n "${COMPLIANCE_PROBE_TASK:-}" ]; then
   KIT_JSON=$(T="$TOKEN" P="$COMPLIANCE_PROBE_TASK" python3 -c \
     'import json, os; print(json.dumps({"auth": {"api_key": os.environ["T"], "probe_task": os.environ["P"]}}))')

@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::core::catalog::Catalog;
+use crate::core::creative::ReviewPolicy;
 use crate::core::tenancy::{AccountPolicy, Billing, Tenant};
 
 const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
@@ -55,6 +56,8 @@ pub struct TenantSection {
     pub primary_countries: Vec<String>,
     #[serde(default)]
     pub accounts: AccountsSection,
+    #[serde(default)]
+    pub creatives: CreativesSection,
     /// Principals with fixed tokens; allowed only in sandbox tenants (the demo's `test-token`).
     #[serde(default)]
     pub sandbox_principals: Vec<SandboxPrincipal>,
@@ -87,6 +90,22 @@ fn default_billing() -> Vec<String> {
 
 fn default_terms() -> Vec<String> {
     vec!["net_30".into(), "net_45".into(), "prepay".into()]
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreativesSection {
+    /// `auto` approves valid creatives on upload; `human` holds them for publisher review.
+    #[serde(default)]
+    pub review: CreativeReview,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreativeReview {
+    #[default]
+    Human,
+    Auto,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +286,10 @@ fn tenant_config(
             supported_billing,
             payment_terms: section.accounts.payment_terms,
             require_approval: section.accounts.require_approval,
+        },
+        creative_review: match section.creatives.review {
+            CreativeReview::Auto => ReviewPolicy::AutoApprove,
+            CreativeReview::Human => ReviewPolicy::Human,
         },
     };
     Ok(TenantConfig {

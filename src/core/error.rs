@@ -87,6 +87,17 @@ pub enum Error {
         field: String,
         suggestion: String,
     },
+    /// The creative is not in the caller's library (foreign ids answer the same).
+    #[error("creative {creative_id} not found")]
+    CreativeNotFound { creative_id: String },
+    /// The creative was rejected in review and cannot be assigned.
+    #[error("creative {creative_id} was rejected in review; fix it and sync it again")]
+    CreativeRejected { creative_id: String },
+    /// Creatives can no longer change for this buy.
+    #[error("the creative deadline {deadline} has passed")]
+    CreativeDeadlineExceeded {
+        deadline: chrono::DateTime<chrono::Utc>,
+    },
     /// The buyer's `revision` is not the current one: someone else changed the resource.
     #[error("{message}")]
     Conflict { message: String },

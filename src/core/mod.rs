@@ -10,6 +10,8 @@ pub mod auth;
 pub mod buying;
 pub mod capabilities;
 pub mod catalog;
+pub mod creative;
+pub mod creatives;
 pub mod discovery;
 pub mod error;
 pub mod idempotency;

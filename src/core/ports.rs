@@ -6,6 +6,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::catalog::Catalog;
+use super::creative::Creative;
 use super::error::StoreError;
 use super::idempotency::{IdempotencyRecord, IdempotencyScope};
 use super::media_buy::{MediaBuy, MediaBuyStatus};
@@ -65,6 +66,15 @@ pub struct HistoryEntry {
     pub action: String,
     pub summary: String,
     pub package_id: Option<String>,
+}
+
+/// A creative assigned to a package of a buy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    pub creative_id: String,
+    pub media_buy_id: String,
+    pub package_id: String,
+    pub assigned_at: DateTime<Utc>,
 }
 
 /// Outcome of claiming an idempotency key.
@@ -224,4 +234,31 @@ pub trait Store: Clone + Send + Sync + 'static {
         media_buy_id: &str,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<HistoryEntry>, StoreError>> + Send;
+
+    /// Inserts or updates creatives (by tenant, principal and creative_id) in one transaction.
+    fn save_creatives(
+        &self,
+        creatives: &[Creative],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every creative of a principal, oldest first.
+    fn creatives(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+    ) -> impl Future<Output = Result<Vec<Creative>, StoreError>> + Send;
+
+    /// Every assignment of a principal's creatives to packages.
+    fn assignments(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+    ) -> impl Future<Output = Result<Vec<Assignment>, StoreError>> + Send;
+
+    /// The buy a package belongs to.
+    fn media_buy_id_for_package(
+        &self,
+        tenant_id: &str,
+        package_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }

@@ -19,6 +19,8 @@ pub struct Tenant {
     pub portfolio_description: Option<String>,
     pub primary_countries: Vec<String>,
     pub account_policy: AccountPolicy,
+    /// How new and changed creatives are reviewed.
+    pub creative_review: super::creative::ReviewPolicy,
 }
 
 /// How a tenant treats accounts that buyers declare through `sync_accounts`.

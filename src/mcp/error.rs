@@ -84,6 +84,14 @@ pub fn adcp_error(error: &Error) -> Value {
         Error::TermsRejected { field, suggestion, .. } => {
             ("TERMS_REJECTED", Recovery::Correctable, Some(field.clone()), Some(suggestion.clone()))
         }
+        Error::CreativeNotFound { .. } => (
+            "CREATIVE_NOT_FOUND",
+            Recovery::Correctable,
+            None,
+            Some("sync the creative with sync_creatives first".to_owned()),
+        ),
+        Error::CreativeRejected { .. } => ("CREATIVE_REJECTED", Recovery::Correctable, None, None),
+        Error::CreativeDeadlineExceeded { .. } => ("CREATIVE_DEADLINE_EXCEEDED", Recovery::Correctable, None, None),
         Error::Conflict { .. } => (
             "CONFLICT",
             Recovery::Transient,

@@ -10,6 +10,7 @@ mod args;
 mod error;
 pub mod wire;
 pub mod wire_buying;
+pub mod wire_creatives;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,7 +32,7 @@ pub use args::Args;
 use crate::app::App;
 use crate::core::idempotency::{self, Begin, IdempotencyScope};
 use crate::core::tenancy::Principal;
-use crate::core::{Error, accounts, buying, capabilities, discovery};
+use crate::core::{Error, accounts, buying, capabilities, creatives, discovery};
 
 /// The authenticated caller of a request, put into the HTTP request extensions by `http`.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +94,8 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("create_media_buy", Access::Principal),
     ("update_media_buy", Access::Principal),
     ("get_media_buys", Access::Principal),
+    ("sync_creatives", Access::Principal),
+    ("list_creatives", Access::Principal),
 ];
 
 fn spec<T: JsonSchema + 'static>(
@@ -171,6 +174,18 @@ impl SalesAgent {
                 "Read your media buys with their packages, status, valid actions and optional history; by media_buy_ids or by status (default active). Cursor pagination.",
                 true,
                 |agent, call| Box::pin(agent.get_media_buys(call)),
+            ),
+            spec::<wire_creatives::schemas::SyncCreativesRequest>(
+                "sync_creatives",
+                "Upload or update creatives in your library (each validated against its format's asset requirements) and assign them to packages. Per-creative action, status, errors and assignment results. Requires idempotency_key.",
+                false,
+                |agent, call| Box::pin(agent.sync_creatives(call)),
+            ),
+            spec::<wire_creatives::schemas::ListCreativesRequest>(
+                "list_creatives",
+                "List your creative library: filter by status, ids, name, tags, formats, media buys or packages; sort; cursor pagination. Archived creatives only when asked for by status.",
+                true,
+                |agent, call| Box::pin(agent.list_creatives(call)),
             ),
         ];
         SalesAgent {
@@ -361,6 +376,53 @@ impl SalesAgent {
             ));
         }
         Ok(wire_buying::media_buys_response(&page, values))
+    }
+
+    async fn sync_creatives(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_creatives::schemas::SyncCreativesRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
+        let command = request.to_core()?;
+        let catalog = self.app.catalog(tenant).await?;
+        self.idempotent(
+            principal,
+            &account_scope(&call.args),
+            &key,
+            &call.args,
+            async {
+                let now = self.app.clock().now();
+                let outcomes = creatives::sync_creatives(
+                    self.app.db(),
+                    &catalog,
+                    tenant,
+                    tenant.creative_review,
+                    principal,
+                    &command,
+                    now,
+                )
+                .await?;
+                Ok(wire_creatives::sync_response(
+                    &outcomes,
+                    command.dry_run,
+                    tenant.sandbox,
+                ))
+            },
+        )
+        .await
+    }
+
+    async fn list_creatives(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_creatives::schemas::ListCreativesRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let query = request.to_core()?;
+        let page = creatives::list_creatives(self.app.db(), tenant, principal, &query).await?;
+        Ok(wire_creatives::list_response(
+            &page,
+            &query,
+            request.include_assignments == Some(true),
+        ))
     }
 
     /// Runs a mutating operation at most once per (principal, account, key): replays return the

@@ -228,6 +228,7 @@ pub(super) async fn insert(
         .await
         .map_err(backend)?;
         insert_history!(tx, &buy.media_buy_id, history);
+        super::creatives::index_buy!(tx, buy);
         tx.commit().await.map_err(backend)
     })
 }
@@ -280,6 +281,7 @@ pub(super) async fn update(
             return Ok(false);
         }
         insert_history!(tx, &buy.media_buy_id, history);
+        super::creatives::index_buy!(tx, buy);
         tx.commit().await.map_err(backend)?;
         Ok(true)
     })

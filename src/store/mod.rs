@@ -17,9 +17,12 @@ use sqlx::sqlite::{
 
 use crate::core::StoreError;
 use crate::core::catalog::{AdvertisingPolicy, Catalog, Format, Product, Property};
+use crate::core::creative::Creative;
 use crate::core::idempotency::{IdempotencyRecord, IdempotencyScope};
 use crate::core::media_buy::MediaBuy;
-use crate::core::ports::{AccountFilter, Claim, HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use crate::core::ports::{
+    AccountFilter, Assignment, Claim, HistoryEntry, MediaBuyFilter, PageRequest, Store,
+};
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Billing, Principal, Tenant};
 
 /// A connection pool to one of the two supported databases.
@@ -39,6 +42,7 @@ macro_rules! on_pool {
     };
 }
 
+mod creatives;
 mod media_buys;
 
 impl Db {
@@ -730,6 +734,34 @@ impl Store for Db {
         limit: u32,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         media_buys::history(self, media_buy_id, limit).await
+    }
+
+    async fn save_creatives(&self, creatives: &[Creative]) -> Result<(), StoreError> {
+        creatives::save(self, creatives).await
+    }
+
+    async fn creatives(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+    ) -> Result<Vec<Creative>, StoreError> {
+        creatives::list(self, tenant_id, principal_id).await
+    }
+
+    async fn assignments(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+    ) -> Result<Vec<Assignment>, StoreError> {
+        creatives::assignments(self, tenant_id, principal_id).await
+    }
+
+    async fn media_buy_id_for_package(
+        &self,
+        tenant_id: &str,
+        package_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        creatives::media_buy_id_for_package(self, tenant_id, package_id).await
     }
 }
 

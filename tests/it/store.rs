@@ -28,6 +28,7 @@ fn tenant(id: &str) -> Tenant {
             payment_terms: vec!["net_30".into()],
             require_approval: false,
         },
+        creative_review: sales_agent::core::creative::ReviewPolicy::AutoApprove,
     }
 }
 
@@ -486,6 +487,101 @@ async fn media_buys_round_trip_update_by_revision_and_list_by_filter() {
             db.count_media_buys(&strangers).await.unwrap(),
             0,
             "buys are scoped to their principal"
+        );
+    }
+}
+
+fn creative(
+    id: &str,
+    status: sales_agent::core::creative::CreativeStatus,
+) -> sales_agent::core::creative::Creative {
+    use sales_agent::core::catalog::FormatId;
+    use sales_agent::core::creative::Creative;
+    use sales_agent::core::media_buy::Verbatim;
+    let at = Utc.with_ymd_and_hms(2026, 4, 2, 0, 0, 0).unwrap();
+    Creative {
+        creative_id: id.to_owned(),
+        tenant_id: "t1".into(),
+        principal_id: "p1".into(),
+        account_id: "acc_0".into(),
+        name: format!("Creative {id}"),
+        format_id: FormatId { agent_url: "https://a.example/mcp".into(), id: "display_300x250".into(), width: None, height: None, duration_ms: None },
+        assets: Verbatim(r#"{"image":{"asset_type":"image","url":"https://cdn.example/a.png","width":300,"height":250}}"#.into()),
+        tags: vec!["spring".into()],
+        status,
+        rejection_reason: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+#[tokio::test]
+async fn creatives_upsert_and_assignments_follow_the_buys() {
+    use sales_agent::core::creative::CreativeStatus as C;
+    use sales_agent::core::media_buy::MediaBuyStatus as S;
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        seeded(db).await;
+        db.save_accounts(&[account("acc_0", "p1", "b0.example")])
+            .await
+            .unwrap();
+        db.save_creatives(&[
+            creative("cr_1", C::PendingReview),
+            creative("cr_2", C::Approved),
+        ])
+        .await
+        .unwrap();
+        let mut approved = creative("cr_1", C::Approved);
+        approved.updated_at += Duration::hours(1);
+        db.save_creatives(&[approved.clone()]).await.unwrap();
+        let library = db.creatives("t1", "p1").await.unwrap();
+        assert_eq!(library.len(), 2, "{}", db.backend_name());
+        assert_eq!(
+            library.iter().find(|c| c.creative_id == "cr_1"),
+            Some(&approved),
+            "upsert by id"
+        );
+        assert!(
+            db.creatives("t1", "p2").await.unwrap().is_empty(),
+            "libraries are per principal"
+        );
+
+        let mut with_creatives = buy("mb_a", S::Active);
+        with_creatives.packages[0].creative_ids = vec!["cr_1".into(), "cr_2".into()];
+        db.insert_media_buy(&with_creatives, &[created(1, "created")])
+            .await
+            .unwrap();
+        assert_eq!(
+            db.media_buy_id_for_package("t1", "mb_a_pkg")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("mb_a")
+        );
+        assert_eq!(
+            db.media_buy_id_for_package("t2", "mb_a_pkg").await.unwrap(),
+            None,
+            "packages are per tenant"
+        );
+        let first = db.assignments("t1", "p1").await.unwrap();
+        assert_eq!(first.len(), 2);
+
+        let mut released = with_creatives.clone();
+        released.packages[0].creative_ids = vec!["cr_2".into()];
+        released.revision = 2;
+        released.updated_at += Duration::days(1);
+        assert!(
+            db.update_media_buy(&released, 1, &[created(2, "unassigned")])
+                .await
+                .unwrap()
+        );
+        let after = db.assignments("t1", "p1").await.unwrap();
+        assert_eq!(after.len(), 1, "removed assignments leave the index");
+        assert_eq!(after[0].creative_id, "cr_2");
+        let kept = first.iter().find(|a| a.creative_id == "cr_2").unwrap();
+        assert_eq!(
+            after[0].assigned_at, kept.assigned_at,
+            "a kept assignment keeps its date"
         );
     }
 }
