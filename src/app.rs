@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::core::auth;
 use crate::core::catalog::Catalog;
+use crate::core::delivery::AdServer;
 use crate::core::ports::{Clock, Store};
 use crate::core::ranking::Ranker;
 use crate::core::tenancy::{Principal, Tenant};
@@ -26,6 +27,7 @@ struct Inner {
     config: Config,
     clock: Arc<dyn Clock>,
     ranker: Arc<dyn Ranker>,
+    ad_server: Arc<dyn AdServer>,
     /// Per tenant: the catalog version it was loaded at, and the catalog with `self` resolved.
     catalogs: RwLock<HashMap<String, (i64, Arc<Catalog>)>>,
 }
@@ -34,16 +36,28 @@ struct Inner {
 pub const SELF_AGENT_URL: &str = "self";
 
 impl App {
-    pub fn new(db: Db, config: Config, clock: Arc<dyn Clock>, ranker: Arc<dyn Ranker>) -> App {
+    pub fn new(
+        db: Db,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        ranker: Arc<dyn Ranker>,
+        ad_server: Arc<dyn AdServer>,
+    ) -> App {
+        let catalogs = RwLock::new(HashMap::new());
         App {
             inner: Arc::new(Inner {
                 db,
                 config,
                 clock,
                 ranker,
-                catalogs: RwLock::new(HashMap::new()),
+                ad_server,
+                catalogs,
             }),
         }
+    }
+
+    pub fn ad_server(&self) -> &dyn AdServer {
+        self.inner.ad_server.as_ref()
     }
 
     pub fn db(&self) -> &Db {

@@ -4,6 +4,7 @@
 //! (tools and AdCP wire shapes), [`http`] (axum host, auth), [`app`] (shared context),
 //! [`config`], [`cli`]. See ARCHITECTURE.md.
 
+pub mod adapters;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -11,16 +12,21 @@ pub mod core;
 pub mod http;
 pub mod mcp;
 pub mod store;
+pub mod worker;
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::mock::MockAdServer;
 use crate::app::App;
 use crate::config::Config;
 use crate::core::ports::{Clock, SystemClock};
 use crate::core::ranking::KeywordRanker;
 use crate::store::Db;
+
+/// How often the scheduler moves buys along (flight start and end, budget exhaustion).
+pub const SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Connects the database, applies migrations and configuration, and serves on `listener`
 /// until `shutdown` is cancelled.
@@ -55,8 +61,23 @@ pub async fn run_with_clock(
         tenants = config.tenants.len(),
         "sales agent listening; MCP at /mcp"
     );
-    let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker));
-    let served = http::serve(listener, app, shutdown).await;
+    let app = App::new(
+        db.clone(),
+        config,
+        clock,
+        Arc::new(KeywordRanker),
+        Arc::new(MockAdServer),
+    );
+    let scheduler = tokio::spawn(worker::run_scheduler(
+        app.clone(),
+        SCHEDULER_INTERVAL,
+        shutdown.child_token(),
+    ));
+    let served = http::serve(listener, app, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Err(error) = scheduler.await {
+        tracing::error!(%error, "scheduler stopped abnormally");
+    }
     db.close().await;
     Ok(served?)
 }

@@ -56,7 +56,15 @@ pub async fn create_media_buy<S: Store>(
         ),
         package_id: None,
     };
-    store.insert_media_buy(&buy, &[history]).await?;
+    let mut entries = vec![history];
+    if buy.has_creatives() {
+        entries.push(HistoryEntry {
+            action: "creatives_assigned".to_owned(),
+            summary: "Created with creatives".to_owned(),
+            ..entries[0].clone()
+        });
+    }
+    store.insert_media_buy(&buy, &entries).await?;
     Ok(buy)
 }
 
@@ -516,8 +524,13 @@ fn update_package(
             .filter(|c| seen.insert(c.as_str()))
             .cloned()
             .collect();
+        let action = if package.creative_ids.is_empty() {
+            "creatives_unassigned"
+        } else {
+            "creatives_assigned"
+        };
         history.push(entry(
-            "creatives_assigned",
+            action,
             format!("{} creative(s) assigned", package.creative_ids.len()),
             id,
         ));

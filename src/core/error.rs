@@ -101,6 +101,9 @@ pub enum Error {
     /// The buyer's `revision` is not the current one: someone else changed the resource.
     #[error("{message}")]
     Conflict { message: String },
+    /// The ad server could not answer; the operation may be retried.
+    #[error("ad server unavailable: {0}")]
+    AdServerUnavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

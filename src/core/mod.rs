@@ -12,6 +12,7 @@ pub mod capabilities;
 pub mod catalog;
 pub mod creative;
 pub mod creatives;
+pub mod delivery;
 pub mod discovery;
 pub mod error;
 pub mod idempotency;
@@ -19,6 +20,7 @@ pub mod media_buy;
 pub mod pagination;
 pub mod ports;
 pub mod ranking;
+pub mod schedule;
 pub mod tenancy;
 
 pub use error::{Error, StoreError};

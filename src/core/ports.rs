@@ -261,4 +261,12 @@ pub trait Store: Clone + Send + Sync + 'static {
         tenant_id: &str,
         package_id: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Buys whose flight start (pending_start) or end (any live status) is at or before `now`.
+    fn media_buys_due(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<MediaBuy>, StoreError>> + Send;
 }

@@ -98,7 +98,7 @@ pub fn adcp_error(error: &Error) -> Value {
             Some("revision".to_owned()),
             Some("read the media buy again and retry with its current revision".to_owned()),
         ),
-        Error::Store(_) => ("SERVICE_UNAVAILABLE", Recovery::Transient, None, None),
+        Error::AdServerUnavailable(_) | Error::Store(_) => ("SERVICE_UNAVAILABLE", Recovery::Transient, None, None),
     };
     let message = match error {
         Error::Store(cause) => {
@@ -116,7 +116,10 @@ pub fn adcp_error(error: &Error) -> Value {
     if let Some(suggestion) = suggestion {
         object.insert("suggestion".into(), suggestion.into());
     }
-    if matches!(error, Error::IdempotencyInProgress | Error::Store(_)) {
+    if matches!(
+        error,
+        Error::IdempotencyInProgress | Error::Store(_) | Error::AdServerUnavailable(_)
+    ) {
         object.insert("retry_after".into(), 1.into());
     }
     if let Error::BudgetTooLow {

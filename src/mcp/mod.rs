@@ -11,6 +11,7 @@ mod error;
 pub mod wire;
 pub mod wire_buying;
 pub mod wire_creatives;
+pub mod wire_delivery;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,7 +33,7 @@ pub use args::Args;
 use crate::app::App;
 use crate::core::idempotency::{self, Begin, IdempotencyScope};
 use crate::core::tenancy::Principal;
-use crate::core::{Error, accounts, buying, capabilities, creatives, discovery};
+use crate::core::{Error, accounts, buying, capabilities, creatives, delivery, discovery};
 
 /// The authenticated caller of a request, put into the HTTP request extensions by `http`.
 #[derive(Debug, Clone, Default)]
@@ -96,6 +97,7 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("get_media_buys", Access::Principal),
     ("sync_creatives", Access::Principal),
     ("list_creatives", Access::Principal),
+    ("get_media_buy_delivery", Access::Principal),
 ];
 
 fn spec<T: JsonSchema + 'static>(
@@ -186,6 +188,12 @@ impl SalesAgent {
                 "List your creative library: filter by status, ids, name, tags, formats, media buys or packages; sort; cursor pagination. Archived creatives only when asked for by status.",
                 true,
                 |agent, call| Box::pin(agent.list_creatives(call)),
+            ),
+            spec::<wire_delivery::schemas::GetMediaBuyDeliveryRequest>(
+                "get_media_buy_delivery",
+                "Delivery of your media buys from the ad server: impressions, spend, clicks and completions in total, per package (with pacing index and delivery status) and per day. By media_buy_ids or status; optional date range.",
+                true,
+                |agent, call| Box::pin(agent.get_media_buy_delivery(call)),
             ),
         ];
         SalesAgent {
@@ -422,6 +430,29 @@ impl SalesAgent {
             &page,
             &query,
             request.include_assignments == Some(true),
+        ))
+    }
+
+    async fn get_media_buy_delivery(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_delivery::schemas::GetMediaBuyDeliveryRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let query = request.to_core()?;
+        let catalog = self.app.catalog(tenant).await?;
+        let now = self.app.clock().now();
+        let report = delivery::get_media_buy_delivery(
+            self.app.db(),
+            self.app.ad_server(),
+            &catalog,
+            tenant,
+            principal,
+            &query,
+            now,
+        )
+        .await?;
+        Ok(wire_delivery::delivery_response(
+            &report,
+            request.include_package_daily_breakdown == Some(true),
         ))
     }
 

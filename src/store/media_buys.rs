@@ -423,3 +423,27 @@ fn joined<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
     let items: Vec<&str> = items.collect();
     (!items.is_empty()).then(|| items.join(","))
 }
+
+/// Buys whose flight start or end has passed while they still wait for it.
+pub(super) async fn due(
+    db: &Db,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<MediaBuy>, StoreError> {
+    let rows: Vec<(String,)> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "select document from media_buys where tenant_id = $1 and (
+                (status = 'pending_start' and start_time <= $2)
+                or (status in ('pending_creatives', 'pending_start', 'active', 'paused') and end_time <= $2))
+             order by media_buy_id limit $3",
+        )
+        .bind(tenant_id)
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?
+    });
+    rows.iter().map(|(document,)| parse(document)).collect()
+}

@@ -763,6 +763,15 @@ impl Store for Db {
     ) -> Result<Option<String>, StoreError> {
         creatives::media_buy_id_for_package(self, tenant_id, package_id).await
     }
+
+    async fn media_buys_due(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MediaBuy>, StoreError> {
+        media_buys::due(self, tenant_id, now, limit).await
+    }
 }
 
 #[derive(sqlx::FromRow)]

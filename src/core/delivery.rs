@@ -1,0 +1,421 @@
+//! Delivery reporting (AdCP `get_media_buy_delivery`): what each package delivered, as the ad
+//! server reports it, with pacing and projections computed here.
+//!
+//! The ad server is a port ([`AdServer`]); core gives it each package with the intervals in which
+//! the package could deliver (flight, creatives assigned, not paused, not canceled), derived from
+//! the buy's history, and asks for cumulative totals per UTC day.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+
+use super::accounts::{AccountRef, Use, resolve_account};
+use super::catalog::{Catalog, Channel, PricingModel};
+use super::error::Error;
+use super::media_buy::{MediaBuy, MediaBuyStatus, Pacing, Package};
+use super::ports::{HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::tenancy::{Principal, Tenant};
+
+/// Metrics of one package over some time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Metrics {
+    pub impressions: f64,
+    pub spend: f64,
+    pub clicks: f64,
+    pub completed_views: f64,
+}
+
+impl Metrics {
+    pub fn minus(&self, other: &Metrics) -> Metrics {
+        Metrics {
+            impressions: self.impressions - other.impressions,
+            spend: self.spend - other.spend,
+            clicks: self.clicks - other.clicks,
+            completed_views: self.completed_views - other.completed_views,
+        }
+    }
+
+    pub fn plus(&self, other: &Metrics) -> Metrics {
+        Metrics {
+            impressions: self.impressions + other.impressions,
+            spend: self.spend + other.spend,
+            clicks: self.clicks + other.clicks,
+            completed_views: self.completed_views + other.completed_views,
+        }
+    }
+}
+
+/// One package as the ad server needs it to report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageLine {
+    pub media_buy_id: String,
+    pub package: Package,
+    pub channel: Option<Channel>,
+    /// Half-open intervals in which the package could deliver.
+    pub live: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// Cumulative delivery of a package at each requested instant.
+pub type Cumulative = Vec<Metrics>;
+
+/// An ad-server failure, classified for retry decisions.
+#[derive(Debug, thiserror::Error)]
+pub enum AdServerError {
+    #[error("ad server temporarily unavailable: {0}")]
+    Retryable(String),
+    #[error("ad server refused: {0}")]
+    Permanent(String),
+}
+
+/// The ad server behind this seller (mock, Google Ad Manager, Kevel, Triton).
+pub trait AdServer: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Cumulative delivery of `line` at each of `instants` (ascending).
+    fn delivered<'a>(
+        &'a self,
+        line: &'a PackageLine,
+        instants: &'a [DateTime<Utc>],
+    ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>>;
+}
+
+/// When each package could deliver, from the buy's history (oldest entries first).
+pub fn live_intervals(
+    buy: &MediaBuy,
+    package: &Package,
+    history: &[HistoryEntry],
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut events: Vec<&HistoryEntry> = history.iter().collect();
+    events.sort_by(|a, b| a.at.cmp(&b.at).then(a.revision.cmp(&b.revision)));
+    let mut intervals = Vec::new();
+    let mut creatives = false;
+    let mut buy_paused = false;
+    let mut package_paused = false;
+    let mut ended = false;
+    let mut since: Option<DateTime<Utc>> = None;
+    let mut apply = |at: DateTime<Utc>,
+                     creatives: bool,
+                     paused: bool,
+                     ended: bool,
+                     since: &mut Option<DateTime<Utc>>| {
+        let live = creatives && !paused && !ended;
+        match (live, *since) {
+            (true, None) => *since = Some(at),
+            (false, Some(start)) => {
+                intervals.push((start, at));
+                *since = None;
+            }
+            _ => {}
+        }
+    };
+    for entry in events {
+        let mine = entry
+            .package_id
+            .as_deref()
+            .is_none_or(|p| p == package.package_id);
+        if !mine {
+            continue;
+        }
+        match entry.action.as_str() {
+            "creatives_assigned" => creatives = true,
+            "creatives_unassigned" => creatives = false,
+            "paused" => buy_paused = true,
+            "resumed" => buy_paused = false,
+            "package_paused" => package_paused = true,
+            "package_resumed" => package_paused = false,
+            "canceled" | "package_canceled" | "completed" | "rejected" => ended = true,
+            _ => {}
+        }
+        apply(
+            entry.at,
+            creatives,
+            buy_paused || package_paused,
+            ended,
+            &mut since,
+        );
+    }
+    if let Some(start) = since {
+        intervals.push((start, DateTime::<Utc>::MAX_UTC));
+    }
+    // Clip to the package's flight.
+    intervals
+        .into_iter()
+        .filter_map(|(a, b)| {
+            let (a, b) = (
+                a.max(package.start_time).max(buy.start_time),
+                b.min(package.end_time).min(buy.end_time),
+            );
+            (a < b).then_some((a, b))
+        })
+        .collect()
+}
+
+/// Fraction of the goal delivered after `live` of `planned` seconds, by pacing.
+pub fn paced_fraction(pacing: Pacing, live: f64, planned: f64) -> f64 {
+    if planned <= 0.0 {
+        return 0.0;
+    }
+    let x = (live / planned).clamp(0.0, 1.0);
+    match pacing {
+        Pacing::Even => x,
+        Pacing::Asap => (2.0 * x).min(1.0),
+        Pacing::FrontLoaded => 1.0 - (1.0 - x) * (1.0 - x),
+    }
+}
+
+/// Spend for delivered units under a pricing model, never above the budget.
+pub fn spend_for(
+    model: PricingModel,
+    rate: f64,
+    budget: f64,
+    metrics: &Metrics,
+    fraction_of_flight: f64,
+) -> f64 {
+    let spend = match model {
+        PricingModel::Cpm | PricingModel::Vcpm => metrics.impressions / 1000.0 * rate,
+        PricingModel::Cpc => metrics.clicks * rate,
+        PricingModel::Cpcv => metrics.completed_views * rate,
+        PricingModel::FlatRate => budget * fraction_of_flight,
+    };
+    (spend.min(budget) * 100.0).round() / 100.0
+}
+
+/// What a buyer asks to see.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliveryQuery {
+    pub account: Option<AccountRef>,
+    pub media_buy_ids: Vec<String>,
+    pub statuses: Option<Vec<MediaBuyStatus>>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+}
+
+/// Delivery of one package over the reporting period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageReport {
+    pub package: Package,
+    pub totals: Metrics,
+    pub daily: Vec<(NaiveDate, Metrics)>,
+    /// Delivered impressions over what even delivery would have reached by now.
+    pub pacing_index: Option<f64>,
+    pub delivery_status: &'static str,
+    pub projected_spend: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuyReport {
+    pub media_buy: MediaBuy,
+    pub packages: Vec<PackageReport>,
+    pub totals: Metrics,
+    pub daily: Vec<(NaiveDate, Metrics)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryReport {
+    pub period: (DateTime<Utc>, DateTime<Utc>),
+    pub currency: String,
+    pub buys: Vec<BuyReport>,
+}
+
+/// Most buys one report covers; callers page with media_buy_ids beyond that.
+pub const MAX_BUYS_PER_REPORT: usize = 100;
+
+/// Reports delivery for the principal's buys: the given ids (any status), or every buy with the
+/// requested statuses (default: active, paused and completed, the buys that have delivery), over
+/// [start_date, end_date] or the flights so far.
+///
+/// # Errors
+/// Bad dates, account resolution, storage, an ad server that cannot report.
+pub async fn get_media_buy_delivery<S: Store>(
+    store: &S,
+    ad_server: &dyn AdServer,
+    catalog: &Catalog,
+    tenant: &Tenant,
+    principal: &Principal,
+    query: &DeliveryQuery,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport, Error> {
+    if let (Some(start), Some(end)) = (query.start_date, query.end_date)
+        && end < start
+    {
+        return Err(Error::invalid("end_date", "end_date is before start_date"));
+    }
+    let account_id = match &query.account {
+        None => None,
+        Some(reference) => Some(
+            resolve_account(store, tenant, principal, reference, Use::Read, now)
+                .await?
+                .account_id,
+        ),
+    };
+    let statuses = match (&query.statuses, query.media_buy_ids.is_empty()) {
+        (Some(statuses), _) => statuses.clone(),
+        (None, true) => vec![
+            MediaBuyStatus::Active,
+            MediaBuyStatus::Paused,
+            MediaBuyStatus::Completed,
+        ],
+        (None, false) => Vec::new(),
+    };
+    let filter = MediaBuyFilter {
+        tenant_id: tenant.tenant_id.clone(),
+        principal_id: (!principal.admin).then(|| principal.principal_id.clone()),
+        account_id,
+        statuses,
+        media_buy_ids: query.media_buy_ids.clone(),
+    };
+    let buys = store
+        .list_media_buys(
+            &filter,
+            &PageRequest {
+                after: None,
+                limit: MAX_BUYS_PER_REPORT,
+            },
+        )
+        .await?;
+    let day_start =
+        |date: NaiveDate| Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let period_start = query.start_date.map(day_start).unwrap_or_else(|| {
+        buys.iter()
+            .map(|b| b.start_time)
+            .min()
+            .unwrap_or(now)
+            .min(now)
+    });
+    let period_end = query
+        .end_date
+        .map(|d| day_start(d) + Duration::days(1))
+        .unwrap_or(now)
+        .min(now)
+        .max(period_start);
+    let mut reports = Vec::with_capacity(buys.len());
+    for buy in buys {
+        let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
+        let mut packages = Vec::with_capacity(buy.packages.len());
+        for package in &buy.packages {
+            let channel = catalog
+                .product(&package.product_id)
+                .and_then(|p| p.channels.first().copied());
+            let line = PackageLine {
+                media_buy_id: buy.media_buy_id.clone(),
+                package: package.clone(),
+                channel,
+                live: live_intervals(&buy, package, &history),
+            };
+            packages.push(report_package(ad_server, &line, period_start, period_end, now).await?);
+        }
+        let totals = packages
+            .iter()
+            .fold(Metrics::default(), |sum, p| sum.plus(&p.totals));
+        let mut daily: Vec<(NaiveDate, Metrics)> = Vec::new();
+        for package in &packages {
+            for (date, metrics) in &package.daily {
+                match daily.iter_mut().find(|(d, _)| d == date) {
+                    Some((_, sum)) => *sum = sum.plus(metrics),
+                    None => daily.push((*date, *metrics)),
+                }
+            }
+        }
+        daily.sort_by_key(|(date, _)| *date);
+        reports.push(BuyReport {
+            media_buy: buy,
+            packages,
+            totals,
+            daily,
+        });
+    }
+    let currency = reports.first().map_or_else(
+        || {
+            catalog
+                .products
+                .first()
+                .and_then(|p| p.pricing_options.first())
+                .map_or("USD".to_owned(), |o| o.currency.clone())
+        },
+        |r| r.media_buy.currency.clone(),
+    );
+    Ok(DeliveryReport {
+        period: (period_start, period_end),
+        currency,
+        buys: reports,
+    })
+}
+
+async fn report_package(
+    ad_server: &dyn AdServer,
+    line: &PackageLine,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<PackageReport, Error> {
+    let package = &line.package;
+    // Instants: the period's start, each UTC midnight inside it, its end; then now for pacing.
+    let mut instants = vec![from];
+    let mut day = Utc
+        .from_utc_datetime(&from.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default())
+        + Duration::days(1);
+    while day < to {
+        instants.push(day);
+        day += Duration::days(1);
+    }
+    instants.push(to);
+    let cumulative = ad_server
+        .delivered(line, &instants)
+        .await
+        .map_err(|e| Error::AdServerUnavailable(e.to_string()))?;
+    let totals = cumulative
+        .last()
+        .copied()
+        .unwrap_or_default()
+        .minus(&cumulative[0]);
+    let daily: Vec<(NaiveDate, Metrics)> = instants
+        .windows(2)
+        .zip(cumulative.windows(2))
+        .map(|(at, metrics)| (at[0].date_naive(), metrics[1].minus(&metrics[0])))
+        .filter(|(_, m)| m.impressions > 0.0 || m.spend > 0.0)
+        .collect();
+    let delivered_now = ad_server
+        .delivered(line, &[now])
+        .await
+        .map_err(|e| Error::AdServerUnavailable(e.to_string()))?
+        .first()
+        .copied()
+        .unwrap_or_default();
+    let planned = (package.end_time - package.start_time).num_seconds() as f64;
+    let elapsed = (now.min(package.end_time) - package.start_time)
+        .num_seconds()
+        .max(0) as f64;
+    let expected = package.impressions
+        * if planned > 0.0 {
+            elapsed / planned
+        } else {
+            0.0
+        };
+    let pacing_index = (expected > 0.0)
+        .then(|| ((delivered_now.impressions / expected) * 1000.0).round() / 1000.0);
+    let delivery_status = if package.is_canceled() {
+        "completed"
+    } else if delivered_now.spend >= package.budget - 0.005 {
+        "budget_exhausted"
+    } else if now >= package.end_time {
+        "flight_ended"
+    } else if package.impressions > 0.0 && delivered_now.impressions >= package.impressions {
+        "goal_met"
+    } else {
+        "delivering"
+    };
+    let projected_spend = if elapsed > 0.0 && now < package.end_time && !package.is_canceled() {
+        (delivered_now.spend * planned / elapsed).min(package.budget)
+    } else {
+        delivered_now.spend
+    };
+    Ok(PackageReport {
+        package: package.clone(),
+        totals,
+        daily,
+        pacing_index,
+        delivery_status,
+        projected_spend: (projected_spend * 100.0).round() / 100.0,
+    })
+}

@@ -1,0 +1,175 @@
+//! Time moves buys along: pending_start → active when the flight starts, active or paused →
+//! completed when it ends or the budget is spent, and a buy whose flight ended before it ever
+//! had creatives is canceled by the seller with a reason. The worker calls [`advance`] on a
+//! timer with the injected clock; tests call it with any instant.
+
+use chrono::{DateTime, Utc};
+
+use super::catalog::Catalog;
+use super::delivery::{AdServer, PackageLine, live_intervals};
+use super::error::Error;
+use super::media_buy::{Cancellation, Event, MediaBuy, MediaBuyStatus, Party, transition};
+use super::ports::{HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::tenancy::Tenant;
+
+/// A status change the scheduler made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moved {
+    pub media_buy_id: String,
+    pub from: MediaBuyStatus,
+    pub to: MediaBuyStatus,
+}
+
+/// How many buys one pass looks at, per kind of change.
+const BATCH: usize = 500;
+
+/// One scheduler pass over a tenant.
+///
+/// # Errors
+/// Storage failures. Buys changed concurrently are left for the next pass.
+pub async fn advance<S: Store>(
+    store: &S,
+    ad_server: &dyn AdServer,
+    catalog: &Catalog,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<Vec<Moved>, Error> {
+    let mut moved = Vec::new();
+    for buy in store.media_buys_due(&tenant.tenant_id, now, BATCH).await? {
+        let (event, action, summary) = if buy.end_time <= now {
+            match buy.status {
+                MediaBuyStatus::Active | MediaBuyStatus::Paused => {
+                    (Event::Finished, "completed", "Flight ended")
+                }
+                _ => (
+                    Event::Cancel,
+                    "canceled",
+                    "Flight ended before creatives were supplied",
+                ),
+            }
+        } else {
+            (Event::FlightStarted, "started", "Flight started")
+        };
+        if let Some(change) = apply(store, buy, event, action, summary, now).await? {
+            moved.push(change);
+        }
+    }
+    // Budget exhaustion: active buys whose every live package has spent its budget.
+    let filter = MediaBuyFilter {
+        tenant_id: tenant.tenant_id.clone(),
+        principal_id: None,
+        account_id: None,
+        statuses: vec![MediaBuyStatus::Active],
+        media_buy_ids: vec![],
+    };
+    let mut after = None;
+    loop {
+        let page = store
+            .list_media_buys(
+                &filter,
+                &PageRequest {
+                    after: after.clone(),
+                    limit: BATCH,
+                },
+            )
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.media_buy_id.clone());
+        for buy in page {
+            if spent_out(store, ad_server, catalog, &buy, now).await?
+                && let Some(change) = apply(
+                    store,
+                    buy,
+                    Event::Finished,
+                    "completed",
+                    "Budget spent",
+                    now,
+                )
+                .await?
+            {
+                moved.push(change);
+            }
+        }
+    }
+    Ok(moved)
+}
+
+async fn spent_out<S: Store>(
+    store: &S,
+    ad_server: &dyn AdServer,
+    catalog: &Catalog,
+    buy: &MediaBuy,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let live: Vec<_> = buy.packages.iter().filter(|p| !p.is_canceled()).collect();
+    if live.is_empty() {
+        return Ok(false);
+    }
+    let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
+    for package in live {
+        let line = PackageLine {
+            media_buy_id: buy.media_buy_id.clone(),
+            package: package.clone(),
+            channel: catalog
+                .product(&package.product_id)
+                .and_then(|p| p.channels.first().copied()),
+            live: live_intervals(buy, package, &history),
+        };
+        let delivered = ad_server
+            .delivered(&line, &[now])
+            .await
+            .map_err(|e| Error::AdServerUnavailable(e.to_string()))?;
+        if delivered
+            .first()
+            .is_none_or(|m| m.spend < package.budget - 0.005)
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn apply<S: Store>(
+    store: &S,
+    mut buy: MediaBuy,
+    event: Event,
+    action: &str,
+    summary: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Moved>, Error> {
+    let from = buy.status;
+    let Ok(to) = transition(from, event) else {
+        return Ok(None);
+    };
+    if to == from {
+        return Ok(None);
+    }
+    let expected = buy.revision;
+    buy.status = to;
+    buy.revision += 1;
+    buy.updated_at = now;
+    if to == MediaBuyStatus::Canceled {
+        buy.cancellation = Some(Cancellation {
+            canceled_at: now,
+            canceled_by: Party::Seller,
+            reason: Some(summary.to_owned()),
+        });
+        for package in &mut buy.packages {
+            package.creative_ids.clear();
+        }
+    }
+    let entry = HistoryEntry {
+        revision: buy.revision,
+        at: now,
+        actor: "seller".to_owned(),
+        action: action.to_owned(),
+        summary: summary.to_owned(),
+        package_id: None,
+    };
+    let changed = store.update_media_buy(&buy, expected, &[entry]).await?;
+    Ok(changed.then_some(Moved {
+        media_buy_id: buy.media_buy_id,
+        from,
+        to,
+    }))
+}

@@ -1,0 +1,45 @@
+//! Background work owned by the server: the scheduler that moves buys along with time. Each
+//! worker runs until the shutdown token is cancelled; its state lives in the database, so a
+//! restart loses nothing.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::core::schedule;
+
+/// Runs a scheduler pass over every tenant each `interval`, until `shutdown`.
+pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationToken) {
+    loop {
+        for tenant_config in &app.config().tenants {
+            let tenant = &tenant_config.tenant;
+            let now = app.clock().now();
+            let outcome = match app.catalog(tenant).await {
+                Ok(catalog) => {
+                    schedule::advance(app.db(), app.ad_server(), &catalog, tenant, now).await
+                }
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(moved) => {
+                    for change in moved {
+                        tracing::info!(
+                            media_buy = %change.media_buy_id,
+                            from = change.from.as_str(),
+                            to = change.to.as_str(),
+                            "media buy moved by the scheduler"
+                        );
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(tenant = %tenant.tenant_id, %error, "scheduler pass failed; retrying next tick")
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
