@@ -44,16 +44,7 @@ impl App {
         ad_server: Arc<dyn AdServer>,
     ) -> App {
         let catalogs = RwLock::new(HashMap::new());
-        App {
-            inner: Arc::new(Inner {
-                db,
-                config,
-                clock,
-                ranker,
-                ad_server,
-                catalogs,
-            }),
-        }
+        App { inner: Arc::new(Inner { db, config, clock, ranker, ad_server, catalogs }) }
     }
 
     pub fn ad_server(&self) -> &dyn AdServer {
@@ -81,16 +72,12 @@ impl App {
     /// # Errors
     /// A principal whose tenant is no longer configured.
     pub fn tenant_for(&self, principal: Option<&Principal>) -> Result<&Tenant, Error> {
-        let tenant_id = principal.map_or(self.inner.config.default_tenant.as_str(), |p| {
-            p.tenant_id.as_str()
-        });
+        let tenant_id = principal.map_or(self.inner.config.default_tenant.as_str(), |p| p.tenant_id.as_str());
         self.inner
             .config
             .tenant(tenant_id)
             .map(|t| &t.tenant)
-            .ok_or_else(|| {
-                Error::PermissionDenied(format!("tenant {tenant_id} is not served by this agent"))
-            })
+            .ok_or_else(|| Error::PermissionDenied(format!("tenant {tenant_id} is not served by this agent")))
     }
 
     /// The tenant's catalog, reloaded only when its stored version changed (a CLI import in
@@ -99,27 +86,14 @@ impl App {
     /// # Errors
     /// Storage failures.
     pub async fn catalog(&self, tenant: &Tenant) -> Result<Arc<Catalog>, Error> {
-        let version = self
-            .inner
-            .db
-            .catalog_version(&tenant.tenant_id)
-            .await?
-            .unwrap_or(0);
-        if let Some((cached, catalog)) = self
-            .inner
-            .catalogs
-            .read()
-            .expect("catalog cache lock")
-            .get(&tenant.tenant_id)
+        let version = self.inner.db.catalog_version(&tenant.tenant_id).await?.unwrap_or(0);
+        if let Some((cached, catalog)) = self.inner.catalogs.read().expect("catalog cache lock").get(&tenant.tenant_id)
             && *cached == version
         {
             return Ok(catalog.clone());
         }
-        let (version, mut catalog) = if version == 0 {
-            (0, Catalog::default())
-        } else {
-            self.inner.db.load_catalog(&tenant.tenant_id).await?
-        };
+        let (version, mut catalog) =
+            if version == 0 { (0, Catalog::default()) } else { self.inner.db.load_catalog(&tenant.tenant_id).await? };
         resolve_self_urls(&mut catalog, &tenant.agent_url);
         let catalog = Arc::new(catalog);
         self.inner
@@ -164,9 +138,7 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     for tenant_config in &config.tenants {
         let tenant = &tenant_config.tenant;
-        db.upsert_tenant(tenant)
-            .await
-            .with_context(|| format!("tenant {}", tenant.tenant_id))?;
+        db.upsert_tenant(tenant).await.with_context(|| format!("tenant {}", tenant.tenant_id))?;
         if db.catalog_version(&tenant.tenant_id).await?.is_none()
             && let Some(catalog) = &tenant_config.catalog
         {

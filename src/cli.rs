@@ -12,11 +12,7 @@ use crate::core::tenancy::Principal;
 use crate::store::Db;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "sales-agent",
-    version,
-    about = "AdCP 3.0 media-buy sales agent (MCP over streamable HTTP)"
-)]
+#[command(name = "sales-agent", version, about = "AdCP 3.0 media-buy sales agent (MCP over streamable HTTP)")]
 pub struct Cli {
     /// Configuration file (TOML). Without one, the built-in demo tenant runs.
     #[arg(long, global = true, env = "SALES_AGENT_CONFIG")]
@@ -34,12 +30,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "SALES_AGENT_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Accepted Host headers, comma separated (default localhost,127.0.0.1,::1).
-    #[arg(
-        long,
-        global = true,
-        env = "SALES_AGENT_ALLOWED_HOSTS",
-        value_delimiter = ','
-    )]
+    #[arg(long, global = true, env = "SALES_AGENT_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Option<Vec<String>>,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -124,19 +115,12 @@ pub async fn run_admin(config: &Config, command: &Command) -> anyhow::Result<()>
     crate::app::bootstrap(&db, config).await?;
     let known_tenant = |tenant: &str| -> anyhow::Result<()> {
         if config.tenant(tenant).is_none() {
-            bail!(
-                "unknown tenant {tenant:?}; configured tenants: {}",
-                tenant_ids(config)
-            );
+            bail!("unknown tenant {tenant:?}; configured tenants: {}", tenant_ids(config));
         }
         Ok(())
     };
     match command {
-        Command::Principal(PrincipalCommand::Create {
-            tenant,
-            name,
-            admin,
-        }) => {
+        Command::Principal(PrincipalCommand::Create { tenant, name, admin }) => {
             known_tenant(tenant)?;
             let token = auth::generate_token();
             let principal = Principal {
@@ -146,8 +130,7 @@ pub async fn run_admin(config: &Config, command: &Command) -> anyhow::Result<()>
                 admin: *admin,
                 created_at: chrono::Utc::now(),
             };
-            db.insert_principal(&principal, &auth::hash_token(&token))
-                .await?;
+            db.insert_principal(&principal, &auth::hash_token(&token)).await?;
             println!("principal_id: {}", principal.principal_id);
             println!("tenant: {tenant}");
             println!("admin: {admin}");
@@ -190,10 +173,7 @@ pub async fn run_admin(config: &Config, command: &Command) -> anyhow::Result<()>
         Command::Catalog(CatalogCommand::Check { .. }) => {
             bail!("catalog check needs no database; run it directly")
         }
-        Command::Migrate => println!(
-            "database at version: migrations applied ({})",
-            db.backend_name()
-        ),
+        Command::Migrate => println!("database at version: migrations applied ({})", db.backend_name()),
         Command::Serve => bail!("serve is not an administrative command"),
     }
     db.close().await;
@@ -201,10 +181,5 @@ pub async fn run_admin(config: &Config, command: &Command) -> anyhow::Result<()>
 }
 
 fn tenant_ids(config: &Config) -> String {
-    config
-        .tenants
-        .iter()
-        .map(|t| t.tenant.tenant_id.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    config.tenants.iter().map(|t| t.tenant.tenant_id.as_str()).collect::<Vec<_>>().join(", ")
 }

@@ -176,35 +176,20 @@ impl Config {
     /// Unreadable or invalid files, unknown fields, inconsistent tenants or catalogs.
     pub fn load(path: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
         let (file, base, demo): (ConfigFile, Option<PathBuf>, bool) = match path {
-            None => (
-                toml::from_str(DEMO_CONFIG).context("built-in demo configuration")?,
-                None,
-                true,
-            ),
+            None => (toml::from_str(DEMO_CONFIG).context("built-in demo configuration")?, None, true),
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let file =
-                    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let file = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
                 (file, path.parent().map(Path::to_path_buf), false)
             }
         };
         let server = file.server;
-        let listen_text = overrides
-            .listen
-            .or(server.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .with_context(|| format!("listen address {listen_text:?} is not host:port"))?;
-        let database_url = overrides
-            .database_url
-            .or(server.database_url)
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let public_url = overrides
-            .public_url
-            .or(server.public_url)
-            .unwrap_or_else(|| format!("http://{listen}/mcp"));
+        let listen_text = overrides.listen.or(server.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr =
+            listen_text.parse().with_context(|| format!("listen address {listen_text:?} is not host:port"))?;
+        let database_url =
+            overrides.database_url.or(server.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let public_url = overrides.public_url.or(server.public_url).unwrap_or_else(|| format!("http://{listen}/mcp"));
         let allowed_hosts = overrides
             .allowed_hosts
             .or(server.allowed_hosts)
@@ -221,36 +206,19 @@ impl Config {
         for section in file.tenants {
             tenants.push(tenant_config(section, base.as_deref(), &public_url)?);
         }
-        let default_tenant = server
-            .default_tenant
-            .unwrap_or_else(|| tenants[0].tenant.tenant_id.clone());
+        let default_tenant = server.default_tenant.unwrap_or_else(|| tenants[0].tenant.tenant_id.clone());
         if !tenants.iter().any(|t| t.tenant.tenant_id == default_tenant) {
             bail!("default_tenant {default_tenant:?} is not one of the tenants");
         }
-        Ok(Config {
-            listen,
-            database_url,
-            public_url,
-            allowed_hosts,
-            json_logs,
-            default_tenant,
-            tenants,
-            demo,
-        })
+        Ok(Config { listen, database_url, public_url, allowed_hosts, json_logs, default_tenant, tenants, demo })
     }
 
     pub fn tenant(&self, tenant_id: &str) -> Option<&TenantConfig> {
-        self.tenants
-            .iter()
-            .find(|t| t.tenant.tenant_id == tenant_id)
+        self.tenants.iter().find(|t| t.tenant.tenant_id == tenant_id)
     }
 }
 
-fn tenant_config(
-    section: TenantSection,
-    base: Option<&Path>,
-    public_url: &str,
-) -> anyhow::Result<TenantConfig> {
+fn tenant_config(section: TenantSection, base: Option<&Path>, public_url: &str) -> anyhow::Result<TenantConfig> {
     let id = &section.tenant_id;
     if !section.sandbox && !section.sandbox_principals.is_empty() {
         bail!(
@@ -259,16 +227,12 @@ fn tenant_config(
     }
     let mut supported_billing = Vec::new();
     for billing in &section.accounts.supported_billing {
-        supported_billing.push(
-            Billing::parse(billing)
-                .with_context(|| format!("tenant {id}: unknown billing {billing:?}"))?,
-        );
+        supported_billing
+            .push(Billing::parse(billing).with_context(|| format!("tenant {id}: unknown billing {billing:?}"))?);
     }
     let catalog = match (&section.catalog, base) {
         (None, _) => None,
-        (Some(name), None) if name == "demo-catalog.toml" => {
-            Some(parse_catalog(DEMO_CATALOG, "toml")?)
-        }
+        (Some(name), None) if name == "demo-catalog.toml" => Some(parse_catalog(DEMO_CATALOG, "toml")?),
         (Some(name), None) => {
             bail!("tenant {id}: catalog {name:?} cannot be resolved without a configuration file")
         }
@@ -292,11 +256,7 @@ fn tenant_config(
             CreativeReview::Human => ReviewPolicy::Human,
         },
     };
-    Ok(TenantConfig {
-        tenant,
-        catalog,
-        sandbox_principals: section.sandbox_principals,
-    })
+    Ok(TenantConfig { tenant, catalog, sandbox_principals: section.sandbox_principals })
 }
 
 /// Reads a catalog file (`.toml` or `.json`) and checks its invariants.
@@ -304,13 +264,8 @@ fn tenant_config(
 /// # Errors
 /// Unreadable or unparsable files, unknown fields, broken references.
 pub fn read_catalog(path: &Path) -> anyhow::Result<Catalog> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading catalog {}", path.display()))?;
-    let kind = if path.extension().is_some_and(|e| e == "json") {
-        "json"
-    } else {
-        "toml"
-    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading catalog {}", path.display()))?;
+    let kind = if path.extension().is_some_and(|e| e == "json") { "json" } else { "toml" };
     parse_catalog(&text, kind).with_context(|| format!("catalog {}", path.display()))
 }
 

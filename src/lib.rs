@@ -33,11 +33,7 @@ pub const SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_se
 ///
 /// # Errors
 /// Database, bootstrap or listener failures.
-pub async fn run(
-    config: Config,
-    listener: tokio::net::TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
 }
 
@@ -61,18 +57,8 @@ pub async fn run_with_clock(
         tenants = config.tenants.len(),
         "sales agent listening; MCP at /mcp"
     );
-    let app = App::new(
-        db.clone(),
-        config,
-        clock,
-        Arc::new(KeywordRanker),
-        Arc::new(MockAdServer),
-    );
-    let scheduler = tokio::spawn(worker::run_scheduler(
-        app.clone(),
-        SCHEDULER_INTERVAL,
-        shutdown.child_token(),
-    ));
+    let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker), Arc::new(MockAdServer));
+    let scheduler = tokio::spawn(worker::run_scheduler(app.clone(), SCHEDULER_INTERVAL, shutdown.child_token()));
     let served = http::serve(listener, app, shutdown.clone()).await;
     shutdown.cancel();
     if let Err(error) = scheduler.await {

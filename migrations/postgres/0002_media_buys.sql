@@ -20,10 +20,12 @@ create index media_buys_status on media_buys (tenant_id, status, media_buy_id);
 create table media_buy_history (
     media_buy_id text not null references media_buys (media_buy_id),
     revision     bigint not null,
+    -- Order of the entry within its revision (one update can record several changes).
+    seq          bigint not null,
     changed_at   timestamptz not null,
     actor        text not null,
     action       text not null,
     summary      text not null,
     package_id   text,
-    primary key (media_buy_id, revision, action)
+    primary key (media_buy_id, revision, seq)
 );

@@ -12,9 +12,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 
 use crate::core::catalog::PricingModel;
-use crate::core::delivery::{
-    AdServer, AdServerError, Cumulative, Metrics, PackageLine, paced_fraction, spend_for,
-};
+use crate::core::delivery::{AdServer, AdServerError, Cumulative, Metrics, PackageLine, paced_fraction, spend_for};
 use crate::core::media_buy::channel_rates;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,31 +28,21 @@ impl AdServer for MockAdServer {
         line: &'a PackageLine,
         instants: &'a [DateTime<Utc>],
     ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>> {
-        Box::pin(std::future::ready(Ok(instants
-            .iter()
-            .map(|at| cumulative(line, *at))
-            .collect())))
+        Box::pin(std::future::ready(Ok(instants.iter().map(|at| cumulative(line, *at)).collect())))
     }
 }
 
 /// Everything the package delivered up to `at`.
 pub fn cumulative(line: &PackageLine, at: DateTime<Utc>) -> Metrics {
     let package = &line.package;
-    let live: f64 = line
-        .live
-        .iter()
-        .map(|(start, end)| ((*end).min(at) - *start).num_milliseconds().max(0) as f64 / 1000.0)
-        .sum();
+    let live: f64 =
+        line.live.iter().map(|(start, end)| ((*end).min(at) - *start).num_milliseconds().max(0) as f64 / 1000.0).sum();
     let planned = (package.end_time - package.start_time).num_milliseconds() as f64 / 1000.0;
     let fraction = paced_fraction(package.pacing, live, planned);
     let (ctr, completion_rate) = channel_rates(line.channel);
     let mut impressions = whole(package.impressions * fraction);
     // A CPM-type buy cannot deliver more than its budget pays for.
-    if matches!(
-        package.pricing_model,
-        PricingModel::Cpm | PricingModel::Vcpm
-    ) && package.rate > 0.0
-    {
+    if matches!(package.pricing_model, PricingModel::Cpm | PricingModel::Vcpm) && package.rate > 0.0 {
         impressions = impressions.min((package.budget / package.rate * 1000.0).floor());
     }
     let mut metrics = Metrics {
@@ -63,18 +51,8 @@ pub fn cumulative(line: &PackageLine, at: DateTime<Utc>) -> Metrics {
         clicks: whole(impressions * ctr),
         completed_views: whole(impressions * completion_rate),
     };
-    let flight_share = if planned > 0.0 {
-        (live / planned).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    metrics.spend = spend_for(
-        package.pricing_model,
-        package.rate,
-        package.budget,
-        &metrics,
-        flight_share,
-    );
+    let flight_share = if planned > 0.0 { (live / planned).clamp(0.0, 1.0) } else { 0.0 };
+    metrics.spend = spend_for(package.pricing_model, package.rate, package.budget, &metrics, flight_share);
     metrics
 }
 
@@ -117,6 +95,7 @@ mod tests {
             },
             channel: Some(Channel::Display),
             live: vec![(start, start + Duration::days(30))],
+            ended: false,
         }
     }
 
@@ -129,26 +108,15 @@ mod tests {
         assert_eq!(metrics.spend, 2500.0);
         assert_eq!(metrics.clicks, 240.0, "display CTR 0.12%");
         let end = cumulative(&line, line.package.end_time + Duration::days(1));
-        assert_eq!(
-            (end.impressions, end.spend),
-            (400_000.0, 5000.0),
-            "the whole goal, the whole budget"
-        );
-        assert_eq!(
-            cumulative(&line, line.package.start_time - Duration::days(1)),
-            Metrics::default()
-        );
+        assert_eq!((end.impressions, end.spend), (400_000.0, 5000.0), "the whole goal, the whole budget");
+        assert_eq!(cumulative(&line, line.package.start_time - Duration::days(1)), Metrics::default());
     }
 
     #[test]
     fn pacing_shapes_the_curve_and_spend_never_exceeds_budget() {
         let quarter = |pacing| {
             let line = line(pacing, 5000.0);
-            cumulative(
-                &line,
-                line.package.start_time + Duration::days(7) + Duration::hours(12),
-            )
-            .impressions
+            cumulative(&line, line.package.start_time + Duration::days(7) + Duration::hours(12)).impressions
         };
         assert!(quarter(Pacing::Asap) > quarter(Pacing::FrontLoaded));
         assert!(quarter(Pacing::FrontLoaded) > quarter(Pacing::Even));
@@ -162,10 +130,8 @@ mod tests {
     fn nothing_is_delivered_outside_live_intervals() {
         let mut paused = line(Pacing::Even, 5000.0);
         let start = paused.package.start_time;
-        paused.live = vec![
-            (start, start + Duration::days(10)),
-            (start + Duration::days(20), start + Duration::days(30)),
-        ];
+        paused.live =
+            vec![(start, start + Duration::days(10)), (start + Duration::days(20), start + Duration::days(30))];
         let during_pause = cumulative(&paused, start + Duration::days(15));
         let before_pause = cumulative(&paused, start + Duration::days(10));
         assert_eq!(during_pause, before_pause);

@@ -81,11 +81,7 @@ pub async fn sync_accounts<S: Store>(
         let pending = to_save.iter().find(|a| a.key == wanted.key).cloned();
         let existing = match pending {
             Some(account) => Some(account),
-            None => {
-                store
-                    .account_by_key(&tenant.tenant_id, &principal.principal_id, &wanted.key)
-                    .await?
-            }
+            None => store.account_by_key(&tenant.tenant_id, &principal.principal_id, &wanted.key).await?,
         };
         let (action, account) = match existing {
             None => {
@@ -128,12 +124,7 @@ pub async fn sync_accounts<S: Store>(
             to_save.retain(|a| a.account_id != account.account_id);
             to_save.push(account.clone());
         }
-        outcomes.push(AccountOutcome {
-            key: wanted.key,
-            action,
-            account: Some(account),
-            error: None,
-        });
+        outcomes.push(AccountOutcome { key: wanted.key, action, account: Some(account), error: None });
     }
 
     if request.delete_missing {
@@ -145,15 +136,7 @@ pub async fn sync_accounts<S: Store>(
         };
         let mut after = None;
         loop {
-            let batch = store
-                .list_accounts(
-                    &filter,
-                    &PageRequest {
-                        after: after.clone(),
-                        limit: 500,
-                    },
-                )
-                .await?;
+            let batch = store.list_accounts(&filter, &PageRequest { after: after.clone(), limit: 500 }).await?;
             let Some(last) = batch.last() else { break };
             after = Some(last.account_id.clone());
             for mut account in batch {
@@ -182,22 +165,12 @@ pub async fn sync_accounts<S: Store>(
 
 fn check_terms(tenant: &Tenant, wanted: &AccountRequest, index: usize) -> Result<(), Error> {
     let policy = &tenant.account_policy;
-    let supported = || {
-        policy
-            .supported_billing
-            .iter()
-            .map(|b| b.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let supported = || policy.supported_billing.iter().map(|b| b.as_str()).collect::<Vec<_>>().join(", ");
     match Billing::parse(&wanted.billing) {
         Some(billing) if policy.supported_billing.contains(&billing) => {}
         _ => {
             return Err(Error::Unsupported {
-                message: format!(
-                    "billing {:?} is not offered by this publisher",
-                    wanted.billing
-                ),
+                message: format!("billing {:?} is not offered by this publisher", wanted.billing),
                 field: format!("accounts[{index}].billing"),
                 suggestion: format!("use one of: {}", supported()),
             });
@@ -213,10 +186,7 @@ fn check_terms(tenant: &Tenant, wanted: &AccountRequest, index: usize) -> Result
         });
     }
     if wanted.key.brand_domain.trim().is_empty() || wanted.key.operator.trim().is_empty() {
-        return Err(Error::invalid(
-            format!("accounts[{index}]"),
-            "brand.domain and operator must not be empty",
-        ));
+        return Err(Error::invalid(format!("accounts[{index}]"), "brand.domain and operator must not be empty"));
     }
     Ok(())
 }
@@ -226,11 +196,7 @@ fn account_name(key: &AccountKey) -> String {
         Some(id) => format!("{} ({id})", key.brand_domain),
         None => key.brand_domain.clone(),
     };
-    if key.operator == key.brand_domain {
-        brand
-    } else {
-        format!("{brand} via {}", key.operator)
-    }
+    if key.operator == key.brand_domain { brand } else { format!("{brand} via {}", key.operator) }
 }
 
 /// Which accounts a caller asks to see.
@@ -257,15 +223,7 @@ pub async fn list_accounts<S: Store>(
         status: query.status,
         sandbox: query.sandbox,
     };
-    let rows = store
-        .list_accounts(
-            &filter,
-            &PageRequest {
-                after: page.after.clone(),
-                limit: page.limit + 1,
-            },
-        )
-        .await?;
+    let rows = store.list_accounts(&filter, &PageRequest { after: page.after.clone(), limit: page.limit + 1 }).await?;
     let total = store.count_accounts(&filter).await?;
     Ok(page.finish(rows, |account| account.account_id.clone(), Some(total)))
 }
@@ -304,24 +262,16 @@ pub async fn resolve_account<S: Store>(
     usage: Use,
     now: DateTime<Utc>,
 ) -> Result<Account, Error> {
-    let not_found = || Error::AccountNotFound {
-        field: Some("account".to_owned()),
-    };
+    let not_found = || Error::AccountNotFound { field: Some("account".to_owned()) };
     let account = match reference {
         AccountRef::Id(id) => {
-            let account = store
-                .account_by_id(&tenant.tenant_id, id)
-                .await?
-                .ok_or_else(not_found)?;
+            let account = store.account_by_id(&tenant.tenant_id, id).await?.ok_or_else(not_found)?;
             if account.owner_principal_id != principal.principal_id && !principal.admin {
                 return Err(not_found());
             }
             account
         }
-        AccountRef::Key(key) => match store
-            .account_by_key(&tenant.tenant_id, &principal.principal_id, key)
-            .await?
-        {
+        AccountRef::Key(key) => match store.account_by_key(&tenant.tenant_id, &principal.principal_id, key).await? {
             Some(account) => account,
             None if tenant.sandbox => {
                 let account = Account {
@@ -331,12 +281,7 @@ pub async fn resolve_account<S: Store>(
                     name: account_name(key),
                     key: key.clone(),
                     status: AccountStatus::Active,
-                    billing: tenant
-                        .account_policy
-                        .supported_billing
-                        .first()
-                        .copied()
-                        .unwrap_or(Billing::Operator),
+                    billing: tenant.account_policy.supported_billing.first().copied().unwrap_or(Billing::Operator),
                     payment_terms: None,
                     billing_entity_name: None,
                     created_at: now,
@@ -352,9 +297,9 @@ pub async fn resolve_account<S: Store>(
         (AccountStatus::Rejected | AccountStatus::Closed, _) => Err(not_found()),
         (_, Use::Read) => Ok(account),
         (AccountStatus::Suspended, _) => Err(Error::AccountSuspended),
-        (AccountStatus::PendingApproval, _) => Err(Error::AccountSetupRequired(
-            "the publisher has not approved this account yet".to_owned(),
-        )),
+        (AccountStatus::PendingApproval, _) => {
+            Err(Error::AccountSetupRequired("the publisher has not approved this account yet".to_owned()))
+        }
         (AccountStatus::PaymentRequired, Use::Spend) => Err(Error::AccountPaymentRequired),
         (AccountStatus::PaymentRequired | AccountStatus::Active, _) => Ok(account),
     }

@@ -19,10 +19,7 @@ pub fn generate_token() -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The stored form of a token: lowercase hex SHA-256.
@@ -57,9 +54,6 @@ mod tests {
         assert!(a.starts_with("sa_") && a.len() == 46);
         assert_eq!(hash_token("test-token"), hash_token("test-token"));
         assert_ne!(hash_token(&a), hash_token(&b));
-        assert_eq!(
-            hash_token("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash_token("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

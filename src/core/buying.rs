@@ -12,8 +12,8 @@ use super::accounts::{AccountRef, Use, resolve_account};
 use super::catalog::Catalog;
 use super::error::Error;
 use super::media_buy::{
-    Buyer, Cancellation, CreateMediaBuy, Event, MediaBuy, MediaBuyStatus, Pacing, PackageRequest,
-    Party, Verbatim, check_budget, estimate_impressions, plan_media_buy, plan_package, transition,
+    Buyer, Cancellation, CreateMediaBuy, Event, MediaBuy, MediaBuyStatus, Pacing, PackageRequest, Party, Verbatim,
+    check_budget, estimate_impressions, plan_media_buy, plan_package, transition,
 };
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{HistoryEntry, MediaBuyFilter, PageRequest, Store};
@@ -37,11 +37,8 @@ pub async fn create_media_buy<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<MediaBuy, Error> {
     let account = resolve_account(store, tenant, principal, account, Use::Spend, now).await?;
-    let buyer = Buyer {
-        tenant_id: &tenant.tenant_id,
-        principal_id: &principal.principal_id,
-        account_id: &account.account_id,
-    };
+    let buyer =
+        Buyer { tenant_id: &tenant.tenant_id, principal_id: &principal.principal_id, account_id: &account.account_id };
     let buy = plan_media_buy(catalog, &buyer, request, now, &mut new_id)?;
     let history = HistoryEntry {
         revision: buy.revision,
@@ -79,6 +76,19 @@ async fn owned_buy<S: Store>(
         Some(buy) if buy.principal_id == principal.principal_id || principal.admin => Ok(buy),
         _ => Err(Error::MediaBuyNotFound),
     }
+}
+
+/// When one of the principal's buys starts, for reports that default to "since the start".
+///
+/// # Errors
+/// `MediaBuyNotFound` (also for others' buys); storage.
+pub async fn started_at<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal: &Principal,
+    media_buy_id: &str,
+) -> Result<DateTime<Utc>, Error> {
+    Ok(owned_buy(store, tenant, principal, media_buy_id).await?.start_time)
 }
 
 /// Changes to one package (AdCP `PackageUpdate`); `None` leaves a field as it is.
@@ -135,11 +145,7 @@ pub async fn update_media_buy<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<Updated, Error> {
     let mut buy = owned_buy(store, tenant, principal, &request.media_buy_id).await?;
-    let usage = if request.new_packages.is_empty() {
-        Use::Manage
-    } else {
-        Use::Spend
-    };
+    let usage = if request.new_packages.is_empty() { Use::Manage } else { Use::Spend };
     // The buy's own account gates the change. Outside sandbox the request must name that same
     // account; sandbox tenants accept the inconsistent account references of test harnesses
     // (DIGEST §11.3), the buy being found within the principal's own buys either way.
@@ -156,10 +162,7 @@ pub async fn update_media_buy<S: Store>(
         && revision != buy.revision
     {
         return Err(Error::Conflict {
-            message: format!(
-                "revision {revision} is stale; the media buy is at revision {}",
-                buy.revision
-            ),
+            message: format!("revision {revision} is stale; the media buy is at revision {}", buy.revision),
         });
     }
     let expected = buy.revision;
@@ -176,22 +179,12 @@ pub async fn update_media_buy<S: Store>(
 
     if let Some(reason) = &request.cancel {
         buy.status = transition(buy.status, Event::Cancel)?;
-        buy.cancellation = Some(Cancellation {
-            canceled_at: now,
-            canceled_by: Party::Buyer,
-            reason: reason.clone(),
-        });
+        buy.cancellation = Some(Cancellation { canceled_at: now, canceled_by: Party::Buyer, reason: reason.clone() });
         // Assignments are released; the creatives stay in the library untouched.
         for package in &mut buy.packages {
             package.creative_ids.clear();
         }
-        history.push(entry(
-            "canceled",
-            reason
-                .clone()
-                .unwrap_or_else(|| "Canceled by the buyer".to_owned()),
-            None,
-        ));
+        history.push(entry("canceled", reason.clone().unwrap_or_else(|| "Canceled by the buyer".to_owned()), None));
     } else {
         let touches_anything = request.paused.is_some()
             || request.start_time.is_some()
@@ -200,10 +193,7 @@ pub async fn update_media_buy<S: Store>(
             || !request.new_packages.is_empty();
         if buy.status.is_terminal() && touches_anything {
             return Err(Error::InvalidState {
-                message: format!(
-                    "media buy is {}; it can no longer change",
-                    buy.status.as_str()
-                ),
+                message: format!("media buy is {}; it can no longer change", buy.status.as_str()),
             });
         }
         update_dates(&mut buy, request, &mut history, &entry)?;
@@ -213,26 +203,16 @@ pub async fn update_media_buy<S: Store>(
         }
         for (index, wanted) in request.new_packages.iter().enumerate() {
             let mut new_id = new_id;
-            let package = plan_package(
-                catalog,
-                wanted,
-                index,
-                buy.start_time,
-                buy.end_time,
-                &mut new_id,
-            )
-            .map_err(|e| rename_field(e, "packages", "new_packages"))?;
+            let package = plan_package(catalog, wanted, index, buy.start_time, buy.end_time, &mut new_id)
+                .map_err(|e| rename_field(e, "packages", "new_packages"))?;
             if package.currency != buy.currency {
                 return Err(Error::invalid(
                     format!("new_packages[{index}].pricing_option_id"),
-                    format!(
-                        "packages must be priced in the buy's currency ({})",
-                        buy.currency
-                    ),
+                    format!("packages must be priced in the buy's currency ({})", buy.currency),
                 ));
             }
             history.push(entry(
-                "package_added",
+                "updated_packages",
                 format!("Added package for {}", package.product_id),
                 Some(package.package_id.clone()),
             ));
@@ -240,12 +220,7 @@ pub async fn update_media_buy<S: Store>(
             buy.packages.push(package);
         }
         if buy.has_creatives() {
-            buy.status = transition(
-                buy.status,
-                Event::CreativesReady {
-                    flight_started: now >= buy.start_time,
-                },
-            )?;
+            buy.status = transition(buy.status, Event::CreativesReady { flight_started: now >= buy.start_time })?;
         }
         match request.paused {
             Some(true) => {
@@ -261,10 +236,7 @@ pub async fn update_media_buy<S: Store>(
     }
     if history.is_empty() {
         // Nothing to change: answer with the buy as it is, without a new revision.
-        return Ok(Updated {
-            media_buy: buy,
-            affected_packages: affected,
-        });
+        return Ok(Updated { media_buy: buy, affected_packages: affected });
     }
     buy.revision = expected + 1;
     buy.updated_at = now;
@@ -273,39 +245,19 @@ pub async fn update_media_buy<S: Store>(
             message: "the media buy changed concurrently; read it again and retry".to_owned(),
         });
     }
-    Ok(Updated {
-        media_buy: buy,
-        affected_packages: affected,
-    })
+    Ok(Updated { media_buy: buy, affected_packages: affected })
 }
 
 fn rename_field(error: Error, from: &str, to: &str) -> Error {
     let rename = |field: String| field.replacen(from, to, 1);
     match error {
-        Error::InvalidRequest {
-            message,
-            field,
-            suggestion,
-        } => Error::InvalidRequest {
-            message,
-            field: field.map(rename),
-            suggestion,
-        },
-        Error::ProductNotFound { product_id, field } => Error::ProductNotFound {
-            product_id,
-            field: rename(field),
-        },
-        Error::BudgetTooLow {
-            message,
-            field,
-            minimum,
-            currency,
-        } => Error::BudgetTooLow {
-            message,
-            field: rename(field),
-            minimum,
-            currency,
-        },
+        Error::InvalidRequest { message, field, suggestion } => {
+            Error::InvalidRequest { message, field: field.map(rename), suggestion }
+        }
+        Error::ProductNotFound { product_id, field } => Error::ProductNotFound { product_id, field: rename(field) },
+        Error::BudgetTooLow { message, field, minimum, currency } => {
+            Error::BudgetTooLow { message, field: rename(field), minimum, currency }
+        }
         other => other,
     }
 }
@@ -324,10 +276,7 @@ fn update_dates(
     let start = request.start_time.unwrap_or(buy.start_time);
     let end = request.end_time.unwrap_or(buy.end_time);
     if end <= start {
-        return Err(Error::invalid(
-            "end_time",
-            "end_time must be after start_time",
-        ));
+        return Err(Error::invalid("end_time", "end_time must be after start_time"));
     }
     for (index, package) in buy.packages.iter_mut().enumerate() {
         // Packages that followed the buy's flight follow it again; others must still fit.
@@ -340,21 +289,14 @@ fn update_dates(
         if package.start_time < start || package.end_time > end {
             return Err(Error::invalid_with(
                 format!("packages[{index}]"),
-                format!(
-                    "package {} would fall outside the new flight",
-                    package.package_id
-                ),
+                format!("package {} would fall outside the new flight", package.package_id),
                 "change that package's dates in the same request",
             ));
         }
     }
     buy.start_time = start;
     buy.end_time = end;
-    history.push(entry(
-        "dates_changed",
-        format!("Flight now {} to {}", start.to_rfc3339(), end.to_rfc3339()),
-        None,
-    ));
+    history.push(entry("updated_dates", format!("Flight now {} to {}", start.to_rfc3339(), end.to_rfc3339()), None));
     Ok(())
 }
 
@@ -373,49 +315,27 @@ fn update_package(
         .packages
         .iter_mut()
         .find(|p| p.package_id == change.package_id)
-        .ok_or_else(|| Error::PackageNotFound {
-            package_id: change.package_id.clone(),
-            field: at("package_id"),
-        })?;
+        .ok_or_else(|| Error::PackageNotFound { package_id: change.package_id.clone(), field: at("package_id") })?;
     if package.is_canceled() {
-        return Err(Error::InvalidState {
-            message: format!("package {} is canceled", package.package_id),
-        });
+        return Err(Error::InvalidState { message: format!("package {} is canceled", package.package_id) });
     }
     let id = Some(package.package_id.clone());
     if let Some(reason) = &change.cancel {
-        package.cancellation = Some(Cancellation {
-            canceled_at: now,
-            canceled_by: Party::Buyer,
-            reason: reason.clone(),
-        });
+        package.cancellation =
+            Some(Cancellation { canceled_at: now, canceled_by: Party::Buyer, reason: reason.clone() });
         package.creative_ids.clear();
-        history.push(entry(
-            "package_canceled",
-            reason
-                .clone()
-                .unwrap_or_else(|| "Package canceled".to_owned()),
-            id,
-        ));
+        history.push(entry("package_canceled", reason.clone().unwrap_or_else(|| "Package canceled".to_owned()), id));
         return Ok(());
     }
     let product = catalog.product(&package.product_id);
-    let option = product.and_then(|p| {
-        p.pricing_options
-            .iter()
-            .find(|o| o.pricing_option_id == package.pricing_option_id)
-    });
+    let option =
+        product.and_then(|p| p.pricing_options.iter().find(|o| o.pricing_option_id == package.pricing_option_id));
     if let Some(bid) = change.bid_price {
         match option {
             Some(option) if option.fixed_price.is_some() => {
-                return Err(Error::invalid(
-                    at("bid_price"),
-                    "this package has a fixed price; it takes no bid",
-                ));
+                return Err(Error::invalid(at("bid_price"), "this package has a fixed price; it takes no bid"));
             }
-            Some(option)
-                if !bid.is_finite() || option.floor_price.is_some_and(|floor| bid < floor) =>
-            {
+            Some(option) if !bid.is_finite() || option.floor_price.is_some_and(|floor| bid < floor) => {
                 return Err(Error::invalid_with(
                     at("bid_price"),
                     format!("bid_price {bid} is below the floor"),
@@ -426,24 +346,17 @@ fn update_package(
         }
         package.bid_price = Some(bid);
         package.rate = bid;
-        history.push(entry("bid_changed", format!("Bid now {bid}"), id.clone()));
+        history.push(entry("updated_packages", format!("Bid now {bid}"), id.clone()));
     }
     if let Some(budget) = change.budget {
         match option {
             Some(option) => check_budget(option, budget, &at("budget"))?,
             None if !budget.is_finite() || budget <= 0.0 => {
-                return Err(Error::invalid(
-                    at("budget"),
-                    "budget must be a positive amount",
-                ));
+                return Err(Error::invalid(at("budget"), "budget must be a positive amount"));
             }
             None => {}
         }
-        history.push(entry(
-            "budget_changed",
-            format!("Budget {} -> {budget}", package.budget),
-            id.clone(),
-        ));
+        history.push(entry("updated_budget", format!("Budget {} -> {budget}", package.budget), id.clone()));
         package.budget = budget;
     }
     if (change.budget.is_some() || change.bid_price.is_some())
@@ -460,80 +373,38 @@ fn update_package(
     }
     if let Some(goal) = change.impressions {
         if !goal.is_finite() || goal < 0.0 {
-            return Err(Error::invalid(
-                at("impressions"),
-                "impressions must be a non-negative number",
-            ));
+            return Err(Error::invalid(at("impressions"), "impressions must be a non-negative number"));
         }
         package.impressions = goal;
-        history.push(entry(
-            "goal_changed",
-            format!("Impression goal {goal}"),
-            id.clone(),
-        ));
+        history.push(entry("updated_packages", format!("Impression goal {goal}"), id.clone()));
     }
     if let Some(pacing) = change.pacing {
         package.pacing = pacing;
-        history.push(entry(
-            "pacing_changed",
-            format!("Pacing {}", pacing.as_str()),
-            id.clone(),
-        ));
+        history.push(entry("updated_packages", format!("Pacing {}", pacing.as_str()), id.clone()));
     }
     if change.start_time.is_some() || change.end_time.is_some() {
         let start = change.start_time.unwrap_or(package.start_time);
         let end = change.end_time.unwrap_or(package.end_time);
         if start < buy_start || end > buy_end || end <= start {
-            return Err(Error::invalid(
-                at("start_time"),
-                "package dates must lie inside the media buy's flight",
-            ));
+            return Err(Error::invalid(at("start_time"), "package dates must lie inside the media buy's flight"));
         }
         package.start_time = start;
         package.end_time = end;
-        history.push(entry(
-            "package_dates_changed",
-            format!("Package flight {start} to {end}"),
-            id.clone(),
-        ));
+        history.push(entry("updated_packages", format!("Package flight {start} to {end}"), id.clone()));
     }
     if let Some(paused) = change.paused {
         package.paused = paused;
-        history.push(entry(
-            if paused {
-                "package_paused"
-            } else {
-                "package_resumed"
-            },
-            String::new(),
-            id.clone(),
-        ));
+        history.push(entry(if paused { "package_paused" } else { "package_resumed" }, String::new(), id.clone()));
     }
     if let Some(overlay) = &change.targeting_overlay {
         package.targeting_overlay = Some(overlay.clone());
-        history.push(entry(
-            "targeting_changed",
-            "Targeting overlay replaced".to_owned(),
-            id.clone(),
-        ));
+        history.push(entry("updated_packages", "Targeting overlay replaced".to_owned(), id.clone()));
     }
     if let Some(creative_ids) = &change.creative_ids {
         let mut seen = HashSet::new();
-        package.creative_ids = creative_ids
-            .iter()
-            .filter(|c| seen.insert(c.as_str()))
-            .cloned()
-            .collect();
-        let action = if package.creative_ids.is_empty() {
-            "creatives_unassigned"
-        } else {
-            "creatives_assigned"
-        };
-        history.push(entry(
-            action,
-            format!("{} creative(s) assigned", package.creative_ids.len()),
-            id,
-        ));
+        package.creative_ids = creative_ids.iter().filter(|c| seen.insert(c.as_str())).cloned().collect();
+        let action = if package.creative_ids.is_empty() { "creatives_unassigned" } else { "creatives_assigned" };
+        history.push(entry(action, format!("{} creative(s) assigned", package.creative_ids.len()), id));
     }
     Ok(())
 }
@@ -562,11 +433,7 @@ pub async fn get_media_buys<S: Store>(
     let page = KeysetPage::parse(&query.page)?;
     let account_id = match &query.account {
         None => None,
-        Some(reference) => Some(
-            resolve_account(store, tenant, principal, reference, Use::Read, now)
-                .await?
-                .account_id,
-        ),
+        Some(reference) => Some(resolve_account(store, tenant, principal, reference, Use::Read, now).await?.account_id),
     };
     let statuses = match (&query.statuses, query.media_buy_ids.is_empty()) {
         (Some(statuses), _) => statuses.clone(),
@@ -580,15 +447,8 @@ pub async fn get_media_buys<S: Store>(
         statuses,
         media_buy_ids: query.media_buy_ids.clone(),
     };
-    let rows = store
-        .list_media_buys(
-            &filter,
-            &PageRequest {
-                after: page.after.clone(),
-                limit: page.limit + 1,
-            },
-        )
-        .await?;
+    let rows =
+        store.list_media_buys(&filter, &PageRequest { after: page.after.clone(), limit: page.limit + 1 }).await?;
     let total = store.count_media_buys(&filter).await?;
     Ok(page.finish(rows, |buy| buy.media_buy_id.clone(), Some(total)))
 }
@@ -597,10 +457,6 @@ pub async fn get_media_buys<S: Store>(
 ///
 /// # Errors
 /// Storage.
-pub async fn history<S: Store>(
-    store: &S,
-    media_buy_id: &str,
-    limit: u32,
-) -> Result<Vec<HistoryEntry>, Error> {
+pub async fn history<S: Store>(store: &S, media_buy_id: &str, limit: u32) -> Result<Vec<HistoryEntry>, Error> {
     Ok(store.media_buy_history(media_buy_id, limit).await?)
 }

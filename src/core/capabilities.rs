@@ -26,26 +26,14 @@ pub struct Capabilities {
 }
 
 pub fn describe(tenant: &Tenant, catalog: &Catalog) -> Capabilities {
-    let pricing_models: BTreeSet<&str> = catalog
-        .products
-        .iter()
-        .flat_map(|p| p.pricing_options.iter().map(|o| o.pricing_model.as_str()))
-        .collect();
-    let pricing_models = [
-        PricingModel::Cpm,
-        PricingModel::Vcpm,
-        PricingModel::Cpc,
-        PricingModel::Cpcv,
-        PricingModel::FlatRate,
-    ]
-    .into_iter()
-    .filter(|m| pricing_models.contains(m.as_str()))
-    .collect();
-    let channels: BTreeSet<Channel> = catalog
-        .products
-        .iter()
-        .flat_map(|p| p.channels.iter().copied())
-        .collect();
+    let pricing_models: BTreeSet<&str> =
+        catalog.products.iter().flat_map(|p| p.pricing_options.iter().map(|o| o.pricing_model.as_str())).collect();
+    let pricing_models =
+        [PricingModel::Cpm, PricingModel::Vcpm, PricingModel::Cpc, PricingModel::Cpcv, PricingModel::FlatRate]
+            .into_iter()
+            .filter(|m| pricing_models.contains(m.as_str()))
+            .collect();
+    let channels: BTreeSet<Channel> = catalog.products.iter().flat_map(|p| p.channels.iter().copied()).collect();
     let mut publisher_domains = tenant.publisher_domains.clone();
     for property in &catalog.properties {
         if !publisher_domains.contains(&property.publisher_domain) {
@@ -55,10 +43,7 @@ pub fn describe(tenant: &Tenant, catalog: &Catalog) -> Capabilities {
     let policy = &catalog.policy;
     let mut policy_text = Vec::new();
     if !policy.prohibited_categories.is_empty() {
-        policy_text.push(format!(
-            "Prohibited categories: {}.",
-            policy.prohibited_categories.join(", ")
-        ));
+        policy_text.push(format!("Prohibited categories: {}.", policy.prohibited_categories.join(", ")));
     }
     if let Some(requirements) = &policy.creative_requirements {
         policy_text.push(requirements.clone());
@@ -88,10 +73,7 @@ pub fn describe(tenant: &Tenant, catalog: &Catalog) -> Capabilities {
 pub fn check_version(requested: Option<i64>) -> Result<(), super::Error> {
     match requested {
         Some(version) if !MAJOR_VERSIONS.iter().any(|v| i64::from(*v) == version) => {
-            Err(super::Error::VersionUnsupported {
-                requested: version,
-                supported: MAJOR_VERSIONS.to_vec(),
-            })
+            Err(super::Error::VersionUnsupported { requested: version, supported: MAJOR_VERSIONS.to_vec() })
         }
         _ => Ok(()),
     }

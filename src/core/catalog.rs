@@ -74,19 +74,7 @@ impl Audience {
 }
 
 /// AdCP v3 channel taxonomy (`enums/channels.json`), restricted to what a publisher seller sells.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Display,
@@ -141,22 +129,8 @@ impl Channel {
     /// Words a buyer might use in a brief for this channel.
     pub fn synonyms(self) -> &'static [&'static str] {
         match self {
-            Channel::Display => &[
-                "display",
-                "banner",
-                "banners",
-                "web",
-                "rectangle",
-                "leaderboard",
-            ],
-            Channel::Olv => &[
-                "video",
-                "olv",
-                "pre-roll",
-                "preroll",
-                "instream",
-                "online video",
-            ],
+            Channel::Display => &["display", "banner", "banners", "web", "rectangle", "leaderboard"],
+            Channel::Olv => &["video", "olv", "pre-roll", "preroll", "instream", "online video"],
             Channel::Ctv => &["ctv", "connected tv", "tv", "streaming tv", "ott"],
             Channel::StreamingAudio => &["audio", "streaming audio", "music", "radio"],
             Channel::Podcast => &["podcast", "podcasts", "audio"],
@@ -254,9 +228,7 @@ impl PricingOption {
 
     /// The price used for estimates: the fixed price, else the median guidance, else the floor.
     pub fn reference_price(&self) -> Option<f64> {
-        self.fixed_price
-            .or_else(|| self.price_guidance.as_ref().and_then(|g| g.p50))
-            .or(self.floor_price)
+        self.fixed_price.or_else(|| self.price_guidance.as_ref().and_then(|g| g.p50)).or(self.floor_price)
     }
 }
 
@@ -476,9 +448,7 @@ pub struct AdvertisingPolicy {
 
 impl Catalog {
     pub fn format(&self, format_id: &FormatId) -> Option<&Format> {
-        self.formats.iter().find(|f| {
-            f.format_id.agent_url == format_id.agent_url && f.format_id.id == format_id.id
-        })
+        self.formats.iter().find(|f| f.format_id.agent_url == format_id.agent_url && f.format_id.id == format_id.id)
     }
 
     pub fn product(&self, product_id: &str) -> Option<&Product> {
@@ -493,16 +463,10 @@ impl Catalog {
         let mut seen = std::collections::HashSet::new();
         for format in &self.formats {
             if !seen.insert((&format.format_id.agent_url, &format.format_id.id)) {
-                problems.push(format!(
-                    "formats: duplicate format id {}",
-                    format.format_id.id
-                ));
+                problems.push(format!("formats: duplicate format id {}", format.format_id.id));
             }
             if !valid_format_id(&format.format_id.id) {
-                problems.push(format!(
-                    "formats: format id {:?} must match ^[a-zA-Z0-9_-]+$",
-                    format.format_id.id
-                ));
+                problems.push(format!("formats: format id {:?} must match ^[a-zA-Z0-9_-]+$", format.format_id.id));
             }
         }
         let mut product_ids = std::collections::HashSet::new();
@@ -519,19 +483,13 @@ impl Catalog {
             }
             for format_id in &product.format_ids {
                 if self.format(format_id).is_none() {
-                    problems.push(format!(
-                        "{at}: format {} is not defined in formats",
-                        format_id.id
-                    ));
+                    problems.push(format!("{at}: format {} is not defined in formats", format_id.id));
                 }
             }
             let mut option_ids = std::collections::HashSet::new();
             for option in &product.pricing_options {
                 if !option_ids.insert(&option.pricing_option_id) {
-                    problems.push(format!(
-                        "{at}: duplicate pricing_option_id {}",
-                        option.pricing_option_id
-                    ));
+                    problems.push(format!("{at}: duplicate pricing_option_id {}", option.pricing_option_id));
                 }
                 if option.fixed_price.is_some() == option.floor_price.is_some() {
                     problems.push(format!(
@@ -539,22 +497,16 @@ impl Catalog {
                         option.pricing_option_id
                     ));
                 }
-                if option.currency.len() != 3
-                    || !option.currency.chars().all(|c| c.is_ascii_uppercase())
-                {
+                if option.currency.len() != 3 || !option.currency.chars().all(|c| c.is_ascii_uppercase()) {
                     problems.push(format!(
                         "{at}: pricing option {} currency must be an ISO 4217 code",
                         option.pricing_option_id
                     ));
                 }
-                let negative = [
-                    option.fixed_price,
-                    option.floor_price,
-                    option.min_spend_per_package,
-                ]
-                .into_iter()
-                .flatten()
-                .any(|value| value < 0.0 || !value.is_finite());
+                let negative = [option.fixed_price, option.floor_price, option.min_spend_per_package]
+                    .into_iter()
+                    .flatten()
+                    .any(|value| value < 0.0 || !value.is_finite());
                 if negative {
                     problems.push(format!(
                         "{at}: pricing option {} has a negative or non-finite amount",
@@ -563,17 +515,10 @@ impl Catalog {
                 }
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 }
 
 fn valid_format_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

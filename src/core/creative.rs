@@ -37,9 +37,7 @@ impl CreativeStatus {
     }
 
     pub fn parse(text: &str) -> Option<CreativeStatus> {
-        ALL_CREATIVE_STATUSES
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        ALL_CREATIVE_STATUSES.into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -121,12 +119,7 @@ pub struct Findings {
 
 /// Checks a creative's assets against its format. `at` is the creative's place in the request
 /// (`creatives[2]`); every finding names its field under it.
-pub fn validate_assets(
-    format: &Format,
-    assets: &[(String, AssetInput)],
-    mode: ValidationMode,
-    at: &str,
-) -> Findings {
+pub fn validate_assets(format: &Format, assets: &[(String, AssetInput)], mode: ValidationMode, at: &str) -> Findings {
     let mut findings = Findings::default();
     for spec in format.assets.iter().filter(|spec| spec.required) {
         if !assets.iter().any(|(id, _)| id == &spec.asset_id) {
@@ -157,18 +150,13 @@ pub fn validate_assets(
         {
             findings.errors.push(Error::invalid(
                 format!("{field}.asset_type"),
-                format!(
-                    "asset {asset_id} must be {}, not {declared}",
-                    spec.asset_type.as_str()
-                ),
+                format!("asset {asset_id} must be {}, not {declared}", spec.asset_type.as_str()),
             ));
             continue;
         }
         for problem in requirement_problems(spec, asset) {
             match mode {
-                ValidationMode::Strict => {
-                    findings.errors.push(Error::invalid(field.clone(), problem))
-                }
+                ValidationMode::Strict => findings.errors.push(Error::invalid(field.clone(), problem)),
                 ValidationMode::Lenient => findings.warnings.push(format!("{asset_id}: {problem}")),
             }
         }
@@ -179,10 +167,7 @@ pub fn validate_assets(
 fn requirement_problems(spec: &AssetSpec, asset: &AssetInput) -> Vec<String> {
     let r: &AssetRequirements = &spec.requirements;
     let mut problems = Vec::new();
-    let needs_url = matches!(
-        spec.asset_type,
-        AssetType::Image | AssetType::Video | AssetType::Audio | AssetType::Url
-    );
+    let needs_url = matches!(spec.asset_type, AssetType::Image | AssetType::Video | AssetType::Audio | AssetType::Url);
     match (&asset.url, needs_url) {
         (None, true) => problems.push("url is required".to_owned()),
         (Some(url), _) if !(url.starts_with("https://") || url.starts_with("http://")) => {
@@ -197,19 +182,12 @@ fn requirement_problems(spec: &AssetSpec, asset: &AssetInput) -> Vec<String> {
         match (&asset.content, r.max_length) {
             (None, _) => problems.push("content is required".to_owned()),
             (Some(content), Some(max)) if content.chars().count() > max as usize => {
-                problems.push(format!(
-                    "text is {} characters; at most {max}",
-                    content.chars().count()
-                ));
+                problems.push(format!("text is {} characters; at most {max}", content.chars().count()));
             }
             _ => {}
         }
     }
-    let bound = |value: Option<u64>,
-                 min: Option<u64>,
-                 max: Option<u64>,
-                 what: &str,
-                 problems: &mut Vec<String>| {
+    let bound = |value: Option<u64>, min: Option<u64>, max: Option<u64>, what: &str, problems: &mut Vec<String>| {
         if let Some(value) = value
             && (min.is_some_and(|min| value < min) || max.is_some_and(|max| value > max))
         {
@@ -223,54 +201,23 @@ fn requirement_problems(spec: &AssetSpec, asset: &AssetInput) -> Vec<String> {
             problems.push(format!("{what} {value} must be {range}"));
         }
     };
-    bound(
-        asset.width,
-        r.min_width.map(u64::from),
-        r.max_width.map(u64::from),
-        "width",
-        &mut problems,
-    );
-    bound(
-        asset.height,
-        r.min_height.map(u64::from),
-        r.max_height.map(u64::from),
-        "height",
-        &mut problems,
-    );
-    bound(
-        asset.duration_ms,
-        r.min_duration_ms,
-        r.max_duration_ms,
-        "duration_ms",
-        &mut problems,
-    );
+    bound(asset.width, r.min_width.map(u64::from), r.max_width.map(u64::from), "width", &mut problems);
+    bound(asset.height, r.min_height.map(u64::from), r.max_height.map(u64::from), "height", &mut problems);
+    bound(asset.duration_ms, r.min_duration_ms, r.max_duration_ms, "duration_ms", &mut problems);
     if let (Some(size), Some(max_kb)) = (asset.file_size_bytes, r.max_file_size_kb)
         && size > u64::from(max_kb) * 1024
     {
         problems.push(format!("file is {size} bytes; at most {max_kb} KB"));
     }
-    let allowed: &[String] = if r.containers.is_empty() {
-        &r.formats
-    } else {
-        &r.containers
-    };
+    let allowed: &[String] = if r.containers.is_empty() { &r.formats } else { &r.containers };
     if !allowed.is_empty() {
-        let declared = asset
-            .format
-            .clone()
-            .or_else(|| asset.url.as_deref().and_then(extension));
+        let declared = asset.format.clone().or_else(|| asset.url.as_deref().and_then(extension));
         if let Some(declared) = declared {
             let declared = declared.to_ascii_lowercase();
-            let same = |a: &str| {
-                a == declared
-                    || (a == "jpg" && declared == "jpeg")
-                    || (a == "jpeg" && declared == "jpg")
-            };
+            let same =
+                |a: &str| a == declared || (a == "jpg" && declared == "jpeg") || (a == "jpeg" && declared == "jpg");
             if !allowed.iter().any(|a| same(a)) {
-                problems.push(format!(
-                    "file type {declared} is not accepted; use {}",
-                    allowed.join(", ")
-                ));
+                problems.push(format!("file type {declared} is not accepted; use {}", allowed.join(", ")));
             }
         }
     }
@@ -361,10 +308,7 @@ mod tests {
             ValidationMode::Strict,
             "creatives[0]",
         );
-        assert!(
-            findings.errors.is_empty() && findings.warnings.is_empty(),
-            "{findings:?}"
-        );
+        assert!(findings.errors.is_empty() && findings.warnings.is_empty(), "{findings:?}");
     }
 
     #[test]
@@ -383,18 +327,8 @@ mod tests {
                 other => other.to_string(),
             })
             .collect();
-        assert!(
-            fields.contains(&"creatives[1].assets.click_url".to_owned()),
-            "{fields:?}"
-        );
-        assert_eq!(
-            fields
-                .iter()
-                .filter(|f| *f == "creatives[1].assets.image")
-                .count(),
-            2,
-            "width and file type"
-        );
+        assert!(fields.contains(&"creatives[1].assets.click_url".to_owned()), "{fields:?}");
+        assert_eq!(fields.iter().filter(|f| *f == "creatives[1].assets.image").count(), 2, "width and file type");
         let lenient = validate_assets(
             &banner(),
             &[image(320, "https://cdn.example/a.gif"), click()],
@@ -414,10 +348,7 @@ mod tests {
         assert!(creative_transition_allowed(C::Rejected, C::Processing));
         assert!(!creative_transition_allowed(C::Archived, C::Processing));
         assert!(!creative_transition_allowed(C::Processing, C::Approved));
-        assert_eq!(
-            extension("https://cdn.example/x/banner.PNG?v=2"),
-            Some("PNG".into())
-        );
+        assert_eq!(extension("https://cdn.example/x/banner.PNG?v=2"), Some("PNG".into()));
         assert_eq!(extension("https://cdn.example/x/banner"), None);
     }
 }

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use super::accounts::{AccountRef, Use, resolve_account};
 use super::catalog::{Catalog, Format, FormatId};
 use super::creative::{
-    AssetInput, Creative, CreativeStatus, Findings, ReviewPolicy, ValidationMode,
-    creative_transition_allowed, validate_assets,
+    AssetInput, Creative, CreativeStatus, Findings, ReviewPolicy, ValidationMode, creative_transition_allowed,
+    validate_assets,
 };
 use super::discovery::same_format;
 use super::error::Error;
@@ -35,6 +35,8 @@ pub struct CreativeUpload {
 pub struct SyncCreatives {
     pub account: AccountRef,
     pub creatives: Vec<CreativeUpload>,
+    /// Limits the sync to these creatives of the request (AdCP `creative_ids`).
+    pub only: Option<Vec<String>>,
     /// (creative_id, package_id) pairs to assign.
     pub assignments: Vec<(String, String)>,
     pub delete_missing: bool,
@@ -78,22 +80,10 @@ pub struct CreativeOutcome {
 
 /// The creative's format: exact match, or in sandbox tenants the same id under another agent
 /// URL (test harnesses use placeholder agent URLs, DIGEST §11.3).
-fn find_format<'a>(
-    catalog: &'a Catalog,
-    tenant: &Tenant,
-    format_id: &FormatId,
-) -> Option<&'a Format> {
-    catalog.format(format_id).or_else(|| {
-        tenant
-            .sandbox
-            .then(|| {
-                catalog
-                    .formats
-                    .iter()
-                    .find(|f| f.format_id.id == format_id.id)
-            })
-            .flatten()
-    })
+fn find_format<'a>(catalog: &'a Catalog, tenant: &Tenant, format_id: &FormatId) -> Option<&'a Format> {
+    catalog
+        .format(format_id)
+        .or_else(|| tenant.sandbox.then(|| catalog.formats.iter().find(|f| f.format_id.id == format_id.id)).flatten())
 }
 
 /// Upserts creatives and applies assignments.
@@ -110,8 +100,14 @@ pub async fn sync_creatives<S: Store>(
     request: &SyncCreatives,
     now: DateTime<Utc>,
 ) -> Result<Vec<CreativeOutcome>, Error> {
-    let account =
-        resolve_account(store, tenant, principal, &request.account, Use::Manage, now).await?;
+    if request.only.is_some() && request.delete_missing {
+        return Err(Error::invalid_with(
+            "delete_missing",
+            "delete_missing cannot be combined with creative_ids",
+            "sync the whole library with delete_missing, or some creatives with creative_ids",
+        ));
+    }
+    let account = resolve_account(store, tenant, principal, &request.account, Use::Manage, now).await?;
     let library: HashMap<String, Creative> = store
         .creatives(&tenant.tenant_id, &principal.principal_id)
         .await?
@@ -121,7 +117,9 @@ pub async fn sync_creatives<S: Store>(
     let mut outcomes: Vec<CreativeOutcome> = Vec::new();
     let mut to_save: Vec<Creative> = Vec::new();
     let mut seen = HashSet::new();
-    for (index, upload) in request.creatives.iter().enumerate() {
+    let selected =
+        |upload: &&CreativeUpload| request.only.as_ref().is_none_or(|only| only.contains(&upload.creative_id));
+    for (index, upload) in request.creatives.iter().enumerate().filter(|(_, upload)| selected(upload)) {
         let at = format!("creatives[{index}]");
         let failed = |errors: Vec<Error>, warnings: Vec<String>| CreativeOutcome {
             creative_id: upload.creative_id.clone(),
@@ -134,10 +132,7 @@ pub async fn sync_creatives<S: Store>(
         };
         if !seen.insert(upload.creative_id.clone()) {
             outcomes.push(failed(
-                vec![Error::invalid(
-                    format!("{at}.creative_id"),
-                    "creative_id appears twice in this request",
-                )],
+                vec![Error::invalid(format!("{at}.creative_id"), "creative_id appears twice in this request")],
                 vec![],
             ));
             continue;
@@ -146,18 +141,14 @@ pub async fn sync_creatives<S: Store>(
             outcomes.push(failed(
                 vec![Error::invalid_with(
                     format!("{at}.format_id"),
-                    format!(
-                        "format {} is not offered by this publisher",
-                        upload.format_id.id
-                    ),
+                    format!("format {} is not offered by this publisher", upload.format_id.id),
                     "use a format_id from list_creative_formats",
                 )],
                 vec![],
             ));
             continue;
         };
-        let Findings { errors, warnings } =
-            validate_assets(format, &upload.assets, request.validation_mode, &at);
+        let Findings { errors, warnings } = validate_assets(format, &upload.assets, request.validation_mode, &at);
         if !errors.is_empty() {
             outcomes.push(failed(errors, warnings));
             continue;
@@ -178,9 +169,8 @@ pub async fn sync_creatives<S: Store>(
                     // Changed content goes back through review (a rejected creative is resubmitted).
                     (true, _) => (CreativeAction::Updated, reviewed),
                     (false, Some(wanted)) if wanted != current.status => {
-                        let allowed =
-                            matches!(wanted, CreativeStatus::Archived | CreativeStatus::Approved)
-                                && creative_transition_allowed(current.status, wanted);
+                        let allowed = matches!(wanted, CreativeStatus::Archived | CreativeStatus::Approved)
+                            && creative_transition_allowed(current.status, wanted);
                         if !allowed {
                             outcomes.push(failed(
                                 vec![Error::InvalidState {
@@ -229,10 +219,7 @@ pub async fn sync_creatives<S: Store>(
 
     if request.delete_missing {
         for creative in library.values() {
-            let mentioned = request
-                .creatives
-                .iter()
-                .any(|u| u.creative_id == creative.creative_id);
+            let mentioned = request.creatives.iter().any(|u| u.creative_id == creative.creative_id);
             if mentioned || creative.status == CreativeStatus::Archived {
                 continue;
             }
@@ -267,36 +254,22 @@ pub async fn sync_creatives<S: Store>(
         .collect();
     for (creative_id, package_id) in &request.assignments {
         let result = match statuses.get(creative_id.as_str()) {
-            None => Err(Error::CreativeNotFound {
-                creative_id: creative_id.clone(),
-            }),
-            Some(CreativeStatus::Rejected) => Err(Error::CreativeRejected {
-                creative_id: creative_id.clone(),
-            }),
+            None => Err(Error::CreativeNotFound { creative_id: creative_id.clone() }),
+            Some(CreativeStatus::Rejected) => Err(Error::CreativeRejected { creative_id: creative_id.clone() }),
             Some(_) => assign(store, tenant, principal, creative_id, package_id, now).await,
         };
-        let outcome = outcomes
-            .iter_mut()
-            .find(|o| &o.creative_id == creative_id && o.action != CreativeAction::Failed);
+        let outcome = outcomes.iter_mut().find(|o| &o.creative_id == creative_id && o.action != CreativeAction::Failed);
         match (outcome, result) {
             (Some(outcome), Ok(())) => outcome.assigned_to.push(package_id.clone()),
-            (Some(outcome), Err(error)) => {
-                outcome.assignment_errors.push((package_id.clone(), error))
-            }
+            (Some(outcome), Err(error)) => outcome.assignment_errors.push((package_id.clone(), error)),
             (None, result) => outcomes.push(CreativeOutcome {
                 creative_id: creative_id.clone(),
                 action: CreativeAction::Unchanged,
                 status: statuses.get(creative_id.as_str()).copied(),
                 errors: vec![],
                 warnings: vec![],
-                assigned_to: result
-                    .as_ref()
-                    .map(|()| vec![package_id.clone()])
-                    .unwrap_or_default(),
-                assignment_errors: result
-                    .err()
-                    .map(|e| vec![(package_id.clone(), e)])
-                    .unwrap_or_default(),
+                assigned_to: result.as_ref().map(|()| vec![package_id.clone()]).unwrap_or_default(),
+                assignment_errors: result.err().map(|e| vec![(package_id.clone(), e)]).unwrap_or_default(),
             }),
         }
     }
@@ -313,14 +286,8 @@ async fn assign<S: Store>(
     package_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let not_found = || Error::PackageNotFound {
-        package_id: package_id.to_owned(),
-        field: "assignments".to_owned(),
-    };
-    let media_buy_id = store
-        .media_buy_id_for_package(&tenant.tenant_id, package_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let not_found = || Error::PackageNotFound { package_id: package_id.to_owned(), field: "assignments".to_owned() };
+    let media_buy_id = store.media_buy_id_for_package(&tenant.tenant_id, package_id).await?.ok_or_else(not_found)?;
     let mut buy: MediaBuy = match store.media_buy(&tenant.tenant_id, &media_buy_id).await? {
         Some(buy) if buy.principal_id == principal.principal_id => buy,
         _ => return Err(not_found()),
@@ -330,32 +297,19 @@ async fn assign<S: Store>(
             message: format!("media buy {} is {}", buy.media_buy_id, buy.status.as_str()),
         });
     }
-    let package = buy
-        .packages
-        .iter_mut()
-        .find(|p| p.package_id == package_id)
-        .ok_or_else(not_found)?;
+    let package = buy.packages.iter_mut().find(|p| p.package_id == package_id).ok_or_else(not_found)?;
     if package.is_canceled() {
-        return Err(Error::InvalidState {
-            message: format!("package {package_id} is canceled"),
-        });
+        return Err(Error::InvalidState { message: format!("package {package_id} is canceled") });
     }
     if package.creative_ids.iter().any(|c| c == creative_id) {
         return Ok(());
     }
     if now > buy.creative_deadline {
-        return Err(Error::CreativeDeadlineExceeded {
-            deadline: buy.creative_deadline,
-        });
+        return Err(Error::CreativeDeadlineExceeded { deadline: buy.creative_deadline });
     }
     package.creative_ids.push(creative_id.to_owned());
     let expected = buy.revision;
-    buy.status = transition(
-        buy.status,
-        Event::CreativesReady {
-            flight_started: now >= buy.start_time,
-        },
-    )?;
+    buy.status = transition(buy.status, Event::CreativesReady { flight_started: now >= buy.start_time })?;
     buy.revision += 1;
     buy.updated_at = now;
     let history = HistoryEntry {
@@ -369,9 +323,7 @@ async fn assign<S: Store>(
     if store.update_media_buy(&buy, expected, &[history]).await? {
         Ok(())
     } else {
-        Err(Error::Conflict {
-            message: "the media buy changed concurrently; retry the assignment".to_owned(),
-        })
+        Err(Error::Conflict { message: "the media buy changed concurrently; retry the assignment".to_owned() })
     }
 }
 
@@ -420,25 +372,14 @@ pub async fn list_creatives<S: Store>(
     query: &CreativeQuery,
 ) -> Result<Page<ListedCreative>, Error> {
     let page = OffsetPage::parse(&query.page)?;
-    let creatives = store
-        .creatives(&tenant.tenant_id, &principal.principal_id)
-        .await?;
-    let assignments = store
-        .assignments(&tenant.tenant_id, &principal.principal_id)
-        .await?;
+    let creatives = store.creatives(&tenant.tenant_id, &principal.principal_id).await?;
+    let assignments = store.assignments(&tenant.tenant_id, &principal.principal_id).await?;
     let needle = query.name_contains.as_ref().map(|n| n.to_lowercase());
     let mut listed: Vec<ListedCreative> = creatives
         .into_iter()
         .map(|creative| {
-            let mine = assignments
-                .iter()
-                .filter(|a| a.creative_id == creative.creative_id)
-                .cloned()
-                .collect();
-            ListedCreative {
-                creative,
-                assignments: mine,
-            }
+            let mine = assignments.iter().filter(|a| a.creative_id == creative.creative_id).cloned().collect();
+            ListedCreative { creative, assignments: mine }
         })
         .filter(|l| {
             let c = &l.creative;
@@ -447,27 +388,15 @@ pub async fn list_creatives<S: Store>(
             } else {
                 query.statuses.contains(&c.status)
             }) && (query.creative_ids.is_empty() || query.creative_ids.contains(&c.creative_id))
-                && needle
-                    .as_ref()
-                    .is_none_or(|n| c.name.to_lowercase().contains(n))
+                && needle.as_ref().is_none_or(|n| c.name.to_lowercase().contains(n))
                 && query.tags.iter().all(|t| c.tags.contains(t))
                 && (query.tags_any.is_empty() || query.tags_any.iter().any(|t| c.tags.contains(t)))
-                && (query.format_ids.is_empty()
-                    || query
-                        .format_ids
-                        .iter()
-                        .any(|f| same_format(f, &c.format_id)))
+                && (query.format_ids.is_empty() || query.format_ids.iter().any(|f| same_format(f, &c.format_id)))
                 && (query.media_buy_ids.is_empty()
-                    || l.assignments
-                        .iter()
-                        .any(|a| query.media_buy_ids.contains(&a.media_buy_id)))
+                    || l.assignments.iter().any(|a| query.media_buy_ids.contains(&a.media_buy_id)))
                 && (query.assigned_to_packages.is_empty()
-                    || l.assignments
-                        .iter()
-                        .any(|a| query.assigned_to_packages.contains(&a.package_id)))
-                && query
-                    .unassigned
-                    .is_none_or(|unassigned| unassigned == l.assignments.is_empty())
+                    || l.assignments.iter().any(|a| query.assigned_to_packages.contains(&a.package_id)))
+                && query.unassigned.is_none_or(|unassigned| unassigned == l.assignments.is_empty())
         })
         .collect();
     listed.sort_by(|a, b| {
@@ -479,12 +408,25 @@ pub async fn list_creatives<S: Store>(
             CreativeSort::Status => x.status.as_str().cmp(y.status.as_str()),
             CreativeSort::AssignmentCount => a.assignments.len().cmp(&b.assignments.len()),
         };
-        let order = if query.descending {
-            order.reverse()
-        } else {
-            order
-        };
+        let order = if query.descending { order.reverse() } else { order };
         order.then_with(|| x.creative_id.cmp(&y.creative_id))
     });
     Ok(page.slice(listed))
+}
+
+/// The review state of each of a principal's creatives, for per-package approvals.
+///
+/// # Errors
+/// Storage.
+pub async fn review_states<S: Store>(
+    store: &S,
+    tenant_id: &str,
+    principal_id: &str,
+) -> Result<HashMap<String, (CreativeStatus, Option<String>)>, Error> {
+    Ok(store
+        .creatives(tenant_id, principal_id)
+        .await?
+        .into_iter()
+        .map(|c| (c.creative_id, (c.status, c.rejection_reason)))
+        .collect())
 }

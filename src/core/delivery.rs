@@ -54,6 +54,8 @@ pub struct PackageLine {
     pub channel: Option<Channel>,
     /// Half-open intervals in which the package could deliver.
     pub live: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The buy reached a terminal state: nothing more will deliver.
+    pub ended: bool,
 }
 
 /// Cumulative delivery of a package at each requested instant.
@@ -80,13 +82,14 @@ pub trait AdServer: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>>;
 }
 
-/// When each package could deliver, from the buy's history (oldest entries first).
+/// When each package could deliver, from the buy's history as the store returns it (newest
+/// first; the entries of one instant keep their recorded order).
 pub fn live_intervals(
     buy: &MediaBuy,
     package: &Package,
     history: &[HistoryEntry],
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let mut events: Vec<&HistoryEntry> = history.iter().collect();
+    let mut events: Vec<&HistoryEntry> = history.iter().rev().collect();
     events.sort_by(|a, b| a.at.cmp(&b.at).then(a.revision.cmp(&b.revision)));
     let mut intervals = Vec::new();
     let mut creatives = false;
@@ -94,26 +97,20 @@ pub fn live_intervals(
     let mut package_paused = false;
     let mut ended = false;
     let mut since: Option<DateTime<Utc>> = None;
-    let mut apply = |at: DateTime<Utc>,
-                     creatives: bool,
-                     paused: bool,
-                     ended: bool,
-                     since: &mut Option<DateTime<Utc>>| {
-        let live = creatives && !paused && !ended;
-        match (live, *since) {
-            (true, None) => *since = Some(at),
-            (false, Some(start)) => {
-                intervals.push((start, at));
-                *since = None;
+    let mut apply =
+        |at: DateTime<Utc>, creatives: bool, paused: bool, ended: bool, since: &mut Option<DateTime<Utc>>| {
+            let live = creatives && !paused && !ended;
+            match (live, *since) {
+                (true, None) => *since = Some(at),
+                (false, Some(start)) => {
+                    intervals.push((start, at));
+                    *since = None;
+                }
+                _ => {}
             }
-            _ => {}
-        }
-    };
+        };
     for entry in events {
-        let mine = entry
-            .package_id
-            .as_deref()
-            .is_none_or(|p| p == package.package_id);
+        let mine = entry.package_id.as_deref().is_none_or(|p| p == package.package_id);
         if !mine {
             continue;
         }
@@ -127,13 +124,7 @@ pub fn live_intervals(
             "canceled" | "package_canceled" | "completed" | "rejected" => ended = true,
             _ => {}
         }
-        apply(
-            entry.at,
-            creatives,
-            buy_paused || package_paused,
-            ended,
-            &mut since,
-        );
+        apply(entry.at, creatives, buy_paused || package_paused, ended, &mut since);
     }
     if let Some(start) = since {
         intervals.push((start, DateTime::<Utc>::MAX_UTC));
@@ -142,10 +133,7 @@ pub fn live_intervals(
     intervals
         .into_iter()
         .filter_map(|(a, b)| {
-            let (a, b) = (
-                a.max(package.start_time).max(buy.start_time),
-                b.min(package.end_time).min(buy.end_time),
-            );
+            let (a, b) = (a.max(package.start_time).max(buy.start_time), b.min(package.end_time).min(buy.end_time));
             (a < b).then_some((a, b))
         })
         .collect()
@@ -165,13 +153,7 @@ pub fn paced_fraction(pacing: Pacing, live: f64, planned: f64) -> f64 {
 }
 
 /// Spend for delivered units under a pricing model, never above the budget.
-pub fn spend_for(
-    model: PricingModel,
-    rate: f64,
-    budget: f64,
-    metrics: &Metrics,
-    fraction_of_flight: f64,
-) -> f64 {
+pub fn spend_for(model: PricingModel, rate: f64, budget: f64, metrics: &Metrics, fraction_of_flight: f64) -> f64 {
     let spend = match model {
         PricingModel::Cpm | PricingModel::Vcpm => metrics.impressions / 1000.0 * rate,
         PricingModel::Cpc => metrics.clicks * rate,
@@ -243,19 +225,11 @@ pub async fn get_media_buy_delivery<S: Store>(
     }
     let account_id = match &query.account {
         None => None,
-        Some(reference) => Some(
-            resolve_account(store, tenant, principal, reference, Use::Read, now)
-                .await?
-                .account_id,
-        ),
+        Some(reference) => Some(resolve_account(store, tenant, principal, reference, Use::Read, now).await?.account_id),
     };
     let statuses = match (&query.statuses, query.media_buy_ids.is_empty()) {
         (Some(statuses), _) => statuses.clone(),
-        (None, true) => vec![
-            MediaBuyStatus::Active,
-            MediaBuyStatus::Paused,
-            MediaBuyStatus::Completed,
-        ],
+        (None, true) => vec![MediaBuyStatus::Active, MediaBuyStatus::Paused, MediaBuyStatus::Completed],
         (None, false) => Vec::new(),
     };
     let filter = MediaBuyFilter {
@@ -265,49 +239,29 @@ pub async fn get_media_buy_delivery<S: Store>(
         statuses,
         media_buy_ids: query.media_buy_ids.clone(),
     };
-    let buys = store
-        .list_media_buys(
-            &filter,
-            &PageRequest {
-                after: None,
-                limit: MAX_BUYS_PER_REPORT,
-            },
-        )
-        .await?;
-    let day_start =
-        |date: NaiveDate| Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
-    let period_start = query.start_date.map(day_start).unwrap_or_else(|| {
-        buys.iter()
-            .map(|b| b.start_time)
-            .min()
-            .unwrap_or(now)
-            .min(now)
-    });
-    let period_end = query
-        .end_date
-        .map(|d| day_start(d) + Duration::days(1))
-        .unwrap_or(now)
-        .min(now)
-        .max(period_start);
+    let buys = store.list_media_buys(&filter, &PageRequest { after: None, limit: MAX_BUYS_PER_REPORT }).await?;
+    let day_start = |date: NaiveDate| Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let period_start = query
+        .start_date
+        .map(day_start)
+        .unwrap_or_else(|| buys.iter().map(|b| b.start_time).min().unwrap_or(now).min(now));
+    let period_end = query.end_date.map(|d| day_start(d) + Duration::days(1)).unwrap_or(now).min(now).max(period_start);
     let mut reports = Vec::with_capacity(buys.len());
     for buy in buys {
         let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
         let mut packages = Vec::with_capacity(buy.packages.len());
         for package in &buy.packages {
-            let channel = catalog
-                .product(&package.product_id)
-                .and_then(|p| p.channels.first().copied());
+            let channel = catalog.product(&package.product_id).and_then(|p| p.channels.first().copied());
             let line = PackageLine {
                 media_buy_id: buy.media_buy_id.clone(),
                 package: package.clone(),
                 channel,
                 live: live_intervals(&buy, package, &history),
+                ended: buy.status.is_terminal(),
             };
             packages.push(report_package(ad_server, &line, period_start, period_end, now).await?);
         }
-        let totals = packages
-            .iter()
-            .fold(Metrics::default(), |sum, p| sum.plus(&p.totals));
+        let totals = packages.iter().fold(Metrics::default(), |sum, p| sum.plus(&p.totals));
         let mut daily: Vec<(NaiveDate, Metrics)> = Vec::new();
         for package in &packages {
             for (date, metrics) in &package.daily {
@@ -318,12 +272,7 @@ pub async fn get_media_buy_delivery<S: Store>(
             }
         }
         daily.sort_by_key(|(date, _)| *date);
-        reports.push(BuyReport {
-            media_buy: buy,
-            packages,
-            totals,
-            daily,
-        });
+        reports.push(BuyReport { media_buy: buy, packages, totals, daily });
     }
     let currency = reports.first().map_or_else(
         || {
@@ -335,11 +284,7 @@ pub async fn get_media_buy_delivery<S: Store>(
         },
         |r| r.media_buy.currency.clone(),
     );
-    Ok(DeliveryReport {
-        period: (period_start, period_end),
-        currency,
-        buys: reports,
-    })
+    Ok(DeliveryReport { period: (period_start, period_end), currency, buys: reports })
 }
 
 async fn report_package(
@@ -352,23 +297,16 @@ async fn report_package(
     let package = &line.package;
     // Instants: the period's start, each UTC midnight inside it, its end; then now for pacing.
     let mut instants = vec![from];
-    let mut day = Utc
-        .from_utc_datetime(&from.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default())
-        + Duration::days(1);
+    let mut day =
+        Utc.from_utc_datetime(&from.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default()) + Duration::days(1);
     while day < to {
         instants.push(day);
         day += Duration::days(1);
     }
     instants.push(to);
-    let cumulative = ad_server
-        .delivered(line, &instants)
-        .await
-        .map_err(|e| Error::AdServerUnavailable(e.to_string()))?;
-    let totals = cumulative
-        .last()
-        .copied()
-        .unwrap_or_default()
-        .minus(&cumulative[0]);
+    let cumulative =
+        ad_server.delivered(line, &instants).await.map_err(|e| Error::AdServerUnavailable(e.to_string()))?;
+    let totals = cumulative.last().copied().unwrap_or_default().minus(&cumulative[0]);
     let daily: Vec<(NaiveDate, Metrics)> = instants
         .windows(2)
         .zip(cumulative.windows(2))
@@ -383,18 +321,12 @@ async fn report_package(
         .copied()
         .unwrap_or_default();
     let planned = (package.end_time - package.start_time).num_seconds() as f64;
-    let elapsed = (now.min(package.end_time) - package.start_time)
-        .num_seconds()
-        .max(0) as f64;
-    let expected = package.impressions
-        * if planned > 0.0 {
-            elapsed / planned
-        } else {
-            0.0
-        };
-    let pacing_index = (expected > 0.0)
-        .then(|| ((delivered_now.impressions / expected) * 1000.0).round() / 1000.0);
-    let delivery_status = if package.is_canceled() {
+    let elapsed = (now.min(package.end_time) - package.start_time).num_seconds().max(0) as f64;
+    let expected = package.impressions * if planned > 0.0 { elapsed / planned } else { 0.0 };
+    // Before anything was due the package is on track by definition.
+    let pacing_index =
+        Some(if expected > 0.0 { ((delivered_now.impressions / expected) * 1000.0).round() / 1000.0 } else { 1.0 });
+    let delivery_status = if package.is_canceled() || line.ended {
         "completed"
     } else if delivered_now.spend >= package.budget - 0.005 {
         "budget_exhausted"
@@ -405,7 +337,7 @@ async fn report_package(
     } else {
         "delivering"
     };
-    let projected_spend = if elapsed > 0.0 && now < package.end_time && !package.is_canceled() {
+    let projected_spend = if elapsed > 0.0 && now < package.end_time && !package.is_canceled() && !line.ended {
         (delivered_now.spend * planned / elapsed).min(package.budget)
     } else {
         delivered_now.spend

@@ -1,14 +1,13 @@
 //! Product and format discovery over a tenant's catalog (AdCP `get_products`,
 //! `list_creative_formats`). Pure functions of the catalog and the query.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 
-use super::catalog::{
-    AssetType, Catalog, Channel, DeliveryType, Exclusivity, Format, FormatId, Product,
-};
+use super::catalog::{AssetType, Catalog, Channel, DeliveryType, Exclusivity, Format, FormatId, Product};
 use super::error::Error;
+use super::feedback::ProductRecord;
 use super::pagination::{OffsetPage, Page, PageParams};
 use super::ranking::Ranker;
 
@@ -25,17 +24,9 @@ pub enum BuyingMode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refinement {
-    Request {
-        ask: String,
-    },
-    Product {
-        product_id: String,
-        action: ProductAction,
-        ask: Option<String>,
-    },
-    Proposal {
-        proposal_id: String,
-    },
+    Request { ask: String },
+    Product { product_id: String, action: ProductAction, ask: Option<String> },
+    Proposal { proposal_id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +87,8 @@ pub struct ProductQuery {
     pub filters: ProductFilters,
     pub preferred_delivery_types: Vec<DeliveryType>,
     pub page: PageParams,
+    /// Buyers' feedback per product, which ranking takes into account.
+    pub records: HashMap<String, ProductRecord>,
 }
 
 /// One product in an answer, with why it was chosen when a brief was given.
@@ -125,37 +118,22 @@ pub async fn find_products(
     if let (Some(start), Some(end)) = (filters.start_date, filters.end_date)
         && end < start
     {
-        return Err(Error::invalid(
-            "filters.end_date",
-            "filters.end_date is before filters.start_date",
-        ));
+        return Err(Error::invalid("filters.end_date", "filters.end_date is before filters.start_date"));
     }
     if let Some(range) = &filters.budget_range
         && let (Some(min), Some(max)) = (range.min, range.max)
         && max < min
     {
-        return Err(Error::invalid(
-            "filters.budget_range",
-            "budget_range.max is below budget_range.min",
-        ));
+        return Err(Error::invalid("filters.budget_range", "budget_range.max is below budget_range.min"));
     }
-    let mut candidates: Vec<&Product> = catalog
-        .products
-        .iter()
-        .filter(|product| matches_filters(product, filters))
-        .collect();
+    let mut candidates: Vec<&Product> =
+        catalog.products.iter().filter(|product| matches_filters(product, filters)).collect();
     let page = OffsetPage::parse(&query.page)?;
 
     let (ordered, refinements) = match &query.mode {
         BuyingMode::Wholesale => {
             order_by_preference(&mut candidates, &query.preferred_delivery_types);
-            (
-                candidates
-                    .into_iter()
-                    .map(|p| (p, None))
-                    .collect::<Vec<_>>(),
-                None,
-            )
+            (candidates.into_iter().map(|p| (p, None)).collect::<Vec<_>>(), None)
         }
         BuyingMode::Brief(brief) => {
             if brief.trim().is_empty() {
@@ -165,40 +143,19 @@ pub async fn find_products(
                     "describe the campaign, or use buying_mode \"wholesale\" for the whole catalog",
                 ));
             }
-            (
-                rank(
-                    ranker,
-                    brief,
-                    catalog,
-                    &candidates,
-                    &query.preferred_delivery_types,
-                )
-                .await,
-                None,
-            )
+            (rank(ranker, brief, catalog, &candidates, &query.preferred_delivery_types, &query.records).await, None)
         }
         BuyingMode::Refine(refinements) => {
             if refinements.is_empty() {
-                return Err(Error::invalid(
-                    "refine",
-                    "refine mode needs at least one refine entry",
-                ));
+                return Err(Error::invalid("refine", "refine mode needs at least one refine entry"));
             }
-            let (ordered, outcomes) = refine(ranker, catalog, &candidates, refinements).await;
+            let (ordered, outcomes) = refine(ranker, catalog, &candidates, refinements, &query.records).await;
             (ordered, Some(outcomes))
         }
     };
-    let matches: Vec<ProductMatch> = ordered
-        .into_iter()
-        .map(|(product, relevance)| ProductMatch {
-            product: product.clone(),
-            relevance,
-        })
-        .collect();
-    Ok(ProductAnswer {
-        products: page.slice(matches),
-        refinements,
-    })
+    let matches: Vec<ProductMatch> =
+        ordered.into_iter().map(|(product, relevance)| ProductMatch { product: product.clone(), relevance }).collect();
+    Ok(ProductAnswer { products: page.slice(matches), refinements })
 }
 
 async fn rank<'a>(
@@ -207,51 +164,60 @@ async fn rank<'a>(
     catalog: &'a Catalog,
     candidates: &[&'a Product],
     preferred: &[DeliveryType],
+    records: &HashMap<String, ProductRecord>,
 ) -> Vec<(&'a Product, Option<String>)> {
     let rankings = ranker.rank(brief, catalog, candidates).await;
     let mut scored: Vec<(&Product, f64, String)> = candidates
         .iter()
         .filter_map(|product| {
-            rankings
-                .iter()
-                .find(|r| r.product_id == product.product_id)
-                .map(|r| {
-                    (
-                        *product,
-                        r.score + preference_bonus(product, preferred),
-                        r.relevance.clone(),
-                    )
-                })
+            rankings.iter().find(|r| r.product_id == product.product_id).map(|r| {
+                let (bonus, note) = record_bonus(records.get(&product.product_id));
+                let relevance = match note {
+                    Some(note) => format!("{} {note}", r.relevance),
+                    None => r.relevance.clone(),
+                };
+                (*product, r.score + preference_bonus(product, preferred) + bonus, relevance)
+            })
         })
         .collect();
-    scored.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
-            .then_with(|| a.0.product_id.cmp(&b.0.product_id))
-    });
-    scored
-        .into_iter()
-        .map(|(product, _, relevance)| (product, Some(relevance)))
-        .collect()
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.product_id.cmp(&b.0.product_id)));
+    scored.into_iter().map(|(product, _, relevance)| (product, Some(relevance))).collect()
+}
+
+/// Buyers' feedback moves a product by up to two points: a mean index of 1.5 or more (half
+/// again better than expected) adds two, 0.5 or less takes two away; one report counts half.
+fn record_bonus(record: Option<&ProductRecord>) -> (f64, Option<String>) {
+    let Some(record) = record else {
+        return (0.0, None);
+    };
+    let weight = if record.reports >= 2 { 1.0 } else { 0.5 };
+    let bonus = ((record.mean_index - 1.0) * 4.0).clamp(-2.0, 2.0) * weight;
+    let verdict = if record.mean_index >= 1.05 {
+        "above"
+    } else if record.mean_index <= 0.95 {
+        "below"
+    } else {
+        "in line with"
+    };
+    let note = format!(
+        "Buyer feedback: performing {verdict} expectations (index {:.2} over {} report{}).",
+        record.mean_index,
+        record.reports,
+        if record.reports == 1 { "" } else { "s" }
+    );
+    (bonus, Some(note))
 }
 
 fn preference_bonus(product: &Product, preferred: &[DeliveryType]) -> f64 {
-    if preferred.first() == Some(&product.delivery_type) {
-        0.25
-    } else {
-        0.0
-    }
+    if preferred.first() == Some(&product.delivery_type) { 0.25 } else { 0.0 }
 }
 
 fn order_by_preference(candidates: &mut [&Product], preferred: &[DeliveryType]) {
     if preferred.is_empty() {
         return;
     }
-    let rank_of = |product: &Product| {
-        preferred
-            .iter()
-            .position(|d| *d == product.delivery_type)
-            .unwrap_or(preferred.len())
-    };
+    let rank_of =
+        |product: &Product| preferred.iter().position(|d| *d == product.delivery_type).unwrap_or(preferred.len());
     candidates.sort_by_key(|product| rank_of(product));
 }
 
@@ -262,6 +228,7 @@ async fn refine<'a>(
     catalog: &'a Catalog,
     candidates: &[&'a Product],
     refinements: &[Refinement],
+    records: &HashMap<String, ProductRecord>,
 ) -> (Vec<(&'a Product, Option<String>)>, Vec<RefinementOutcome>) {
     let mut included: Vec<&Product> = Vec::new();
     let mut omitted: HashSet<&str> = HashSet::new();
@@ -278,11 +245,7 @@ async fn refine<'a>(
                     notes: "Products re-ranked against the ask.".to_owned(),
                 }
             }
-            Refinement::Product {
-                product_id,
-                action,
-                ask,
-            } => {
+            Refinement::Product { product_id, action, ask } => {
                 let scope = RefinementScope::Product(product_id.clone());
                 match catalog.product(product_id) {
                     None => RefinementOutcome {
@@ -316,8 +279,7 @@ async fn refine<'a>(
                                 RefinementOutcome {
                                     scope,
                                     status: RefinementStatus::Applied,
-                                    notes: "Added products on the same channels and audience."
-                                        .to_owned(),
+                                    notes: "Added products on the same channels and audience.".to_owned(),
                                 }
                             }
                         }
@@ -334,11 +296,8 @@ async fn refine<'a>(
     }
 
     // Product-scope includes narrow the selection to those products; otherwise all candidates.
-    let mut selection: Vec<&Product> = if included.is_empty() && similar_to.is_empty() {
-        candidates.to_vec()
-    } else {
-        included.clone()
-    };
+    let mut selection: Vec<&Product> =
+        if included.is_empty() && similar_to.is_empty() { candidates.to_vec() } else { included.clone() };
     for anchor in &similar_to {
         if !selection.iter().any(|p| p.product_id == anchor.product_id) {
             selection.push(anchor);
@@ -356,17 +315,11 @@ async fn refine<'a>(
         return (selection.into_iter().map(|p| (p, None)).collect(), outcomes);
     }
     let brief = asks.join(". ");
-    (
-        rank(ranker, &brief, catalog, &selection, &[]).await,
-        outcomes,
-    )
+    (rank(ranker, &brief, catalog, &selection, &[], records).await, outcomes)
 }
 
 fn matches_filters(product: &Product, filters: &ProductFilters) -> bool {
-    if filters
-        .delivery_type
-        .is_some_and(|d| d != product.delivery_type)
-    {
+    if filters.delivery_type.is_some_and(|d| d != product.delivery_type) {
         return false;
     }
     if let Some(exclusivity) = filters.exclusivity
@@ -375,52 +328,31 @@ fn matches_filters(product: &Product, filters: &ProductFilters) -> bool {
         return false;
     }
     if let Some(fixed) = filters.is_fixed_price
-        && !product
-            .pricing_options
-            .iter()
-            .any(|o| o.is_fixed() == fixed)
+        && !product.pricing_options.iter().any(|o| o.is_fixed() == fixed)
     {
         return false;
     }
     if !filters.format_ids.is_empty()
-        && !product
-            .format_ids
-            .iter()
-            .any(|id| filters.format_ids.iter().any(|f| same_format(f, id)))
+        && !product.format_ids.iter().any(|id| filters.format_ids.iter().any(|f| same_format(f, id)))
     {
         return false;
     }
-    if filters.standard_formats_only
-        && product
-            .format_ids
-            .iter()
-            .any(|id| id.agent_url != STANDARD_FORMATS_AGENT)
-    {
+    if filters.standard_formats_only && product.format_ids.iter().any(|id| id.agent_url != STANDARD_FORMATS_AGENT) {
         return false;
     }
-    if !filters.channels.is_empty()
-        && !product
-            .channels
-            .iter()
-            .any(|c| filters.channels.contains(c))
-    {
+    if !filters.channels.is_empty() && !product.channels.iter().any(|c| filters.channels.contains(c)) {
         return false;
     }
     if !filters.countries.is_empty() && !product.audience.countries.is_empty() {
         let wanted = filters.countries.iter().map(|c| c.to_ascii_uppercase());
-        if !wanted
-            .into_iter()
-            .any(|c| product.audience.countries.contains(&c))
-        {
+        if !wanted.into_iter().any(|c| product.audience.countries.contains(&c)) {
             return false;
         }
     }
     if let Some(range) = &filters.budget_range {
         let affordable = product.pricing_options.iter().any(|option| {
             option.currency.eq_ignore_ascii_case(&range.currency)
-                && range
-                    .max
-                    .is_none_or(|max| option.min_spend_per_package.unwrap_or(0.0) <= max)
+                && range.max.is_none_or(|max| option.min_spend_per_package.unwrap_or(0.0) <= max)
         });
         if !affordable {
             return false;
@@ -473,22 +405,12 @@ pub fn find_formats(catalog: &Catalog, query: &FormatQuery) -> Result<Page<Forma
         .formats
         .iter()
         .filter(|format| {
-            (query.format_ids.is_empty()
-                || query
-                    .format_ids
-                    .iter()
-                    .any(|id| same_format(id, &format.format_id)))
+            (query.format_ids.is_empty() || query.format_ids.iter().any(|id| same_format(id, &format.format_id)))
                 && (query.asset_types.is_empty()
-                    || format
-                        .assets
-                        .iter()
-                        .any(|a| query.asset_types.contains(&a.asset_type)))
+                    || format.assets.iter().any(|a| query.asset_types.contains(&a.asset_type)))
                 && needle.as_ref().is_none_or(|n| {
                     format.name.to_lowercase().contains(n)
-                        || format
-                            .description
-                            .as_ref()
-                            .is_some_and(|d| d.to_lowercase().contains(n))
+                        || format.description.as_ref().is_some_and(|d| d.to_lowercase().contains(n))
                 })
                 && query.is_responsive.is_none_or(|responsive| !responsive)
                 && dimensions_match(format, query)
@@ -506,14 +428,10 @@ fn dimensions_match(format: &Format, query: &FormatQuery) -> bool {
     if !bounded {
         return true;
     }
-    format
-        .renders
-        .iter()
-        .filter_map(|r| r.dimensions.as_ref())
-        .any(|d| {
-            query.max_width.is_none_or(|m| d.width <= m)
-                && query.max_height.is_none_or(|m| d.height <= m)
-                && query.min_width.is_none_or(|m| d.width >= m)
-                && query.min_height.is_none_or(|m| d.height >= m)
-        })
+    format.renders.iter().filter_map(|r| r.dimensions.as_ref()).any(|d| {
+        query.max_width.is_none_or(|m| d.width <= m)
+            && query.max_height.is_none_or(|m| d.height <= m)
+            && query.min_width.is_none_or(|m| d.width >= m)
+            && query.min_height.is_none_or(|m| d.height >= m)
+    })
 }

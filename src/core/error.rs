@@ -20,18 +20,10 @@ pub enum StoreError {
 pub enum Error {
     /// The request is malformed or breaks a rule; `field` is a JSONPath-lite location.
     #[error("{message}")]
-    InvalidRequest {
-        message: String,
-        field: Option<String>,
-        suggestion: Option<String>,
-    },
+    InvalidRequest { message: String, field: Option<String>, suggestion: Option<String> },
     /// The request asks for something this seller does not offer.
     #[error("{message}")]
-    Unsupported {
-        message: String,
-        field: String,
-        suggestion: String,
-    },
+    Unsupported { message: String, field: String, suggestion: String },
     /// The caller asked for a protocol major version this agent does not speak.
     #[error("AdCP major version {requested} is not supported; this agent supports {supported:?}")]
     VersionUnsupported { requested: i64, supported: Vec<u32> },
@@ -72,21 +64,12 @@ pub enum Error {
     #[error("product {product_id} not found")]
     ProductNotFound { product_id: String, field: String },
     #[error("{message}")]
-    BudgetTooLow {
-        message: String,
-        field: String,
-        minimum: f64,
-        currency: String,
-    },
+    BudgetTooLow { message: String, field: String, minimum: f64, currency: String },
     #[error("{message}")]
     PolicyViolation { message: String, field: String },
     /// The buyer's measurement terms or performance standards cannot be honoured.
     #[error("{message}")]
-    TermsRejected {
-        message: String,
-        field: String,
-        suggestion: String,
-    },
+    TermsRejected { message: String, field: String, suggestion: String },
     /// The creative is not in the caller's library (foreign ids answer the same).
     #[error("creative {creative_id} not found")]
     CreativeNotFound { creative_id: String },
@@ -95,9 +78,7 @@ pub enum Error {
     CreativeRejected { creative_id: String },
     /// Creatives can no longer change for this buy.
     #[error("the creative deadline {deadline} has passed")]
-    CreativeDeadlineExceeded {
-        deadline: chrono::DateTime<chrono::Utc>,
-    },
+    CreativeDeadlineExceeded { deadline: chrono::DateTime<chrono::Utc> },
     /// The buyer's `revision` is not the current one: someone else changed the resource.
     #[error("{message}")]
     Conflict { message: String },
@@ -110,18 +91,10 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::InvalidRequest {
-            message: message.into(),
-            field: Some(field.into()),
-            suggestion: None,
-        }
+        Error::InvalidRequest { message: message.into(), field: Some(field.into()), suggestion: None }
     }
 
-    pub fn invalid_with(
-        field: impl Into<String>,
-        message: impl Into<String>,
-        suggestion: impl Into<String>,
-    ) -> Error {
+    pub fn invalid_with(field: impl Into<String>, message: impl Into<String>, suggestion: impl Into<String>) -> Error {
         Error::InvalidRequest {
             message: message.into(),
             field: Some(field.into()),

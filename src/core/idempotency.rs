@@ -51,9 +51,7 @@ pub fn check_key(key: Option<&str>) -> Result<&str, Error> {
             "send a fresh UUID v4 as idempotency_key and reuse it only to retry the same request",
         )
     })?;
-    let valid_chars = key
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+    let valid_chars = key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
     if !(16..=255).contains(&key.len()) || !valid_chars {
         return Err(Error::invalid_with(
             "idempotency_key",
@@ -75,10 +73,7 @@ pub async fn begin<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<Begin, Error> {
     let expires_at = now + Duration::seconds(REPLAY_TTL_SECONDS);
-    match store
-        .claim_idempotency_key(scope, request_hash, now, expires_at)
-        .await?
-    {
+    match store.claim_idempotency_key(scope, request_hash, now, expires_at).await? {
         Claim::Claimed => Ok(Begin::Execute),
         Claim::Existing(record) => {
             if record.expires_at <= now {
@@ -96,11 +91,7 @@ pub async fn begin<S: Store>(
 }
 
 /// Stores the response of an executed request.
-pub async fn finish<S: Store>(
-    store: &S,
-    scope: &IdempotencyScope,
-    response: &str,
-) -> Result<(), Error> {
+pub async fn finish<S: Store>(store: &S, scope: &IdempotencyScope, response: &str) -> Result<(), Error> {
     Ok(store.complete_idempotency_key(scope, response).await?)
 }
 

@@ -40,10 +40,7 @@ impl MediaBuyStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            MediaBuyStatus::Completed | MediaBuyStatus::Rejected | MediaBuyStatus::Canceled
-        )
+        matches!(self, MediaBuyStatus::Completed | MediaBuyStatus::Rejected | MediaBuyStatus::Canceled)
     }
 }
 
@@ -86,29 +83,13 @@ pub fn transition(from: MediaBuyStatus, event: Event) -> Result<MediaBuyStatus, 
     use Event as E;
     use MediaBuyStatus as S;
     let illegal = || Error::InvalidState {
-        message: format!(
-            "media buy is {}; {} is not allowed",
-            from.as_str(),
-            describe(event)
-        ),
+        message: format!("media buy is {}; {} is not allowed", from.as_str(), describe(event)),
     };
     match (from, event) {
-        (S::Canceled, E::Cancel) => Err(Error::NotCancellable {
-            message: "media buy is already canceled".to_owned(),
-        }),
+        (S::Canceled, E::Cancel) => Err(Error::NotCancellable { message: "media buy is already canceled".to_owned() }),
         (S::Completed | S::Rejected | S::Canceled, _) => Err(illegal()),
-        (
-            S::PendingCreatives,
-            E::CreativesReady {
-                flight_started: false,
-            },
-        ) => Ok(S::PendingStart),
-        (
-            S::PendingCreatives,
-            E::CreativesReady {
-                flight_started: true,
-            },
-        ) => Ok(S::Active),
+        (S::PendingCreatives, E::CreativesReady { flight_started: false }) => Ok(S::PendingStart),
+        (S::PendingCreatives, E::CreativesReady { flight_started: true }) => Ok(S::Active),
         (S::PendingStart | S::Active | S::Paused, E::CreativesReady { .. }) => Ok(from),
         (S::PendingStart, E::FlightStarted) => Ok(S::Active),
         (S::PendingCreatives | S::Active | S::Paused, E::FlightStarted) => Ok(from),
@@ -118,9 +99,7 @@ pub fn transition(from: MediaBuyStatus, event: Event) -> Result<MediaBuyStatus, 
         (S::Active | S::Paused, E::Finished) => Ok(S::Completed),
         // A buy that never started cannot complete; the seller cancels it with a reason instead.
         (S::PendingCreatives | S::PendingStart, E::Finished) => Err(illegal()),
-        (S::PendingCreatives | S::PendingStart | S::Active | S::Paused, E::Cancel) => {
-            Ok(S::Canceled)
-        }
+        (S::PendingCreatives | S::PendingStart | S::Active | S::Paused, E::Cancel) => Ok(S::Canceled),
         (S::PendingCreatives | S::PendingStart, E::Reject) => Ok(S::Rejected),
         (S::Active | S::Paused, E::Reject) => Err(illegal()),
     }
@@ -169,22 +148,13 @@ impl Action {
 /// What a buyer may do next with a buy in `status`.
 pub fn valid_actions(status: MediaBuyStatus) -> Vec<Action> {
     use Action as A;
-    let editing = [
-        A::Cancel,
-        A::UpdateBudget,
-        A::UpdateDates,
-        A::UpdatePackages,
-        A::AddPackages,
-        A::SyncCreatives,
-    ];
+    let editing = [A::Cancel, A::UpdateBudget, A::UpdateDates, A::UpdatePackages, A::AddPackages, A::SyncCreatives];
     match status {
-        MediaBuyStatus::PendingCreatives
-        | MediaBuyStatus::PendingStart
-        | MediaBuyStatus::Active => std::iter::once(A::Pause).chain(editing).collect(),
-        MediaBuyStatus::Paused => std::iter::once(A::Resume).chain(editing).collect(),
-        MediaBuyStatus::Completed | MediaBuyStatus::Rejected | MediaBuyStatus::Canceled => {
-            Vec::new()
+        MediaBuyStatus::PendingCreatives | MediaBuyStatus::PendingStart | MediaBuyStatus::Active => {
+            std::iter::once(A::Pause).chain(editing).collect()
         }
+        MediaBuyStatus::Paused => std::iter::once(A::Resume).chain(editing).collect(),
+        MediaBuyStatus::Completed | MediaBuyStatus::Rejected | MediaBuyStatus::Canceled => Vec::new(),
     }
 }
 
@@ -307,17 +277,11 @@ pub struct MediaBuy {
 impl MediaBuy {
     /// Sum of the budgets of packages that are not canceled.
     pub fn total_budget(&self) -> f64 {
-        self.packages
-            .iter()
-            .filter(|p| !p.is_canceled())
-            .map(|p| p.budget)
-            .sum()
+        self.packages.iter().filter(|p| !p.is_canceled()).map(|p| p.budget).sum()
     }
 
     pub fn has_creatives(&self) -> bool {
-        self.packages
-            .iter()
-            .any(|p| !p.is_canceled() && !p.creative_ids.is_empty())
+        self.packages.iter().any(|p| !p.is_canceled() && !p.creative_ids.is_empty())
     }
 
     pub fn package(&self, package_id: &str) -> Option<&Package> {
@@ -459,14 +423,7 @@ pub fn plan_media_buy(
 
     let mut packages = Vec::with_capacity(request.packages.len());
     for (index, wanted) in request.packages.iter().enumerate() {
-        packages.push(plan_package(
-            catalog,
-            wanted,
-            index,
-            start_time,
-            request.end_time,
-            new_id,
-        )?);
+        packages.push(plan_package(catalog, wanted, index, start_time, request.end_time, new_id)?);
     }
     let currency = packages[0].currency.clone();
     if let Some(index) = packages.iter().position(|p| p.currency != currency) {
@@ -478,10 +435,7 @@ pub fn plan_media_buy(
     if let Some((amount, total_currency)) = &request.total_budget {
         let sum: f64 = packages.iter().map(|p| p.budget).sum();
         if !total_currency.eq_ignore_ascii_case(&currency) {
-            return Err(Error::invalid(
-                "total_budget.currency",
-                format!("packages are priced in {currency}"),
-            ));
+            return Err(Error::invalid("total_budget.currency", format!("packages are priced in {currency}")));
         }
         if (amount - sum).abs() > 0.005 {
             return Err(Error::invalid_with(
@@ -522,14 +476,8 @@ pub fn plan_media_buy(
 
 /// Creatives are due a day before the flight starts, but never sooner than a day from now and
 /// never after the flight ends.
-pub fn creative_deadline(
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> DateTime<Utc> {
-    (start - Duration::hours(24))
-        .max(now + Duration::hours(24))
-        .min(end)
+pub fn creative_deadline(start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    (start - Duration::hours(24)).max(now + Duration::hours(24)).min(end)
 }
 
 fn check_policy(catalog: &Catalog, request: &CreateMediaBuy) -> Result<(), Error> {
@@ -538,11 +486,7 @@ fn check_policy(catalog: &Catalog, request: &CreateMediaBuy) -> Result<(), Error
         .brand_industries
         .iter()
         .enumerate()
-        .find(|(_, industry)| {
-            prohibited
-                .iter()
-                .any(|p| industry.to_lowercase().contains(&p.to_lowercase()))
-        });
+        .find(|(_, industry)| prohibited.iter().any(|p| industry.to_lowercase().contains(&p.to_lowercase())));
     if let Some((index, industry)) = hit {
         return Err(Error::PolicyViolation {
             message: format!("this publisher does not accept advertising for {industry}"),
@@ -567,34 +511,18 @@ pub fn plan_package(
     let at = |field: &str| format!("packages[{index}].{field}");
     let product = catalog
         .product(&wanted.product_id)
-        .ok_or_else(|| Error::ProductNotFound {
-            product_id: wanted.product_id.clone(),
-            field: at("product_id"),
-        })?;
-    let option = product
-        .pricing_options
-        .iter()
-        .find(|o| o.pricing_option_id == wanted.pricing_option_id)
-        .ok_or_else(|| {
-            let known: Vec<&str> = product
-                .pricing_options
-                .iter()
-                .map(|o| o.pricing_option_id.as_str())
-                .collect();
+        .ok_or_else(|| Error::ProductNotFound { product_id: wanted.product_id.clone(), field: at("product_id") })?;
+    let option =
+        product.pricing_options.iter().find(|o| o.pricing_option_id == wanted.pricing_option_id).ok_or_else(|| {
+            let known: Vec<&str> = product.pricing_options.iter().map(|o| o.pricing_option_id.as_str()).collect();
             Error::invalid_with(
                 at("pricing_option_id"),
-                format!(
-                    "product {} has no pricing option {}",
-                    product.product_id, wanted.pricing_option_id
-                ),
+                format!("product {} has no pricing option {}", product.product_id, wanted.pricing_option_id),
                 format!("use one of: {}", known.join(", ")),
             )
         })?;
     if !wanted.budget.is_finite() || wanted.budget <= 0.0 {
-        return Err(Error::invalid(
-            at("budget"),
-            "budget must be a positive amount",
-        ));
+        return Err(Error::invalid(at("budget"), "budget must be a positive amount"));
     }
     check_budget(option, wanted.budget, &at("budget"))?;
     let rate = price(option, wanted.bid_price, &at)?;
@@ -605,49 +533,26 @@ pub fn plan_package(
                 if !product.format_ids.iter().any(|f| same_format(f, format_id)) {
                     return Err(Error::invalid_with(
                         format!("packages[{index}].format_ids[{position}]"),
-                        format!(
-                            "product {} does not accept format {}",
-                            product.product_id, format_id.id
-                        ),
+                        format!("product {} does not accept format {}", product.product_id, format_id.id),
                         "use format_ids from the product",
                     ));
                 }
             }
-            if requested.is_empty() {
-                product.format_ids.clone()
-            } else {
-                requested.clone()
-            }
+            if requested.is_empty() { product.format_ids.clone() } else { requested.clone() }
         }
     };
     let start_time = wanted.start_time.unwrap_or(buy_start);
     let end_time = wanted.end_time.unwrap_or(buy_end);
     if start_time < buy_start || end_time > buy_end {
-        return Err(Error::invalid(
-            at("start_time"),
-            "package dates must lie inside the media buy's flight",
-        ));
+        return Err(Error::invalid(at("start_time"), "package dates must lie inside the media buy's flight"));
     }
     if end_time <= start_time {
-        return Err(Error::invalid(
-            at("end_time"),
-            "package end_time must be after its start_time",
-        ));
+        return Err(Error::invalid(at("end_time"), "package end_time must be after its start_time"));
     }
-    let estimated = estimate_impressions(
-        product,
-        option.pricing_model,
-        rate,
-        wanted.budget,
-        start_time,
-        end_time,
-    );
+    let estimated = estimate_impressions(product, option.pricing_model, rate, wanted.budget, start_time, end_time);
     let impressions = match wanted.impressions {
         Some(goal) if !goal.is_finite() || goal < 0.0 => {
-            return Err(Error::invalid(
-                at("impressions"),
-                "impressions must be a non-negative number",
-            ));
+            return Err(Error::invalid(at("impressions"), "impressions must be a non-negative number"));
         }
         Some(goal) => goal,
         None => estimated,
@@ -669,10 +574,7 @@ pub fn plan_package(
         cancellation: None,
         format_ids,
         targeting_overlay: wanted.targeting_overlay.clone(),
-        measurement_terms: wanted
-            .measurement_terms
-            .as_ref()
-            .map(|t| t.verbatim.clone()),
+        measurement_terms: wanted.measurement_terms.as_ref().map(|t| t.verbatim.clone()),
         creative_ids: wanted.creative_ids.clone(),
     })
 }
@@ -700,36 +602,21 @@ pub fn check_budget(option: &PricingOption, budget: f64, field: &str) -> Result<
 }
 
 /// The unit price: the fixed price, or the buyer's bid checked against the floor.
-fn price(
-    option: &PricingOption,
-    bid: Option<f64>,
-    at: &dyn Fn(&str) -> String,
-) -> Result<f64, Error> {
+fn price(option: &PricingOption, bid: Option<f64>, at: &dyn Fn(&str) -> String) -> Result<f64, Error> {
     match (option.fixed_price, option.floor_price, bid) {
         (Some(fixed), _, _) => Ok(fixed),
         (None, Some(_), None) => Err(Error::invalid_with(
             at("bid_price"),
-            format!(
-                "pricing option {} is an auction: bid_price is required",
-                option.pricing_option_id
-            ),
+            format!("pricing option {} is an auction: bid_price is required", option.pricing_option_id),
             "send bid_price at or above floor_price",
         )),
-        (None, Some(floor), Some(bid)) if !bid.is_finite() || bid < floor => {
-            Err(Error::invalid_with(
-                at("bid_price"),
-                format!(
-                    "bid_price {bid} is below the floor of {floor} {}",
-                    option.currency
-                ),
-                format!("bid at least {floor}"),
-            ))
-        }
-        (None, _, Some(bid)) => Ok(bid),
-        (None, None, None) => Err(Error::invalid(
-            at("pricing_option_id"),
-            "pricing option has no price",
+        (None, Some(floor), Some(bid)) if !bid.is_finite() || bid < floor => Err(Error::invalid_with(
+            at("bid_price"),
+            format!("bid_price {bid} is below the floor of {floor} {}", option.currency),
+            format!("bid at least {floor}"),
         )),
+        (None, _, Some(bid)) => Ok(bid),
+        (None, None, None) => Err(Error::invalid(at("pricing_option_id"), "pricing option has no price")),
     }
 }
 
@@ -776,79 +663,33 @@ mod tests {
     fn terminal_states_refuse_everything_and_recancel_is_not_cancellable() {
         for terminal in [S::Completed, S::Rejected, S::Canceled] {
             for event in [Event::Pause, Event::Resume, Event::Reject] {
-                assert!(matches!(
-                    transition(terminal, event),
-                    Err(Error::InvalidState { .. })
-                ));
+                assert!(matches!(transition(terminal, event), Err(Error::InvalidState { .. })));
             }
         }
-        assert!(matches!(
-            transition(S::Canceled, Event::Cancel),
-            Err(Error::NotCancellable { .. })
-        ));
-        assert!(matches!(
-            transition(S::Completed, Event::Cancel),
-            Err(Error::InvalidState { .. })
-        ));
+        assert!(matches!(transition(S::Canceled, Event::Cancel), Err(Error::NotCancellable { .. })));
+        assert!(matches!(transition(S::Completed, Event::Cancel), Err(Error::InvalidState { .. })));
     }
 
     #[test]
     fn the_lifecycle_moves_forward() {
         assert_eq!(
-            transition(
-                S::PendingCreatives,
-                Event::CreativesReady {
-                    flight_started: false
-                }
-            )
-            .unwrap(),
+            transition(S::PendingCreatives, Event::CreativesReady { flight_started: false }).unwrap(),
             S::PendingStart
         );
         assert_eq!(
-            transition(
-                S::PendingCreatives,
-                Event::CreativesReady {
-                    flight_started: true
-                }
-            )
-            .unwrap(),
+            transition(S::PendingCreatives, Event::CreativesReady { flight_started: true }).unwrap(),
             S::Active,
             "creatives for a started flight go live"
         );
-        assert_eq!(
-            transition(S::PendingStart, Event::FlightStarted).unwrap(),
-            S::Active
-        );
-        assert_eq!(
-            transition(S::PendingCreatives, Event::FlightStarted).unwrap(),
-            S::PendingCreatives
-        );
+        assert_eq!(transition(S::PendingStart, Event::FlightStarted).unwrap(), S::Active);
+        assert_eq!(transition(S::PendingCreatives, Event::FlightStarted).unwrap(), S::PendingCreatives);
         assert_eq!(transition(S::Active, Event::Pause).unwrap(), S::Paused);
-        assert_eq!(
-            transition(S::PendingCreatives, Event::Pause).unwrap(),
-            S::Paused
-        );
-        assert_eq!(
-            transition(S::Paused, Event::Resume).unwrap(),
-            S::Active,
-            "the only resume edge"
-        );
-        assert!(
-            transition(S::PendingCreatives, Event::Finished).is_err(),
-            "never-started buys do not complete"
-        );
-        assert_eq!(
-            transition(S::Active, Event::Finished).unwrap(),
-            S::Completed
-        );
-        assert_eq!(
-            transition(S::PendingStart, Event::Reject).unwrap(),
-            S::Rejected
-        );
-        assert!(
-            transition(S::Active, Event::Reject).is_err(),
-            "never reject a live buy"
-        );
+        assert_eq!(transition(S::PendingCreatives, Event::Pause).unwrap(), S::Paused);
+        assert_eq!(transition(S::Paused, Event::Resume).unwrap(), S::Active, "the only resume edge");
+        assert!(transition(S::PendingCreatives, Event::Finished).is_err(), "never-started buys do not complete");
+        assert_eq!(transition(S::Active, Event::Finished).unwrap(), S::Completed);
+        assert_eq!(transition(S::PendingStart, Event::Reject).unwrap(), S::Rejected);
+        assert!(transition(S::Active, Event::Reject).is_err(), "never reject a live buy");
         assert_eq!(transition(S::Paused, Event::Cancel).unwrap(), S::Canceled);
     }
 
@@ -862,22 +703,11 @@ mod tests {
 
     #[test]
     fn deadlines_leave_time_for_creatives() {
-        let now = DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z").unwrap().with_timezone(&Utc);
         let far = now + Duration::days(10);
-        assert_eq!(
-            creative_deadline(far, far + Duration::days(30), now),
-            far - Duration::hours(24)
-        );
-        assert_eq!(
-            creative_deadline(now, now + Duration::days(30), now),
-            now + Duration::hours(24)
-        );
-        assert_eq!(
-            creative_deadline(now, now + Duration::hours(2), now),
-            now + Duration::hours(2)
-        );
+        assert_eq!(creative_deadline(far, far + Duration::days(30), now), far - Duration::hours(24));
+        assert_eq!(creative_deadline(now, now + Duration::days(30), now), now + Duration::hours(24));
+        assert_eq!(creative_deadline(now, now + Duration::hours(2), now), now + Duration::hours(2));
     }
 
     #[test]
@@ -889,27 +719,14 @@ mod tests {
         };
         assert!(check_terms(&terms(10.0, "c7"), "packages[0]").is_ok());
         assert!(check_terms(&terms(5.0, "c30"), "packages[0]").is_ok());
-        let Err(Error::TermsRejected { field, .. }) =
-            check_terms(&terms(0.0, "c30"), "packages[0]")
-        else {
+        let Err(Error::TermsRejected { field, .. }) = check_terms(&terms(0.0, "c30"), "packages[0]") else {
             panic!("zero variance cannot be promised");
         };
-        assert_eq!(
-            field,
-            "packages[0].measurement_terms.billing_measurement.max_variance_percent"
-        );
-        assert!(matches!(
-            check_terms(&terms(10.0, "c90"), "p"),
-            Err(Error::TermsRejected { .. })
-        ));
-        assert!(matches!(
-            check_terms(&terms(f64::NAN, "c7"), "p"),
-            Err(Error::TermsRejected { .. })
-        ));
+        assert_eq!(field, "packages[0].measurement_terms.billing_measurement.max_variance_percent");
+        assert!(matches!(check_terms(&terms(10.0, "c90"), "p"), Err(Error::TermsRejected { .. })));
+        assert!(matches!(check_terms(&terms(f64::NAN, "c7"), "p"), Err(Error::TermsRejected { .. })));
 
-        let now = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().with_timezone(&Utc);
         let past = now - Duration::days(180);
         let request = CreateMediaBuy {
             brand_domain: "b.example".into(),
@@ -934,16 +751,9 @@ mod tests {
             total_budget: None,
             po_number: None,
         };
-        let buyer = Buyer {
-            tenant_id: "t",
-            principal_id: "p",
-            account_id: "a",
-        };
+        let buyer = Buyer { tenant_id: "t", principal_id: "p", account_id: "a" };
         let mut ids = |prefix: &str| format!("{prefix}_1");
         let outcome = plan_media_buy(&Catalog::default(), &buyer, &request, now, &mut ids);
-        assert!(
-            matches!(outcome, Err(Error::TermsRejected { .. })),
-            "terms before dates: {outcome:?}"
-        );
+        assert!(matches!(outcome, Err(Error::TermsRejected { .. })), "terms before dates: {outcome:?}");
     }
 }

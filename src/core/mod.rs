@@ -15,6 +15,7 @@ pub mod creatives;
 pub mod delivery;
 pub mod discovery;
 pub mod error;
+pub mod feedback;
 pub mod idempotency;
 pub mod media_buy;
 pub mod pagination;

@@ -27,10 +27,7 @@ impl PageParams {
         match self.max_results {
             None => Ok(DEFAULT_PAGE_SIZE as usize),
             Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n as usize),
-            Some(_) => Err(Error::invalid(
-                "pagination.max_results",
-                "max_results must be between 1 and 100",
-            )),
+            Some(_) => Err(Error::invalid("pagination.max_results", "max_results must be between 1 and 100")),
         }
     }
 }
@@ -59,9 +56,7 @@ impl OffsetPage {
         let limit = params.size()?;
         let offset = match &params.cursor {
             None => 0,
-            Some(cursor) => decode(cursor, "o")
-                .and_then(|text| text.parse::<usize>().ok())
-                .ok_or_else(bad_cursor)?,
+            Some(cursor) => decode(cursor, "o").and_then(|text| text.parse::<usize>().ok()).ok_or_else(bad_cursor)?,
         };
         Ok(OffsetPage { offset, limit })
     }
@@ -71,11 +66,7 @@ impl OffsetPage {
         let items: Vec<T> = all.into_iter().skip(self.offset).take(self.limit).collect();
         let end = self.offset + items.len();
         let next_cursor = (end < total).then(|| encode("o", &end.to_string()));
-        Page {
-            items,
-            next_cursor,
-            total: Some(total as u64),
-        }
+        Page { items, next_cursor, total: Some(total as u64) }
     }
 }
 
@@ -99,24 +90,11 @@ impl KeysetPage {
     }
 
     /// Builds the page from up to `limit + 1` fetched rows; the extra row only signals more.
-    pub fn finish<T>(
-        &self,
-        mut rows: Vec<T>,
-        key: impl Fn(&T) -> String,
-        total: Option<u64>,
-    ) -> Page<T> {
+    pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> String, total: Option<u64>) -> Page<T> {
         let has_more = rows.len() > self.limit;
         rows.truncate(self.limit);
-        let next_cursor = if has_more {
-            rows.last().map(|last| encode("k", &key(last)))
-        } else {
-            None
-        };
-        Page {
-            items: rows,
-            next_cursor,
-            total,
-        }
+        let next_cursor = if has_more { rows.last().map(|last| encode("k", &key(last))) } else { None };
+        Page { items: rows, next_cursor, total }
     }
 }
 
@@ -127,9 +105,7 @@ fn encode(kind: &str, value: &str) -> String {
 fn decode(cursor: &str, kind: &str) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let text = String::from_utf8(bytes).ok()?;
-    text.strip_prefix(kind)?
-        .strip_prefix(':')
-        .map(str::to_owned)
+    text.strip_prefix(kind)?.strip_prefix(':').map(str::to_owned)
 }
 
 fn bad_cursor() -> Error {
@@ -146,19 +122,11 @@ mod tests {
 
     #[test]
     fn offset_pages_walk_to_the_end() {
-        let first = OffsetPage::parse(&PageParams {
-            cursor: None,
-            max_results: Some(2),
-        })
-        .unwrap();
+        let first = OffsetPage::parse(&PageParams { cursor: None, max_results: Some(2) }).unwrap();
         let page = first.slice(vec![1, 2, 3]);
         assert_eq!(page.items, vec![1, 2]);
         let cursor = page.next_cursor.expect("more items follow");
-        let second = OffsetPage::parse(&PageParams {
-            cursor: Some(cursor),
-            max_results: Some(2),
-        })
-        .unwrap();
+        let second = OffsetPage::parse(&PageParams { cursor: Some(cursor), max_results: Some(2) }).unwrap();
         let page = second.slice(vec![1, 2, 3]);
         assert_eq!(page.items, vec![3]);
         assert_eq!(page.next_cursor, None);
@@ -166,34 +134,10 @@ mod tests {
 
     #[test]
     fn foreign_cursors_and_sizes_are_refused() {
-        assert!(
-            OffsetPage::parse(&PageParams {
-                cursor: Some("garbage!".into()),
-                max_results: None
-            })
-            .is_err()
-        );
+        assert!(OffsetPage::parse(&PageParams { cursor: Some("garbage!".into()), max_results: None }).is_err());
         let keyset = encode("k", "acc_1");
-        assert!(
-            OffsetPage::parse(&PageParams {
-                cursor: Some(keyset),
-                max_results: None
-            })
-            .is_err()
-        );
-        assert!(
-            OffsetPage::parse(&PageParams {
-                cursor: None,
-                max_results: Some(0)
-            })
-            .is_err()
-        );
-        assert!(
-            OffsetPage::parse(&PageParams {
-                cursor: None,
-                max_results: Some(101)
-            })
-            .is_err()
-        );
+        assert!(OffsetPage::parse(&PageParams { cursor: Some(keyset), max_results: None }).is_err());
+        assert!(OffsetPage::parse(&PageParams { cursor: None, max_results: Some(0) }).is_err());
+        assert!(OffsetPage::parse(&PageParams { cursor: None, max_results: Some(101) }).is_err());
     }
 }

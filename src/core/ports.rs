@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::catalog::Catalog;
 use super::creative::Creative;
 use super::error::StoreError;
+use super::feedback::{Feedback, ProductRecord};
 use super::idempotency::{IdempotencyRecord, IdempotencyScope};
 use super::media_buy::{MediaBuy, MediaBuyStatus};
 use super::tenancy::{Account, AccountKey, AccountStatus, Principal, Tenant};
@@ -93,8 +94,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Creates or updates a tenant's settings.
-    fn upsert_tenant(&self, tenant: &Tenant)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn upsert_tenant(&self, tenant: &Tenant) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn insert_principal(
         &self,
@@ -108,10 +108,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         token_hash: &str,
     ) -> impl Future<Output = Result<Option<(Principal, String)>, StoreError>> + Send;
 
-    fn list_principals(
-        &self,
-        tenant_id: &str,
-    ) -> impl Future<Output = Result<Vec<Principal>, StoreError>> + Send;
+    fn list_principals(&self, tenant_id: &str) -> impl Future<Output = Result<Vec<Principal>, StoreError>> + Send;
 
     /// Revokes a principal's token; returns whether it existed.
     fn revoke_principal(
@@ -122,16 +119,10 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The tenant's catalog version, bumped on every change; `None` when never imported.
-    fn catalog_version(
-        &self,
-        tenant_id: &str,
-    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+    fn catalog_version(&self, tenant_id: &str) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 
     /// The tenant's catalog with its version.
-    fn load_catalog(
-        &self,
-        tenant_id: &str,
-    ) -> impl Future<Output = Result<(i64, Catalog), StoreError>> + Send;
+    fn load_catalog(&self, tenant_id: &str) -> impl Future<Output = Result<(i64, Catalog), StoreError>> + Send;
 
     /// Replaces the tenant's whole catalog in one transaction; returns the new version.
     fn replace_catalog(
@@ -155,10 +146,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
 
     /// Inserts or updates (by `account_id`) each account, all in one transaction.
-    fn save_accounts(
-        &self,
-        accounts: &[Account],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn save_accounts(&self, accounts: &[Account]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Accounts matching `filter` ordered by `account_id`, after the page cursor.
     fn list_accounts(
@@ -167,10 +155,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         page: &PageRequest,
     ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
 
-    fn count_accounts(
-        &self,
-        filter: &AccountFilter,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn count_accounts(&self, filter: &AccountFilter) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Takes the key if free; otherwise returns what is stored under it.
     fn claim_idempotency_key(
@@ -189,10 +174,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Frees a claimed key (the operation failed, so a retry must run again).
-    fn release_idempotency_key(
-        &self,
-        scope: &IdempotencyScope,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release_idempotency_key(&self, scope: &IdempotencyScope) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores a new buy with its first history entries, in one transaction.
     fn insert_media_buy(
@@ -223,10 +205,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         page: &PageRequest,
     ) -> impl Future<Output = Result<Vec<MediaBuy>, StoreError>> + Send;
 
-    fn count_media_buys(
-        &self,
-        filter: &MediaBuyFilter,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn count_media_buys(&self, filter: &MediaBuyFilter) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// The most recent `limit` history entries of a buy, newest first.
     fn media_buy_history(
@@ -236,10 +215,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<HistoryEntry>, StoreError>> + Send;
 
     /// Inserts or updates creatives (by tenant, principal and creative_id) in one transaction.
-    fn save_creatives(
-        &self,
-        creatives: &[Creative],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn save_creatives(&self, creatives: &[Creative]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every creative of a principal, oldest first.
     fn creatives(
@@ -269,4 +245,12 @@ pub trait Store: Clone + Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<MediaBuy>, StoreError>> + Send;
+
+    fn insert_feedback(&self, feedback: &[Feedback]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Mean performance index and report count per product of a tenant.
+    fn product_records(
+        &self,
+        tenant_id: &str,
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, ProductRecord>, StoreError>> + Send;
 }

@@ -44,10 +44,7 @@ impl Ranker for KeywordRanker {
         products: &'a [&'a Product],
     ) -> Pin<Box<dyn Future<Output = Vec<Ranking>> + Send + 'a>> {
         let parsed = BriefSignals::parse(brief);
-        let rankings = products
-            .iter()
-            .map(|product| score_product(&parsed, catalog, product))
-            .collect();
+        let rankings = products.iter().map(|product| score_product(&parsed, catalog, product)).collect();
         Box::pin(std::future::ready(rankings))
     }
 }
@@ -134,11 +131,7 @@ impl BriefSignals {
         let lower = brief.to_lowercase();
         let mut signals = BriefSignals::default();
         for channel in ALL_CHANNELS {
-            if channel
-                .synonyms()
-                .iter()
-                .any(|synonym| contains_phrase(&lower, synonym))
-            {
+            if channel.synonyms().iter().any(|synonym| contains_phrase(&lower, synonym)) {
                 signals.channels.insert(channel);
             }
         }
@@ -165,9 +158,7 @@ impl BriefSignals {
             {
                 signals.sizes.insert((w, h));
             }
-            if let Some(seconds) = token
-                .strip_suffix('s')
-                .or_else(|| token.strip_suffix("sec"))
+            if let Some(seconds) = token.strip_suffix('s').or_else(|| token.strip_suffix("sec"))
                 && let Ok(seconds) = seconds.parse::<u64>()
                 && (1..=120).contains(&seconds)
             {
@@ -175,10 +166,7 @@ impl BriefSignals {
             }
         }
         for word in lower.split(|c: char| !c.is_alphanumeric()) {
-            if word.len() < 2
-                || STOP_WORDS.contains(&word)
-                || word.chars().all(|c| c.is_ascii_digit())
-            {
+            if word.len() < 2 || STOP_WORDS.contains(&word) || word.chars().all(|c| c.is_ascii_digit()) {
                 continue;
             }
             signals.terms.insert(stem(word));
@@ -221,12 +209,7 @@ pub fn stem(word: &str) -> String {
         {
             return match suffix {
                 "ies" => format!("{base}y"),
-                "es" if base.ends_with(['x', 'z'])
-                    || base.ends_with("ch")
-                    || base.ends_with("sh") =>
-                {
-                    base.to_owned()
-                }
+                "es" if base.ends_with(['x', 'z']) || base.ends_with("ch") || base.ends_with("sh") => base.to_owned(),
                 "es" => format!("{base}e"),
                 _ => base.to_owned(),
             };
@@ -282,12 +265,8 @@ fn score_product(brief: &BriefSignals, catalog: &Catalog, product: &Product) -> 
     let mut concerns: Vec<String> = Vec::new();
 
     if !brief.channels.is_empty() {
-        let matched: Vec<&str> = product
-            .channels
-            .iter()
-            .filter(|c| brief.channels.contains(c))
-            .map(|c| c.as_str())
-            .collect();
+        let matched: Vec<&str> =
+            product.channels.iter().filter(|c| brief.channels.contains(c)).map(|c| c.as_str()).collect();
         if matched.is_empty() {
             score -= 4.0;
             concerns.push(format!(
@@ -305,70 +284,36 @@ fn score_product(brief: &BriefSignals, catalog: &Catalog, product: &Product) -> 
         .categories
         .iter()
         .chain(&product.audience.keywords)
-        .flat_map(|phrase| {
-            phrase
-                .split(|c: char| !c.is_alphanumeric())
-                .map(stem)
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|phrase| phrase.split(|c: char| !c.is_alphanumeric()).map(stem).collect::<Vec<_>>())
         .filter(|w| !w.is_empty())
         .collect();
-    let audience_hits: Vec<&String> = brief
-        .terms
-        .iter()
-        .filter(|t| audience_words.contains(*t))
-        .collect();
+    let audience_hits: Vec<&String> = brief.terms.iter().filter(|t| audience_words.contains(*t)).collect();
     if !audience_hits.is_empty() {
         score += 2.0 * audience_hits.len() as f64;
-        reasons.push(format!(
-            "audience matches {}",
-            join(audience_hits.iter().map(|s| s.as_str()))
-        ));
+        reasons.push(format!("audience matches {}", join(audience_hits.iter().map(|s| s.as_str()))));
     }
 
     let text = format!("{} {}", product.name, product.description);
-    let text_words: BTreeSet<String> = text
-        .to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() >= 2)
-        .map(stem)
-        .collect();
-    let text_hits = brief
-        .terms
-        .iter()
-        .filter(|t| text_words.contains(*t) && !audience_words.contains(*t))
-        .count();
+    let text_words: BTreeSet<String> =
+        text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 2).map(stem).collect();
+    let text_hits = brief.terms.iter().filter(|t| text_words.contains(*t) && !audience_words.contains(*t)).count();
     score += 0.5 * text_hits as f64;
 
     if !brief.countries.is_empty() {
         let countries = &product.audience.countries;
         if countries.is_empty() || brief.countries.iter().all(|c| countries.contains(c)) {
             score += 1.0;
-            reasons.push(format!(
-                "delivers in {}",
-                join(brief.countries.iter().map(String::as_str))
-            ));
+            reasons.push(format!("delivers in {}", join(brief.countries.iter().map(String::as_str))));
         } else {
             score -= 3.0;
-            concerns.push(format!(
-                "delivers only in {}",
-                join(countries.iter().map(String::as_str))
-            ));
+            concerns.push(format!("delivers only in {}", join(countries.iter().map(String::as_str))));
         }
     }
 
-    let formats: Vec<_> = product
-        .format_ids
-        .iter()
-        .filter_map(|id| catalog.format(id))
-        .collect();
+    let formats: Vec<_> = product.format_ids.iter().filter_map(|id| catalog.format(id)).collect();
     for &(width, height) in &brief.sizes {
         let fits = formats.iter().any(|format| {
-            format.renders.iter().any(|r| {
-                r.dimensions
-                    .as_ref()
-                    .is_some_and(|d| d.width == width && d.height == height)
-            })
+            format.renders.iter().any(|r| r.dimensions.as_ref().is_some_and(|d| d.width == width && d.height == height))
         });
         if fits {
             score += 1.0;
@@ -376,12 +321,9 @@ fn score_product(brief: &BriefSignals, catalog: &Catalog, product: &Product) -> 
         }
     }
     for &seconds in &brief.durations {
-        let fits = formats.iter().any(|format| {
-            format
-                .assets
-                .iter()
-                .any(|a| a.requirements.max_duration_ms == Some(seconds * 1000))
-        });
+        let fits = formats
+            .iter()
+            .any(|format| format.assets.iter().any(|a| a.requirements.max_duration_ms == Some(seconds * 1000)));
         if fits {
             score += 1.0;
             reasons.push(format!("{seconds}s format"));
@@ -396,20 +338,13 @@ fn score_product(brief: &BriefSignals, catalog: &Catalog, product: &Product) -> 
             .fold(f64::INFINITY, f64::min);
         if cheapest_minimum > budget {
             score -= 5.0;
-            concerns.push(format!(
-                "minimum spend {} exceeds the {} budget",
-                money(cheapest_minimum),
-                money(budget)
-            ));
+            concerns.push(format!("minimum spend {} exceeds the {} budget", money(cheapest_minimum), money(budget)));
         } else {
             score += 1.0;
             let cpm = product
                 .pricing_options
                 .iter()
-                .filter(|o| {
-                    o.pricing_model == PricingModel::Cpm
-                        && o.min_spend_per_package.unwrap_or(0.0) <= budget
-                })
+                .filter(|o| o.pricing_model == PricingModel::Cpm && o.min_spend_per_package.unwrap_or(0.0) <= budget)
                 .filter_map(|o| o.reference_price())
                 .fold(f64::INFINITY, f64::min);
             if cpm.is_finite() && cpm > 0.0 {
@@ -430,17 +365,9 @@ fn score_product(brief: &BriefSignals, catalog: &Catalog, product: &Product) -> 
         (true, true) => "No specific match with the brief; listed for completeness.".to_owned(),
         (false, true) => format!("Matches the brief: {}.", reasons.join("; ")),
         (true, false) => format!("Weak match: {}.", concerns.join("; ")),
-        (false, false) => format!(
-            "Partly matches: {}; but {}.",
-            reasons.join("; "),
-            concerns.join("; ")
-        ),
+        (false, false) => format!("Partly matches: {}; but {}.", reasons.join("; "), concerns.join("; ")),
     };
-    Ranking {
-        product_id: product.product_id.clone(),
-        score,
-        relevance,
-    }
+    Ranking { product_id: product.product_id.clone(), score, relevance }
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
@@ -448,11 +375,7 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
 }
 
 fn money(amount: f64) -> String {
-    if amount.fract() == 0.0 {
-        format!("${}", thousands(amount as u64))
-    } else {
-        format!("${amount:.2}")
-    }
+    if amount.fract() == 0.0 { format!("${}", thousands(amount as u64)) } else { format!("${amount:.2}") }
 }
 
 fn thousands(value: u64) -> String {
@@ -473,9 +396,7 @@ mod tests {
 
     #[test]
     fn reads_the_seed_brief() {
-        let signals = BriefSignals::parse(
-            "display ads targeting US tech enthusiasts, developers, $5000 budget",
-        );
+        let signals = BriefSignals::parse("display ads targeting US tech enthusiasts, developers, $5000 budget");
         assert!(signals.channels.contains(&Channel::Display));
         assert_eq!(signals.countries.iter().collect::<Vec<_>>(), vec!["US"]);
         assert_eq!(signals.budget, Some(5000.0));

@@ -38,17 +38,11 @@ pub async fn advance<S: Store>(
     for buy in store.media_buys_due(&tenant.tenant_id, now, BATCH).await? {
         let (event, action, summary) = if buy.end_time <= now {
             match buy.status {
-                MediaBuyStatus::Active | MediaBuyStatus::Paused => {
-                    (Event::Finished, "completed", "Flight ended")
-                }
-                _ => (
-                    Event::Cancel,
-                    "canceled",
-                    "Flight ended before creatives were supplied",
-                ),
+                MediaBuyStatus::Active | MediaBuyStatus::Paused => (Event::Finished, "completed", "Flight ended"),
+                _ => (Event::Cancel, "canceled", "Flight ended before creatives were supplied"),
             }
         } else {
-            (Event::FlightStarted, "started", "Flight started")
+            (Event::FlightStarted, "activated", "Flight started")
         };
         if let Some(change) = apply(store, buy, event, action, summary, now).await? {
             moved.push(change);
@@ -64,28 +58,12 @@ pub async fn advance<S: Store>(
     };
     let mut after = None;
     loop {
-        let page = store
-            .list_media_buys(
-                &filter,
-                &PageRequest {
-                    after: after.clone(),
-                    limit: BATCH,
-                },
-            )
-            .await?;
+        let page = store.list_media_buys(&filter, &PageRequest { after: after.clone(), limit: BATCH }).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.media_buy_id.clone());
         for buy in page {
             if spent_out(store, ad_server, catalog, &buy, now).await?
-                && let Some(change) = apply(
-                    store,
-                    buy,
-                    Event::Finished,
-                    "completed",
-                    "Budget spent",
-                    now,
-                )
-                .await?
+                && let Some(change) = apply(store, buy, Event::Finished, "completed", "Budget spent", now).await?
             {
                 moved.push(change);
             }
@@ -110,19 +88,13 @@ async fn spent_out<S: Store>(
         let line = PackageLine {
             media_buy_id: buy.media_buy_id.clone(),
             package: package.clone(),
-            channel: catalog
-                .product(&package.product_id)
-                .and_then(|p| p.channels.first().copied()),
+            channel: catalog.product(&package.product_id).and_then(|p| p.channels.first().copied()),
             live: live_intervals(buy, package, &history),
+            ended: false,
         };
-        let delivered = ad_server
-            .delivered(&line, &[now])
-            .await
-            .map_err(|e| Error::AdServerUnavailable(e.to_string()))?;
-        if delivered
-            .first()
-            .is_none_or(|m| m.spend < package.budget - 0.005)
-        {
+        let delivered =
+            ad_server.delivered(&line, &[now]).await.map_err(|e| Error::AdServerUnavailable(e.to_string()))?;
+        if delivered.first().is_none_or(|m| m.spend < package.budget - 0.005) {
             return Ok(false);
         }
     }
@@ -149,11 +121,8 @@ async fn apply<S: Store>(
     buy.revision += 1;
     buy.updated_at = now;
     if to == MediaBuyStatus::Canceled {
-        buy.cancellation = Some(Cancellation {
-            canceled_at: now,
-            canceled_by: Party::Seller,
-            reason: Some(summary.to_owned()),
-        });
+        buy.cancellation =
+            Some(Cancellation { canceled_at: now, canceled_by: Party::Seller, reason: Some(summary.to_owned()) });
         for package in &mut buy.packages {
             package.creative_ids.clear();
         }
@@ -167,9 +136,5 @@ async fn apply<S: Store>(
         package_id: None,
     };
     let changed = store.update_media_buy(&buy, expected, &[entry]).await?;
-    Ok(changed.then_some(Moved {
-        media_buy_id: buy.media_buy_id,
-        from,
-        to,
-    }))
+    Ok(changed.then_some(Moved { media_buy_id: buy.media_buy_id, from, to }))
 }

@@ -62,16 +62,10 @@ pub fn router(app: App, shutdown: CancellationToken) -> Router {
     let stateless = StreamableHttpService::new(
         move || Ok(agent.clone()),
         Arc::new(NeverSessionManager::default()),
-        base.with_legacy_session_mode(false)
-            .with_json_response(true),
+        base.with_legacy_session_mode(false).with_json_response(true),
     );
     let realm: Arc<str> = Arc::from(app.config().public_url.as_str());
-    let state = Http {
-        app,
-        stateful,
-        stateless,
-        realm,
-    };
+    let state = Http { app, stateful, stateless, realm };
     Router::new()
         .route("/mcp", axum::routing::any(mcp))
         .route("/healthz", get(|| async { "ok" }))
@@ -110,19 +104,11 @@ async fn mcp(State(http): State<Http>, request: Request) -> Response {
         Some(token) => match http.app.authenticate(token).await {
             Ok(Some(principal)) => Some(principal),
             Ok(None) => {
-                return unauthorized(
-                    &http.realm,
-                    Some("invalid_token"),
-                    "unknown or revoked token",
-                );
+                return unauthorized(&http.realm, Some("invalid_token"), "unknown or revoked token");
             }
             Err(error) => {
                 tracing::error!(%error, "authentication lookup failed");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "authentication unavailable",
-                )
-                    .into_response();
+                return (StatusCode::SERVICE_UNAVAILABLE, "authentication unavailable").into_response();
             }
         },
     };
@@ -137,21 +123,13 @@ async fn mcp(State(http): State<Http>, request: Request) -> Response {
         let messages = peek(&bytes);
         (bytes, messages)
     } else {
-        (
-            axum::body::to_bytes(body, 0).await.unwrap_or_default(),
-            Vec::new(),
-        )
+        (axum::body::to_bytes(body, 0).await.unwrap_or_default(), Vec::new())
     };
 
     if principal.is_none() {
         let protected = messages.iter().any(|m| {
             m.method.as_deref() == Some("tools/call")
-                && requires_auth(
-                    m.params
-                        .as_ref()
-                        .and_then(|p| p.name.as_deref())
-                        .unwrap_or(""),
-                )
+                && requires_auth(m.params.as_ref().and_then(|p| p.name.as_deref()).unwrap_or(""))
         });
         if protected {
             return unauthorized(&http.realm, None, "this tool needs credentials");
@@ -159,38 +137,22 @@ async fn mcp(State(http): State<Http>, request: Request) -> Response {
     }
 
     let has_session = parts.headers.contains_key("mcp-session-id");
-    let initializing = messages
-        .iter()
-        .any(|m| m.method.as_deref() == Some("initialize"));
-    let accepts_sse = parts
-        .headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")));
+    let initializing = messages.iter().any(|m| m.method.as_deref() == Some("initialize"));
+    let accepts_sse =
+        parts.headers.get_all(header::ACCEPT).iter().any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")));
     let stateful = has_session || (initializing && accepts_sse);
 
     if !stateful {
         // rmcp refuses requests that do not accept both types, even when it answers plain JSON
         // (stateless, json_response, no notifications): state what it will in fact send.
-        parts.headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
+        parts.headers.insert(header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
     }
     parts.extensions.insert(Caller(principal));
     let request = Request::from_parts(parts, Body::from(bytes));
     let response = if stateful {
-        http.stateful
-            .clone()
-            .oneshot(request)
-            .await
-            .map(|r| r.map(Body::new))
+        http.stateful.clone().oneshot(request).await.map(|r| r.map(Body::new))
     } else {
-        http.stateless
-            .clone()
-            .oneshot(request)
-            .await
-            .map(|r| r.map(Body::new))
+        http.stateless.clone().oneshot(request).await.map(|r| r.map(Body::new))
     };
     match response {
         Ok(response) => response,
@@ -210,17 +172,10 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    let seed = headers
-        .get("x-adcp-auth")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
+    let seed = headers.get("x-adcp-auth").and_then(|v| v.to_str().ok()).map(str::trim).filter(|t| !t.is_empty());
     bearer.or(seed).map(str::to_owned)
 }
 
@@ -235,9 +190,7 @@ fn unauthorized(realm: &str, error: Option<&str>, message: &str) -> Response {
     });
     let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }
@@ -246,11 +199,7 @@ fn unauthorized(realm: &str, error: Option<&str>, message: &str) -> Response {
 ///
 /// # Errors
 /// Listener failures.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: App,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, app: App, shutdown: CancellationToken) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     // Without TCP_NODELAY every SSE-framed reply waits ~40 ms on Nagle + delayed ACK.
     let listener = listener.tap_io(|tcp| {
@@ -259,7 +208,5 @@ pub async fn serve(
         }
     });
     let router = router(app, shutdown.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }

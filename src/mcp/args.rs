@@ -25,10 +25,7 @@ impl Args {
         match self.0.get("adcp_major_version") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
-            Some(_) => Err(Error::invalid(
-                "adcp_major_version",
-                "adcp_major_version must be an integer",
-            )),
+            Some(_) => Err(Error::invalid("adcp_major_version", "adcp_major_version must be an integer")),
         }
     }
 
@@ -42,9 +39,7 @@ impl Args {
             let path = error.path().to_string();
             let inner = error.into_inner().to_string();
             // serde reports a missing field at its parent; name the field itself.
-            let missing = inner
-                .strip_prefix("missing field `")
-                .and_then(|rest| rest.split('`').next());
+            let missing = inner.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
             let field = match (path.as_str(), missing) {
                 (".", Some(name)) => Some(name.to_owned()),
                 (".", None) => None,

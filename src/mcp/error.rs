@@ -46,8 +46,12 @@ pub fn adcp_error(error: &Error) -> Value {
             field.clone(),
             Some("declare the account with sync_accounts or use an account_id from list_accounts".to_owned()),
         ),
-        Error::AccountSetupRequired(_) => ("ACCOUNT_SETUP_REQUIRED", Recovery::Correctable, Some("account".to_owned()), None),
-        Error::AccountPaymentRequired => ("ACCOUNT_PAYMENT_REQUIRED", Recovery::Terminal, Some("account".to_owned()), None),
+        Error::AccountSetupRequired(_) => {
+            ("ACCOUNT_SETUP_REQUIRED", Recovery::Correctable, Some("account".to_owned()), None)
+        }
+        Error::AccountPaymentRequired => {
+            ("ACCOUNT_PAYMENT_REQUIRED", Recovery::Terminal, Some("account".to_owned()), None)
+        }
         Error::AccountSuspended => ("ACCOUNT_SUSPENDED", Recovery::Terminal, Some("account".to_owned()), None),
         Error::PermissionDenied(_) => ("PERMISSION_DENIED", Recovery::Correctable, None, None),
         // Conflicts expose code and message only (security.mdx#idempotency).
@@ -116,20 +120,11 @@ pub fn adcp_error(error: &Error) -> Value {
     if let Some(suggestion) = suggestion {
         object.insert("suggestion".into(), suggestion.into());
     }
-    if matches!(
-        error,
-        Error::IdempotencyInProgress | Error::Store(_) | Error::AdServerUnavailable(_)
-    ) {
+    if matches!(error, Error::IdempotencyInProgress | Error::Store(_) | Error::AdServerUnavailable(_)) {
         object.insert("retry_after".into(), 1.into());
     }
-    if let Error::BudgetTooLow {
-        minimum, currency, ..
-    } = error
-    {
-        object.insert(
-            "details".into(),
-            json!({ "minimum": minimum, "currency": currency }),
-        );
+    if let Error::BudgetTooLow { minimum, currency, .. } = error {
+        object.insert("details".into(), json!({ "minimum": minimum, "currency": currency }));
     }
     object.insert("recovery".into(), recovery.as_str().into());
     Value::Object(object)

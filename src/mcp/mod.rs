@@ -12,14 +12,15 @@ pub mod wire;
 pub mod wire_buying;
 pub mod wire_creatives;
 pub mod wire_delivery;
+pub mod wire_feedback;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, InitializeResult,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, InitializeResult, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -33,7 +34,7 @@ pub use args::Args;
 use crate::app::App;
 use crate::core::idempotency::{self, Begin, IdempotencyScope};
 use crate::core::tenancy::Principal;
-use crate::core::{Error, accounts, buying, capabilities, creatives, delivery, discovery};
+use crate::core::{Error, accounts, buying, capabilities, creatives, delivery, discovery, feedback};
 
 /// The authenticated caller of a request, put into the HTTP request extensions by `http`.
 #[derive(Debug, Clone, Default)]
@@ -49,10 +50,7 @@ pub enum Access {
 }
 
 type Handler =
-    for<'a> fn(
-        &'a SalesAgent,
-        Call,
-    ) -> Pin<Box<dyn Future<Output = Result<Map<String, Value>, Error>> + Send + 'a>>;
+    for<'a> fn(&'a SalesAgent, Call) -> Pin<Box<dyn Future<Output = Result<Map<String, Value>, Error>> + Send + 'a>>;
 
 struct ToolSpec {
     tool: Tool,
@@ -79,10 +77,7 @@ pub fn requires_auth(tool: &str) -> bool {
 }
 
 fn tool_access(name: &str) -> Option<Access> {
-    TOOL_ACCESS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, a)| *a)
+    TOOL_ACCESS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
 }
 
 const TOOL_ACCESS: &[(&str, Access)] = &[
@@ -98,6 +93,8 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("sync_creatives", Access::Principal),
     ("list_creatives", Access::Principal),
     ("get_media_buy_delivery", Access::Principal),
+    ("provide_performance_feedback", Access::Principal),
+    ("update_performance_index", Access::Principal),
 ];
 
 fn spec<T: JsonSchema + 'static>(
@@ -107,17 +104,9 @@ fn spec<T: JsonSchema + 'static>(
     handler: Handler,
 ) -> ToolSpec {
     let schema = rmcp::handler::server::tool::schema_for_type::<T>();
-    let annotations = ToolAnnotations::new()
-        .read_only(read_only)
-        .destructive(false)
-        .idempotent(true)
-        .open_world(false);
+    let annotations = ToolAnnotations::new().read_only(read_only).destructive(false).idempotent(true).open_world(false);
     let access = tool_access(name).unwrap_or(Access::Principal);
-    ToolSpec {
-        tool: Tool::new(name, description, schema).annotate(annotations),
-        access,
-        handler,
-    }
+    ToolSpec { tool: Tool::new(name, description, schema).annotate(annotations), access, handler }
 }
 
 impl SalesAgent {
@@ -195,11 +184,20 @@ impl SalesAgent {
                 true,
                 |agent, call| Box::pin(agent.get_media_buy_delivery(call)),
             ),
+            spec::<wire_feedback::schemas::ProvideFeedbackRequest>(
+                "provide_performance_feedback",
+                "Tell the seller how a media buy (or one package or creative) performed over a period: performance_index 1.0 = as expected, above = better. Feedback informs product recommendations. Requires idempotency_key.",
+                false,
+                |agent, call| Box::pin(agent.provide_performance_feedback(call)),
+            ),
+            spec::<wire_feedback::schemas::UpdatePerformanceIndexRequest>(
+                "update_performance_index",
+                "Seed-era performance feedback: performance_data per product (answers with suggested optimization actions per package) or feedback scores from 1 to 5 (answers with the recorded index).",
+                false,
+                |agent, call| Box::pin(agent.update_performance_index(call)),
+            ),
         ];
-        SalesAgent {
-            app,
-            tools: Arc::new(tools),
-        }
+        SalesAgent { app, tools: Arc::new(tools) }
     }
 
     /// The published tools, in table order.
@@ -208,12 +206,7 @@ impl SalesAgent {
     }
 
     /// Runs a tool and renders its AdCP response or error.
-    pub async fn call(
-        &self,
-        name: &str,
-        args: Args,
-        principal: Option<Principal>,
-    ) -> Option<CallToolResult> {
+    pub async fn call(&self, name: &str, args: Args, principal: Option<Principal>) -> Option<CallToolResult> {
         let spec = self.tools.iter().find(|spec| spec.tool.name == name)?;
         let context = args.context().cloned();
         let result = match (spec.access, &principal) {
@@ -239,10 +232,7 @@ impl SalesAgent {
         let tenant = self.app.tenant_for(call.principal.as_ref())?;
         let catalog = self.app.catalog(tenant).await?;
         let described = capabilities::describe(tenant, &catalog);
-        Ok(wire::capabilities_response(
-            &described,
-            request.protocols.as_deref(),
-        ))
+        Ok(wire::capabilities_response(&described, request.protocols.as_deref()))
     }
 
     async fn get_products(&self, call: Call) -> Result<Map<String, Value>, Error> {
@@ -251,13 +241,12 @@ impl SalesAgent {
         let catalog = self.app.catalog(tenant).await?;
         let fields = request.fields.clone();
         let property_list = request.property_list.is_some();
-        let query = request.into_query()?;
+        let mut query = request.into_query()?;
+        if matches!(query.mode, discovery::BuyingMode::Brief(_) | discovery::BuyingMode::Refine(_)) {
+            query.records = feedback::records(self.app.db(), &tenant.tenant_id).await?;
+        }
         let answer = discovery::find_products(&catalog, self.app.ranker(), &query).await?;
-        Ok(wire::products_response(
-            &answer,
-            fields.as_deref(),
-            property_list,
-        ))
+        Ok(wire::products_response(&answer, fields.as_deref(), property_list))
     }
 
     async fn list_creative_formats(&self, call: Call) -> Result<Map<String, Value>, Error> {
@@ -272,11 +261,7 @@ impl SalesAgent {
         let request: wire::ListPropertiesRequest = call.args.parse()?;
         let tenant = self.app.tenant_for(call.principal.as_ref())?;
         let catalog = self.app.catalog(tenant).await?;
-        Ok(wire::properties_response(
-            tenant,
-            &catalog,
-            request.tags.as_deref(),
-        ))
+        Ok(wire::properties_response(tenant, &catalog, request.tags.as_deref()))
     }
 
     async fn sync_accounts(&self, call: Call) -> Result<Map<String, Value>, Error> {
@@ -288,8 +273,7 @@ impl SalesAgent {
         let command = request.into_command();
         self.idempotent(principal, "", &key, &call.args, async {
             let now = self.app.clock().now();
-            let outcomes =
-                accounts::sync_accounts(self.app.db(), tenant, principal, command, now).await?;
+            let outcomes = accounts::sync_accounts(self.app.db(), tenant, principal, command, now).await?;
             Ok(wire::sync_accounts_response(&outcomes, dry_run))
         })
         .await
@@ -298,8 +282,7 @@ impl SalesAgent {
     async fn list_accounts(&self, call: Call) -> Result<Map<String, Value>, Error> {
         let request: wire::ListAccountsRequest = call.args.parse()?;
         let principal = required(&call.principal)?;
-        let page =
-            accounts::list_accounts(self.app.db(), principal, &request.into_query()?).await?;
+        let page = accounts::list_accounts(self.app.db(), principal, &request.into_query()?).await?;
         Ok(wire::accounts_response(&page))
     }
 
@@ -310,26 +293,12 @@ impl SalesAgent {
         let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
         let (account, command) = request.to_core()?;
         let catalog = self.app.catalog(tenant).await?;
-        self.idempotent(
-            principal,
-            &account_scope(&call.args),
-            &key,
-            &call.args,
-            async {
-                let now = self.app.clock().now();
-                let buy = buying::create_media_buy(
-                    self.app.db(),
-                    &catalog,
-                    tenant,
-                    principal,
-                    &account,
-                    &command,
-                    now,
-                )
-                .await?;
-                Ok(wire_buying::created_response(&buy, tenant.sandbox))
-            },
-        )
+        self.idempotent(principal, &account_scope(&call.args), &key, &call.args, async {
+            let now = self.app.clock().now();
+            let buy =
+                buying::create_media_buy(self.app.db(), &catalog, tenant, principal, &account, &command, now).await?;
+            Ok(wire_buying::created_response(&buy, tenant.sandbox))
+        })
         .await
     }
 
@@ -340,25 +309,11 @@ impl SalesAgent {
         let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
         let command = request.to_core()?;
         let catalog = self.app.catalog(tenant).await?;
-        self.idempotent(
-            principal,
-            &account_scope(&call.args),
-            &key,
-            &call.args,
-            async {
-                let now = self.app.clock().now();
-                let updated = buying::update_media_buy(
-                    self.app.db(),
-                    &catalog,
-                    tenant,
-                    principal,
-                    &command,
-                    now,
-                )
-                .await?;
-                Ok(wire_buying::updated_response(&updated, now, tenant.sandbox))
-            },
-        )
+        self.idempotent(principal, &account_scope(&call.args), &key, &call.args, async {
+            let now = self.app.clock().now();
+            let updated = buying::update_media_buy(self.app.db(), &catalog, tenant, principal, &command, now).await?;
+            Ok(wire_buying::updated_response(&updated, now, tenant.sandbox))
+        })
         .await
     }
 
@@ -370,17 +325,21 @@ impl SalesAgent {
         let now = self.app.clock().now();
         let page = buying::get_media_buys(self.app.db(), tenant, principal, &query, now).await?;
         let mut values = Vec::with_capacity(page.items.len());
+        let mut reviews: std::collections::HashMap<String, wire_buying::ReviewStates> = Default::default();
         for buy in &page.items {
+            if !reviews.contains_key(&buy.principal_id) {
+                let states = creatives::review_states(self.app.db(), &tenant.tenant_id, &buy.principal_id).await?;
+                reviews.insert(buy.principal_id.clone(), states);
+            }
             let history = match request.include_history {
-                Some(limit) if limit > 0 => {
-                    Some(buying::history(self.app.db(), &buy.media_buy_id, limit).await?)
-                }
+                Some(limit) if limit > 0 => Some(buying::history(self.app.db(), &buy.media_buy_id, limit).await?),
                 _ => None,
             };
             values.push(wire_buying::media_buy_value(
                 buy,
                 history.as_deref(),
                 request.include_snapshot == Some(true),
+                &reviews[&buy.principal_id],
             ));
         }
         Ok(wire_buying::media_buys_response(&page, values))
@@ -393,30 +352,20 @@ impl SalesAgent {
         let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
         let command = request.to_core()?;
         let catalog = self.app.catalog(tenant).await?;
-        self.idempotent(
-            principal,
-            &account_scope(&call.args),
-            &key,
-            &call.args,
-            async {
-                let now = self.app.clock().now();
-                let outcomes = creatives::sync_creatives(
-                    self.app.db(),
-                    &catalog,
-                    tenant,
-                    tenant.creative_review,
-                    principal,
-                    &command,
-                    now,
-                )
-                .await?;
-                Ok(wire_creatives::sync_response(
-                    &outcomes,
-                    command.dry_run,
-                    tenant.sandbox,
-                ))
-            },
-        )
+        self.idempotent(principal, &account_scope(&call.args), &key, &call.args, async {
+            let now = self.app.clock().now();
+            let outcomes = creatives::sync_creatives(
+                self.app.db(),
+                &catalog,
+                tenant,
+                tenant.creative_review,
+                principal,
+                &command,
+                now,
+            )
+            .await?;
+            Ok(wire_creatives::sync_response(&outcomes, command.dry_run, tenant.sandbox))
+        })
         .await
     }
 
@@ -426,11 +375,7 @@ impl SalesAgent {
         let tenant = self.app.tenant_for(Some(principal))?;
         let query = request.to_core()?;
         let page = creatives::list_creatives(self.app.db(), tenant, principal, &query).await?;
-        Ok(wire_creatives::list_response(
-            &page,
-            &query,
-            request.include_assignments == Some(true),
-        ))
+        Ok(wire_creatives::list_response(&page, &query, request.include_assignments == Some(true)))
     }
 
     async fn get_media_buy_delivery(&self, call: Call) -> Result<Map<String, Value>, Error> {
@@ -450,10 +395,42 @@ impl SalesAgent {
             now,
         )
         .await?;
-        Ok(wire_delivery::delivery_response(
-            &report,
-            request.include_package_daily_breakdown == Some(true),
-        ))
+        Ok(wire_delivery::delivery_response(&report, request.include_package_daily_breakdown == Some(true)))
+    }
+
+    async fn provide_performance_feedback(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_feedback::schemas::ProvideFeedbackRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
+        let item = request.to_core()?;
+        self.idempotent(principal, &account_scope(&call.args), &key, &call.args, async {
+            let now = self.app.clock().now();
+            feedback::record(self.app.db(), tenant, principal, &request.media_buy_id, &[item], now).await?;
+            let mut body = Map::new();
+            body.insert("success".into(), true.into());
+            if tenant.sandbox {
+                body.insert("sandbox".into(), true.into());
+            }
+            Ok(body)
+        })
+        .await
+    }
+
+    async fn update_performance_index(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_feedback::schemas::UpdatePerformanceIndexRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let now = self.app.clock().now();
+        let started = buying::started_at(self.app.db(), tenant, principal, &request.media_buy_id).await?;
+        let items = request.to_core(started, now)?;
+        let (_, suggestions) =
+            feedback::record(self.app.db(), tenant, principal, &request.media_buy_id, &items, now).await?;
+        Ok(if request.performance_data.is_some() {
+            wire_feedback::seed_actions_response(&suggestions)
+        } else {
+            wire_feedback::seed_scores_response(&request, now)
+        })
     }
 
     /// Runs a mutating operation at most once per (principal, account, key): replays return the
@@ -499,18 +476,13 @@ impl SalesAgent {
 
 fn required(principal: &Option<Principal>) -> Result<&Principal, Error> {
     principal.as_ref().ok_or_else(|| {
-        Error::PermissionDenied(
-            "this tool needs credentials (x-adcp-auth or Authorization: Bearer)".into(),
-        )
+        Error::PermissionDenied("this tool needs credentials (x-adcp-auth or Authorization: Bearer)".into())
     })
 }
 
 /// The idempotency scope's account part: the canonical form of the request's account reference.
 fn account_scope(args: &Args) -> String {
-    args.0
-        .get("account")
-        .map(|account| serde_jcs::to_string(account).unwrap_or_default())
-        .unwrap_or_default()
+    args.0.get("account").map(|account| serde_jcs::to_string(account).unwrap_or_default()).unwrap_or_default()
 }
 
 /// SHA-256 of the RFC 8785 canonical form of the request minus the fields AdCP excludes from
@@ -573,24 +545,14 @@ impl ServerHandler for SalesAgent {
             name = %request.name,
             principal = ?principal.as_ref().map(|p| p.principal_id.as_str())
         );
-        match self
-            .call(&request.name, args, principal)
-            .instrument(span)
-            .await
-        {
+        match self.call(&request.name, args, principal).instrument(span).await {
             Some(result) => Ok(CallToolResponse::Complete(result)),
-            None => Err(ErrorData::invalid_params(
-                format!("tool not found: {}", request.name),
-                None,
-            )),
+            None => Err(ErrorData::invalid_params(format!("tool not found: {}", request.name), None)),
         }
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools
-            .iter()
-            .find(|spec| spec.tool.name == name)
-            .map(|spec| spec.tool.clone())
+        self.tools.iter().find(|spec| spec.tool.name == name).map(|spec| spec.tool.clone())
     }
 }
 
@@ -604,10 +566,6 @@ fn caller(context: &RequestContext<RoleServer>) -> Option<Principal> {
 
 /// The tools/list document, as published under `schemas/`.
 pub fn tools_document(agent: &SalesAgent) -> Value {
-    let tools: Vec<Value> = agent
-        .tools()
-        .iter()
-        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
-        .collect();
+    let tools: Vec<Value> = agent.tools().iter().map(|t| serde_json::to_value(t).unwrap_or(Value::Null)).collect();
     serde_json::json!({ "tools": tools })
 }

@@ -11,12 +11,10 @@ use serde_json::{Map, Value, json};
 use crate::core::Error;
 use crate::core::accounts::{AccountOutcome, AccountQuery, AccountRequest, SyncAccounts};
 use crate::core::capabilities::Capabilities;
-use crate::core::catalog::{
-    AssetType, Catalog, Channel, DeliveryType, Exclusivity, Format, FormatId, Property,
-};
+use crate::core::catalog::{AssetType, Catalog, Channel, DeliveryType, Exclusivity, Format, FormatId, Property};
 use crate::core::discovery::{
-    BudgetRange, BuyingMode, FormatQuery, ProductAction, ProductAnswer, ProductFilters,
-    ProductQuery, Refinement, RefinementScope, RefinementStatus,
+    BudgetRange, BuyingMode, FormatQuery, ProductAction, ProductAnswer, ProductFilters, ProductQuery, Refinement,
+    RefinementScope, RefinementStatus,
 };
 use crate::core::pagination::{Page, PageParams};
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Tenant};
@@ -33,10 +31,7 @@ pub struct PaginationRequest {
 impl From<Option<PaginationRequest>> for PageParams {
     fn from(request: Option<PaginationRequest>) -> PageParams {
         let request = request.unwrap_or_default();
-        PageParams {
-            cursor: request.cursor,
-            max_results: request.max_results,
-        }
+        PageParams { cursor: request.cursor, max_results: request.max_results }
     }
 }
 
@@ -54,13 +49,7 @@ pub struct FormatIdRef {
 
 impl From<FormatIdRef> for FormatId {
     fn from(r: FormatIdRef) -> FormatId {
-        FormatId {
-            agent_url: r.agent_url,
-            id: r.id,
-            width: r.width,
-            height: r.height,
-            duration_ms: r.duration_ms,
-        }
+        FormatId { agent_url: r.agent_url, id: r.id, width: r.width, height: r.height, duration_ms: r.duration_ms }
     }
 }
 
@@ -87,10 +76,7 @@ pub struct GetCapabilitiesRequest {
     pub envelope: Envelope,
 }
 
-pub fn capabilities_response(
-    capabilities: &Capabilities,
-    protocols: Option<&[String]>,
-) -> Map<String, Value> {
+pub fn capabilities_response(capabilities: &Capabilities, protocols: Option<&[String]>) -> Map<String, Value> {
     let wants = |protocol: &str| protocols.is_none_or(|p| p.iter().any(|x| x == protocol));
     let mut body = Map::new();
     body.insert(
@@ -252,9 +238,9 @@ impl GetProductsRequest {
             }
             (Some(BuyingModeWire::Wholesale), _) => BuyingMode::Wholesale,
             (Some(BuyingModeWire::Refine), _) => {
-                let entries = self.refine.ok_or_else(|| {
-                    Error::invalid("refine", "buying_mode \"refine\" needs a refine array")
-                })?;
+                let entries = self
+                    .refine
+                    .ok_or_else(|| Error::invalid("refine", "buying_mode \"refine\" needs a refine array"))?;
                 BuyingMode::Refine(entries.into_iter().map(Refinement::from).collect())
             }
             (None, Some(brief)) => BuyingMode::Brief(brief),
@@ -262,10 +248,8 @@ impl GetProductsRequest {
         };
         let filters = self.filters.unwrap_or_default();
         if let Some(countries) = &filters.countries
-            && let Some((index, _)) = countries
-                .iter()
-                .enumerate()
-                .find(|(_, c)| c.len() != 2 || !c.chars().all(|x| x.is_ascii_alphabetic()))
+            && let Some((index, _)) =
+                countries.iter().enumerate().find(|(_, c)| c.len() != 2 || !c.chars().all(|x| x.is_ascii_alphabetic()))
         {
             return Err(Error::invalid(
                 format!("filters.countries[{index}]"),
@@ -278,20 +262,10 @@ impl GetProductsRequest {
                 delivery_type: filters.delivery_type,
                 exclusivity: filters.exclusivity,
                 is_fixed_price: filters.is_fixed_price,
-                format_ids: filters
-                    .format_ids
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(FormatId::from)
-                    .collect(),
+                format_ids: filters.format_ids.unwrap_or_default().into_iter().map(FormatId::from).collect(),
                 standard_formats_only: filters.standard_formats_only.unwrap_or(false),
                 channels: filters.channels.unwrap_or_default(),
-                countries: filters
-                    .countries
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|c| c.to_ascii_uppercase())
-                    .collect(),
+                countries: filters.countries.unwrap_or_default().into_iter().map(|c| c.to_ascii_uppercase()).collect(),
                 budget_range: filters.budget_range.map(|b| BudgetRange {
                     min: b.min,
                     max: b.max,
@@ -303,6 +277,7 @@ impl GetProductsRequest {
             },
             preferred_delivery_types: self.preferred_delivery_types.unwrap_or_default(),
             page: self.pagination.into(),
+            records: Default::default(),
         })
     }
 }
@@ -311,11 +286,7 @@ impl From<RefineEntry> for Refinement {
     fn from(entry: RefineEntry) -> Refinement {
         match entry {
             RefineEntry::Request { ask } => Refinement::Request { ask },
-            RefineEntry::Product {
-                product_id,
-                action,
-                ask,
-            } => Refinement::Product {
+            RefineEntry::Product { product_id, action, ask } => Refinement::Product {
                 product_id,
                 action: match action.unwrap_or(ProductActionWire::Include) {
                     ProductActionWire::Include => ProductAction::Include,
@@ -329,11 +300,7 @@ impl From<RefineEntry> for Refinement {
     }
 }
 
-pub fn products_response(
-    answer: &ProductAnswer,
-    fields: Option<&[String]>,
-    property_list: bool,
-) -> Map<String, Value> {
+pub fn products_response(answer: &ProductAnswer, fields: Option<&[String]>, property_list: bool) -> Map<String, Value> {
     let products: Vec<Value> = answer
         .products
         .items
@@ -407,12 +374,7 @@ pub struct ListFormatsRequest {
 impl ListFormatsRequest {
     pub fn into_query(self) -> FormatQuery {
         FormatQuery {
-            format_ids: self
-                .format_ids
-                .unwrap_or_default()
-                .into_iter()
-                .map(FormatId::from)
-                .collect(),
+            format_ids: self.format_ids.unwrap_or_default().into_iter().map(FormatId::from).collect(),
             asset_types: self.asset_types.unwrap_or_default(),
             max_width: self.max_width,
             max_height: self.max_height,
@@ -446,14 +408,7 @@ pub fn format_value(format: &Format) -> Value {
 
 pub fn formats_response(page: &Page<Format>) -> Map<String, Value> {
     let mut body = Map::new();
-    body.insert(
-        "formats".into(),
-        page.items
-            .iter()
-            .map(format_value)
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    body.insert("formats".into(), page.items.iter().map(format_value).collect::<Vec<_>>().into());
     body.insert("pagination".into(), pagination(page));
     body
 }
@@ -470,16 +425,9 @@ pub struct ListPropertiesRequest {
     pub envelope: Envelope,
 }
 
-pub fn properties_response(
-    tenant: &Tenant,
-    catalog: &Catalog,
-    tags: Option<&[String]>,
-) -> Map<String, Value> {
-    let properties: Vec<&Property> = catalog
-        .properties
-        .iter()
-        .filter(|p| tags.is_none_or(|tags| tags.iter().any(|t| p.tags.contains(t))))
-        .collect();
+pub fn properties_response(tenant: &Tenant, catalog: &Catalog, tags: Option<&[String]>) -> Map<String, Value> {
+    let properties: Vec<&Property> =
+        catalog.properties.iter().filter(|p| tags.is_none_or(|tags| tags.iter().any(|t| p.tags.contains(t)))).collect();
     let mut domains: Vec<String> = tenant.publisher_domains.clone();
     for property in &catalog.properties {
         if !domains.contains(&property.publisher_domain) {
@@ -487,22 +435,12 @@ pub fn properties_response(
         }
     }
     let mut body = Map::new();
-    body.insert(
-        "properties".into(),
-        properties
-            .iter()
-            .map(|p| Value::Object(to_object(p)))
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    body.insert("properties".into(), properties.iter().map(|p| Value::Object(to_object(p))).collect::<Vec<_>>().into());
     body.insert("publisher_domains".into(), domains.into());
     if let Some(description) = &tenant.portfolio_description {
         body.insert("portfolio_description".into(), description.clone().into());
     }
-    body.insert(
-        "advertising_policies".into(),
-        Value::Object(to_object(&catalog.policy)),
-    );
+    body.insert("advertising_policies".into(), Value::Object(to_object(&catalog.policy)));
     body
 }
 
@@ -663,24 +601,13 @@ impl ListAccountsRequest {
                 )
             })?),
         };
-        Ok(AccountQuery {
-            status,
-            sandbox: self.sandbox,
-            page: self.pagination.into(),
-        })
+        Ok(AccountQuery { status, sandbox: self.sandbox, page: self.pagination.into() })
     }
 }
 
 pub fn accounts_response(page: &Page<Account>) -> Map<String, Value> {
     let mut body = Map::new();
-    body.insert(
-        "accounts".into(),
-        page.items
-            .iter()
-            .map(account_value)
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    body.insert("accounts".into(), page.items.iter().map(account_value).collect::<Vec<_>>().into());
     body.insert("pagination".into(), pagination(page));
     body
 }

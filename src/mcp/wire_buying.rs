@@ -8,9 +8,10 @@ use crate::core::Error;
 use crate::core::accounts::AccountRef;
 use crate::core::buying::{MediaBuyQuery, PackageUpdate, UpdateMediaBuy, Updated};
 use crate::core::catalog::FormatId;
+use crate::core::creative::CreativeStatus;
 use crate::core::media_buy::{
-    Cancellation, CreateMediaBuy, MeasurementTerms, MediaBuy, MediaBuyStatus, Pacing, Package,
-    PackageRequest, StartTime, Verbatim, valid_actions,
+    Cancellation, CreateMediaBuy, MeasurementTerms, MediaBuy, MediaBuyStatus, Pacing, Package, PackageRequest,
+    StartTime, Verbatim, valid_actions,
 };
 use crate::core::pagination::Page;
 use crate::core::ports::HistoryEntry;
@@ -215,25 +216,20 @@ fn pacing(wire: Option<PacingWire>) -> Option<Pacing> {
 
 /// An RFC 3339 time with an explicit offset; naive times are refused.
 fn timestamp(text: &str, field: &str) -> Result<DateTime<Utc>, Error> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            Error::invalid_with(
-                field,
-                format!("{field} {text:?} is not an RFC 3339 time with offset"),
-                "use e.g. 2026-04-01T00:00:00Z",
-            )
-        })
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+        Error::invalid_with(
+            field,
+            format!("{field} {text:?} is not an RFC 3339 time with offset"),
+            "use e.g. 2026-04-01T00:00:00Z",
+        )
+    })
 }
 
 fn start_time(value: &Value, field: &str) -> Result<StartTime, Error> {
     match value {
         Value::String(text) if text == "asap" => Ok(StartTime::Asap),
         Value::String(text) => Ok(StartTime::At(timestamp(text, field)?)),
-        _ => Err(Error::invalid(
-            field,
-            "start_time must be \"asap\" or an RFC 3339 time",
-        )),
+        _ => Err(Error::invalid(field, "start_time must be \"asap\" or an RFC 3339 time")),
     }
 }
 
@@ -264,10 +260,10 @@ fn overlay(overlay: &Map<String, Value>, at: &str) -> Result<Verbatim, Error> {
         }
         if key.starts_with("geo_countries") {
             let codes = value.as_array().map(Vec::as_slice).unwrap_or_default();
-            if let Some(position) = codes.iter().position(|c| {
-                !c.as_str()
-                    .is_some_and(|c| c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase()))
-            }) {
+            if let Some(position) = codes
+                .iter()
+                .position(|c| !c.as_str().is_some_and(|c| c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase())))
+            {
                 return Err(Error::invalid(
                     format!("{at}.{key}[{position}]"),
                     "countries are ISO 3166-1 alpha-2 codes in upper case",
@@ -281,9 +277,7 @@ fn overlay(overlay: &Map<String, Value>, at: &str) -> Result<Verbatim, Error> {
 fn measurement_terms(map: &Map<String, Value>) -> MeasurementTerms {
     let billing = map.get("billing_measurement");
     MeasurementTerms {
-        max_variance_percent: billing
-            .and_then(|b| b.get("max_variance_percent"))
-            .and_then(Value::as_f64),
+        max_variance_percent: billing.and_then(|b| b.get("max_variance_percent")).and_then(Value::as_f64),
         measurement_window: billing
             .and_then(|b| b.get("measurement_window"))
             .and_then(Value::as_str)
@@ -293,8 +287,7 @@ fn measurement_terms(map: &Map<String, Value>) -> MeasurementTerms {
 }
 
 fn assignments(list: &Option<Vec<CreativeAssignmentWire>>) -> Option<Vec<String>> {
-    list.as_ref()
-        .map(|list| list.iter().map(|a| a.creative_id.clone()).collect())
+    list.as_ref().map(|list| list.iter().map(|a| a.creative_id.clone()).collect())
 }
 
 fn no_inline_creatives(creatives: &Option<Vec<Value>>, at: String) -> Result<(), Error> {
@@ -302,9 +295,7 @@ fn no_inline_creatives(creatives: &Option<Vec<Value>>, at: String) -> Result<(),
         Some(list) if !list.is_empty() => Err(Error::Unsupported {
             message: "inline creatives are not supported".to_owned(),
             field: at,
-            suggestion:
-                "upload creatives with sync_creatives and reference them in creative_assignments"
-                    .to_owned(),
+            suggestion: "upload creatives with sync_creatives and reference them in creative_assignments".to_owned(),
         }),
         _ => Ok(()),
     }
@@ -321,21 +312,10 @@ pub fn package_request(wire: &PackageRequestWire, at: &str) -> Result<PackageReq
         bid_price: wire.bid_price,
         impressions: wire.impressions,
         pacing: pacing(wire.pacing),
-        start_time: wire
-            .start_time
-            .as_deref()
-            .map(|t| timestamp(t, &format!("{at}.start_time")))
-            .transpose()?,
-        end_time: wire
-            .end_time
-            .as_deref()
-            .map(|t| timestamp(t, &format!("{at}.end_time")))
-            .transpose()?,
+        start_time: wire.start_time.as_deref().map(|t| timestamp(t, &format!("{at}.start_time"))).transpose()?,
+        end_time: wire.end_time.as_deref().map(|t| timestamp(t, &format!("{at}.end_time"))).transpose()?,
         paused: wire.paused.unwrap_or(false),
-        format_ids: wire
-            .format_ids
-            .clone()
-            .map(|ids| ids.into_iter().map(FormatId::from).collect()),
+        format_ids: wire.format_ids.clone().map(|ids| ids.into_iter().map(FormatId::from).collect()),
         targeting_overlay: wire
             .targeting_overlay
             .as_ref()
@@ -350,40 +330,25 @@ impl CreateMediaBuyRequest {
     /// # Errors
     /// `InvalidRequest` for missing or malformed fields; `Unsupported` for proposal mode.
     pub fn to_core(&self) -> Result<(AccountRef, CreateMediaBuy), Error> {
-        let account = self
-            .account
-            .as_ref()
-            .ok_or_else(|| Error::invalid("account", "account is required"))?
-            .to_core()?;
+        let account =
+            self.account.as_ref().ok_or_else(|| Error::invalid("account", "account is required"))?.to_core()?;
         if let Some(proposal) = &self.proposal_id {
             return Err(Error::Unsupported {
-                message: format!(
-                    "proposal {proposal} is unknown: this seller does not issue proposals"
-                ),
+                message: format!("proposal {proposal} is unknown: this seller does not issue proposals"),
                 field: "proposal_id".to_owned(),
                 suggestion: "send packages built from get_products".to_owned(),
             });
         }
-        let brand = self
-            .brand
-            .as_ref()
-            .ok_or_else(|| Error::invalid("brand", "brand is required"))?;
+        let brand = self.brand.as_ref().ok_or_else(|| Error::invalid("brand", "brand is required"))?;
         let start = start_time(
-            self.start_time
-                .as_ref()
-                .ok_or_else(|| Error::invalid("start_time", "start_time is required"))?,
+            self.start_time.as_ref().ok_or_else(|| Error::invalid("start_time", "start_time is required"))?,
             "start_time",
         )?;
         let end = timestamp(
-            self.end_time
-                .as_deref()
-                .ok_or_else(|| Error::invalid("end_time", "end_time is required"))?,
+            self.end_time.as_deref().ok_or_else(|| Error::invalid("end_time", "end_time is required"))?,
             "end_time",
         )?;
-        let packages = self
-            .packages
-            .as_ref()
-            .ok_or_else(|| Error::invalid("packages", "packages are required"))?;
+        let packages = self.packages.as_ref().ok_or_else(|| Error::invalid("packages", "packages are required"))?;
         let packages = packages
             .iter()
             .enumerate()
@@ -397,10 +362,7 @@ impl CreateMediaBuyRequest {
                 start_time: start,
                 end_time: end,
                 packages,
-                total_budget: self
-                    .total_budget
-                    .as_ref()
-                    .map(|m| (m.amount, m.currency.clone())),
+                total_budget: self.total_budget.as_ref().map(|m| (m.amount, m.currency.clone())),
                 po_number: self.po_number.clone(),
             },
         ))
@@ -414,10 +376,7 @@ impl UpdateMediaBuyRequest {
         let cancel = match self.canceled {
             Some(true) => Some(self.cancellation_reason.clone()),
             Some(false) => {
-                return Err(Error::invalid(
-                    "canceled",
-                    "canceled can only be true (cancellation is irreversible)",
-                ));
+                return Err(Error::invalid("canceled", "canceled can only be true (cancellation is irreversible)"));
             }
             None => None,
         };
@@ -438,24 +397,13 @@ impl UpdateMediaBuyRequest {
                 pacing: pacing(p.pacing),
                 bid_price: p.bid_price,
                 impressions: p.impressions,
-                start_time: p
-                    .start_time
-                    .as_deref()
-                    .map(|t| timestamp(t, &format!("{at}.start_time")))
-                    .transpose()?,
-                end_time: p
-                    .end_time
-                    .as_deref()
-                    .map(|t| timestamp(t, &format!("{at}.end_time")))
-                    .transpose()?,
+                start_time: p.start_time.as_deref().map(|t| timestamp(t, &format!("{at}.start_time"))).transpose()?,
+                end_time: p.end_time.as_deref().map(|t| timestamp(t, &format!("{at}.end_time"))).transpose()?,
                 paused: p.paused,
                 cancel: match p.canceled {
                     Some(true) => Some(p.cancellation_reason.clone()),
                     Some(false) => {
-                        return Err(Error::invalid(
-                            format!("{at}.canceled"),
-                            "canceled can only be true",
-                        ));
+                        return Err(Error::invalid(format!("{at}.canceled"), "canceled can only be true"));
                     }
                     None => None,
                 },
@@ -476,20 +424,12 @@ impl UpdateMediaBuyRequest {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(UpdateMediaBuy {
             media_buy_id: self.media_buy_id.clone(),
-            account: self
-                .account
-                .as_ref()
-                .map(AccountRefWire::to_core)
-                .transpose()?,
+            account: self.account.as_ref().map(AccountRefWire::to_core).transpose()?,
             revision: self.revision,
             paused: self.paused,
             cancel,
             start_time,
-            end_time: self
-                .end_time
-                .as_deref()
-                .map(|t| timestamp(t, "end_time"))
-                .transpose()?,
+            end_time: self.end_time.as_deref().map(|t| timestamp(t, "end_time")).transpose()?,
             packages,
             new_packages,
         })
@@ -506,27 +446,15 @@ impl GetMediaBuysRequest {
             Some(Value::Array(many)) => Some(
                 many.iter()
                     .enumerate()
-                    .map(|(i, s)| {
-                        status(
-                            s.as_str().unwrap_or_default(),
-                            &format!("status_filter[{i}]"),
-                        )
-                    })
+                    .map(|(i, s)| status(s.as_str().unwrap_or_default(), &format!("status_filter[{i}]")))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
             Some(_) => {
-                return Err(Error::invalid(
-                    "status_filter",
-                    "status_filter is a status or a list of statuses",
-                ));
+                return Err(Error::invalid("status_filter", "status_filter is a status or a list of statuses"));
             }
         };
         Ok(MediaBuyQuery {
-            account: self
-                .account
-                .as_ref()
-                .map(AccountRefWire::to_core)
-                .transpose()?,
+            account: self.account.as_ref().map(AccountRefWire::to_core).transpose()?,
             media_buy_ids: self.media_buy_ids.clone().unwrap_or_default(),
             statuses,
             page: self.pagination.clone().into(),
@@ -549,8 +477,7 @@ fn time(at: DateTime<Utc>) -> Value {
 }
 
 fn cancellation_value(c: &Cancellation) -> Value {
-    let mut value =
-        json!({ "canceled_at": time(c.canceled_at), "canceled_by": c.canceled_by.as_str() });
+    let mut value = json!({ "canceled_at": time(c.canceled_at), "canceled_by": c.canceled_by.as_str() });
     if let Some(reason) = &c.reason {
         value["reason"] = json!(reason);
     }
@@ -593,11 +520,7 @@ fn package_value(package: &Package) -> Value {
 }
 
 fn actions(status: MediaBuyStatus) -> Value {
-    valid_actions(status)
-        .iter()
-        .map(|a| a.as_str())
-        .collect::<Vec<_>>()
-        .into()
+    valid_actions(status).iter().map(|a| a.as_str()).collect::<Vec<_>>().into()
 }
 
 pub fn created_response(buy: &MediaBuy, sandbox: bool) -> Map<String, Value> {
@@ -608,32 +531,17 @@ pub fn created_response(buy: &MediaBuy, sandbox: bool) -> Map<String, Value> {
     body.insert("creative_deadline".into(), time(buy.creative_deadline));
     body.insert("revision".into(), buy.revision.into());
     body.insert("valid_actions".into(), actions(buy.status));
-    body.insert(
-        "packages".into(),
-        buy.packages
-            .iter()
-            .map(package_value)
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    body.insert("packages".into(), buy.packages.iter().map(package_value).collect::<Vec<_>>().into());
     if sandbox {
         body.insert("sandbox".into(), true.into());
     }
     body
 }
 
-pub fn updated_response(
-    updated: &Updated,
-    now: DateTime<Utc>,
-    sandbox: bool,
-) -> Map<String, Value> {
+pub fn updated_response(updated: &Updated, now: DateTime<Utc>, sandbox: bool) -> Map<String, Value> {
     let buy = &updated.media_buy;
-    let affected: Vec<Value> = updated
-        .affected_packages
-        .iter()
-        .filter_map(|id| buy.package(id))
-        .map(package_value)
-        .collect();
+    let affected: Vec<Value> =
+        updated.affected_packages.iter().filter_map(|id| buy.package(id)).map(package_value).collect();
     let mut body = Map::new();
     body.insert("media_buy_id".into(), buy.media_buy_id.clone().into());
     body.insert("status".into(), buy.status.as_str().into());
@@ -647,11 +555,15 @@ pub fn updated_response(
     body
 }
 
+/// The review state of each creative in the buyer's library (status, rejection reason).
+pub type ReviewStates = std::collections::HashMap<String, (CreativeStatus, Option<String>)>;
+
 /// One buy as `get_media_buys` shows it.
 pub fn media_buy_value(
     buy: &MediaBuy,
     history: Option<&[HistoryEntry]>,
     snapshot_requested: bool,
+    reviews: &ReviewStates,
 ) -> Value {
     let packages: Vec<Value> = buy
         .packages
@@ -680,12 +592,22 @@ pub fn media_buy_value(
                 value["cancellation"] = cancellation_value(cancellation);
             }
             if !package.creative_ids.is_empty() {
-                // Creative review arrives with the creative library; until then an assignment
-                // awaits review.
                 value["creative_approvals"] = package
                     .creative_ids
                     .iter()
-                    .map(|id| json!({"creative_id": id, "approval_status": "pending_review"}))
+                    .map(|id| {
+                        // Assigned before upload, or still in review: pending until approved.
+                        let (status, reason) = match reviews.get(id) {
+                            Some((CreativeStatus::Approved, _)) => ("approved", None),
+                            Some((CreativeStatus::Rejected, reason)) => ("rejected", reason.clone()),
+                            _ => ("pending_review", None),
+                        };
+                        let mut approval = json!({"creative_id": id, "approval_status": status});
+                        if let Some(reason) = reason {
+                            approval["rejection_reason"] = json!(reason);
+                        }
+                        approval
+                    })
                     .collect::<Vec<_>>()
                     .into();
             }
@@ -717,7 +639,8 @@ pub fn media_buy_value(
         value["history"] = history
             .iter()
             .map(|h| {
-                let mut entry = json!({"revision": h.revision, "timestamp": time(h.at), "actor": h.actor, "action": h.action});
+                let mut entry =
+                    json!({"revision": h.revision, "timestamp": time(h.at), "actor": h.actor, "action": h.action});
                 if !h.summary.is_empty() {
                     entry["summary"] = json!(h.summary);
                 }

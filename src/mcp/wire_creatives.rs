@@ -54,6 +54,8 @@ pub mod schemas {
         pub idempotency_key: Option<String>,
         pub account: Option<AccountRefWire>,
         pub creatives: Vec<CreativeWire>,
+        /// Limit the sync to these creatives of the request (not with delete_missing).
+        pub creative_ids: Option<Vec<String>>,
         pub assignments: Option<Vec<AssignmentWire>>,
         /// Archive your creatives that are not in this request.
         pub delete_missing: Option<bool>,
@@ -136,19 +138,13 @@ impl SyncCreativesRequest {
     /// # Errors
     /// `InvalidRequest` for a missing account, bad statuses or modes.
     pub fn to_core(&self) -> Result<SyncCreatives, Error> {
-        let account = self
-            .account
-            .as_ref()
-            .ok_or_else(|| Error::invalid("account", "account is required"))?
-            .to_core()?;
+        let account =
+            self.account.as_ref().ok_or_else(|| Error::invalid("account", "account is required"))?.to_core()?;
         let validation_mode = match self.validation_mode.as_deref() {
             None | Some("strict") => ValidationMode::Strict,
             Some("lenient") => ValidationMode::Lenient,
             Some(other) => {
-                return Err(Error::invalid(
-                    "validation_mode",
-                    format!("unknown validation_mode {other:?}"),
-                ));
+                return Err(Error::invalid("validation_mode", format!("unknown validation_mode {other:?}")));
             }
         };
         let mut creatives = Vec::with_capacity(self.creatives.len());
@@ -157,11 +153,7 @@ impl SyncCreativesRequest {
                 creative_id: c.creative_id.clone(),
                 name: c.name.clone(),
                 format_id: FormatId::from(c.format_id.clone()),
-                assets: c
-                    .assets
-                    .iter()
-                    .map(|(id, value)| (id.clone(), asset_input(value)))
-                    .collect(),
+                assets: c.assets.iter().map(|(id, value)| (id.clone(), asset_input(value))).collect(),
                 assets_verbatim: Verbatim(Value::Object(c.assets.clone()).to_string()),
                 tags: c.tags.clone().unwrap_or_default(),
                 requested_status: c
@@ -174,6 +166,7 @@ impl SyncCreativesRequest {
         Ok(SyncCreatives {
             account,
             creatives,
+            only: self.creative_ids.clone(),
             assignments: self
                 .assignments
                 .iter()
@@ -187,11 +180,7 @@ impl SyncCreativesRequest {
     }
 }
 
-pub fn sync_response(
-    outcomes: &[CreativeOutcome],
-    dry_run: bool,
-    sandbox: bool,
-) -> Map<String, Value> {
+pub fn sync_response(outcomes: &[CreativeOutcome], dry_run: bool, sandbox: bool) -> Map<String, Value> {
     let creatives: Vec<Value> = outcomes
         .iter()
         .map(|o| {
@@ -252,20 +241,14 @@ impl ListCreativesRequest {
                     "status" => CreativeSort::Status,
                     "assignment_count" => CreativeSort::AssignmentCount,
                     other => {
-                        return Err(Error::invalid(
-                            "sort.field",
-                            format!("cannot sort by {other:?}"),
-                        ));
+                        return Err(Error::invalid("sort.field", format!("cannot sort by {other:?}")));
                     }
                 };
                 let descending = match sort.direction.as_deref() {
                     None | Some("asc") => false,
                     Some("desc") => true,
                     Some(other) => {
-                        return Err(Error::invalid(
-                            "sort.direction",
-                            format!("unknown direction {other:?}"),
-                        ));
+                        return Err(Error::invalid("sort.direction", format!("unknown direction {other:?}")));
                     }
                 };
                 (field, descending)
@@ -277,12 +260,7 @@ impl ListCreativesRequest {
             name_contains: filters.name_contains,
             tags: filters.tags.unwrap_or_default(),
             tags_any: filters.tags_any.unwrap_or_default(),
-            format_ids: filters
-                .format_ids
-                .unwrap_or_default()
-                .into_iter()
-                .map(FormatId::from)
-                .collect(),
+            format_ids: filters.format_ids.unwrap_or_default().into_iter().map(FormatId::from).collect(),
             media_buy_ids: filters.media_buy_ids.unwrap_or_default(),
             assigned_to_packages: filters.assigned_to_packages.unwrap_or_default(),
             unassigned: filters.unassigned,

@@ -43,18 +43,12 @@ pub mod schemas {
 use schemas::GetMediaBuyDeliveryRequest;
 
 fn date(text: &str, field: &str) -> Result<NaiveDate, Error> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        Error::invalid_with(
-            field,
-            format!("{field} {text:?} is not a date"),
-            "use YYYY-MM-DD",
-        )
-    })
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| Error::invalid_with(field, format!("{field} {text:?} is not a date"), "use YYYY-MM-DD"))
 }
 
 fn status(text: &str, field: &str) -> Result<MediaBuyStatus, Error> {
-    MediaBuyStatus::parse(text)
-        .ok_or_else(|| Error::invalid(field, format!("unknown media buy status {text:?}")))
+    MediaBuyStatus::parse(text).ok_or_else(|| Error::invalid(field, format!("unknown media buy status {text:?}")))
 }
 
 impl GetMediaBuyDeliveryRequest {
@@ -67,35 +61,19 @@ impl GetMediaBuyDeliveryRequest {
             Some(Value::Array(many)) => Some(
                 many.iter()
                     .enumerate()
-                    .map(|(i, s)| {
-                        status(
-                            s.as_str().unwrap_or_default(),
-                            &format!("status_filter[{i}]"),
-                        )
-                    })
+                    .map(|(i, s)| status(s.as_str().unwrap_or_default(), &format!("status_filter[{i}]")))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
             Some(_) => {
-                return Err(Error::invalid(
-                    "status_filter",
-                    "status_filter is a status or a list of statuses",
-                ));
+                return Err(Error::invalid("status_filter", "status_filter is a status or a list of statuses"));
             }
         };
         Ok(DeliveryQuery {
             account: self.account.as_ref().map(|a| a.to_core()).transpose()?,
             media_buy_ids: self.media_buy_ids.clone().unwrap_or_default(),
             statuses,
-            start_date: self
-                .start_date
-                .as_deref()
-                .map(|d| date(d, "start_date"))
-                .transpose()?,
-            end_date: self
-                .end_date
-                .as_deref()
-                .map(|d| date(d, "end_date"))
-                .transpose()?,
+            start_date: self.start_date.as_deref().map(|d| date(d, "start_date")).transpose()?,
+            end_date: self.end_date.as_deref().map(|d| date(d, "end_date")).transpose()?,
         })
     }
 }
@@ -115,8 +93,7 @@ fn metrics_value(metrics: &Metrics, model: Option<PricingModel>) -> Value {
         "clicks": metrics.clicks,
     });
     if metrics.impressions > 0.0 {
-        value["ctr"] =
-            json!(((metrics.clicks / metrics.impressions) * 10_000.0).round() / 10_000.0);
+        value["ctr"] = json!(((metrics.clicks / metrics.impressions) * 10_000.0).round() / 10_000.0);
     }
     if metrics.completed_views > 0.0 {
         value["completed_views"] = json!(metrics.completed_views);
@@ -125,9 +102,7 @@ fn metrics_value(metrics: &Metrics, model: Option<PricingModel>) -> Value {
     }
     let effective = match model {
         Some(PricingModel::Cpc) if metrics.clicks > 0.0 => Some(metrics.spend / metrics.clicks),
-        Some(PricingModel::Cpcv) if metrics.completed_views > 0.0 => {
-            Some(metrics.spend / metrics.completed_views)
-        }
+        Some(PricingModel::Cpcv) if metrics.completed_views > 0.0 => Some(metrics.spend / metrics.completed_views),
         _ if metrics.impressions > 0.0 => Some(metrics.spend / metrics.impressions * 1000.0),
         _ => None,
     };
@@ -195,10 +170,7 @@ pub fn delivery_response(report: &DeliveryReport, package_daily: bool) -> Map<St
     }
     aggregated["media_buy_count"] = json!(report.buys.len());
     let mut body = Map::new();
-    body.insert(
-        "reporting_period".into(),
-        json!({ "start": time(report.period.0), "end": time(report.period.1) }),
-    );
+    body.insert("reporting_period".into(), json!({ "start": time(report.period.0), "end": time(report.period.1) }));
     body.insert("currency".into(), report.currency.clone().into());
     body.insert("aggregated_totals".into(), aggregated);
     body.insert("media_buy_deliveries".into(), deliveries.into());

@@ -98,11 +98,7 @@ pub(super) async fn save(db: &Db, creatives: &[Creative]) -> Result<(), StoreErr
     })
 }
 
-pub(super) async fn list(
-    db: &Db,
-    tenant_id: &str,
-    principal_id: &str,
-) -> Result<Vec<Creative>, StoreError> {
+pub(super) async fn list(db: &Db, tenant_id: &str, principal_id: &str) -> Result<Vec<Creative>, StoreError> {
     let rows: Vec<CreativeRow> = on_pool!(db, |pool| {
         sqlx::query_as(
             "select creative_id, tenant_id, principal_id, account_id, name, status, created_at, updated_at, document
@@ -117,11 +113,7 @@ pub(super) async fn list(
     rows.into_iter().map(Creative::try_from).collect()
 }
 
-pub(super) async fn assignments(
-    db: &Db,
-    tenant_id: &str,
-    principal_id: &str,
-) -> Result<Vec<Assignment>, StoreError> {
+pub(super) async fn assignments(db: &Db, tenant_id: &str, principal_id: &str) -> Result<Vec<Assignment>, StoreError> {
     let rows: Vec<(String, String, String, DateTime<Utc>)> = on_pool!(db, |pool| {
         sqlx::query_as(
             "select creative_id, media_buy_id, package_id, assigned_at from creative_assignments
@@ -135,14 +127,12 @@ pub(super) async fn assignments(
     });
     Ok(rows
         .into_iter()
-        .map(
-            |(creative_id, media_buy_id, package_id, assigned_at)| Assignment {
-                creative_id,
-                media_buy_id,
-                package_id,
-                assigned_at,
-            },
-        )
+        .map(|(creative_id, media_buy_id, package_id, assigned_at)| Assignment {
+            creative_id,
+            media_buy_id,
+            package_id,
+            assigned_at,
+        })
         .collect())
 }
 

@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Db, backend, corrupt};
 use crate::core::StoreError;
 use crate::core::catalog::{FormatId, PricingModel};
-use crate::core::media_buy::{
-    Cancellation, MediaBuy, MediaBuyStatus, Pacing, Package, Party, Verbatim,
-};
+use crate::core::media_buy::{Cancellation, MediaBuy, MediaBuyStatus, Pacing, Package, Party, Verbatim};
 use crate::core::ports::{HistoryEntry, MediaBuyFilter, PageRequest};
 
 #[derive(Serialize, Deserialize)]
@@ -73,8 +71,7 @@ fn cancellation_doc(c: &Cancellation) -> CancellationDoc {
 fn cancellation(doc: CancellationDoc) -> Result<Cancellation, StoreError> {
     Ok(Cancellation {
         canceled_at: doc.canceled_at,
-        canceled_by: Party::parse(&doc.canceled_by)
-            .ok_or_else(|| corrupt(format!("party {}", doc.canceled_by)))?,
+        canceled_by: Party::parse(&doc.canceled_by).ok_or_else(|| corrupt(format!("party {}", doc.canceled_by)))?,
         reason: doc.reason,
     })
 }
@@ -128,8 +125,7 @@ fn from_doc(doc: BuyDoc) -> Result<MediaBuy, StoreError> {
     let mut packages = Vec::with_capacity(doc.packages.len());
     for p in doc.packages {
         packages.push(Package {
-            pacing: Pacing::parse(&p.pacing)
-                .ok_or_else(|| corrupt(format!("pacing {}", p.pacing)))?,
+            pacing: Pacing::parse(&p.pacing).ok_or_else(|| corrupt(format!("pacing {}", p.pacing)))?,
             cancellation: p.cancellation.map(cancellation).transpose()?,
             package_id: p.package_id,
             product_id: p.product_id,
@@ -150,8 +146,7 @@ fn from_doc(doc: BuyDoc) -> Result<MediaBuy, StoreError> {
         });
     }
     Ok(MediaBuy {
-        status: MediaBuyStatus::parse(&doc.status)
-            .ok_or_else(|| corrupt(format!("status {}", doc.status)))?,
+        status: MediaBuyStatus::parse(&doc.status).ok_or_else(|| corrupt(format!("status {}", doc.status)))?,
         cancellation: doc.cancellation.map(cancellation).transpose()?,
         media_buy_id: doc.media_buy_id,
         tenant_id: doc.tenant_id,
@@ -181,13 +176,14 @@ fn serialize(buy: &MediaBuy) -> Result<String, StoreError> {
 
 macro_rules! insert_history {
     ($tx:expr, $id:expr, $entries:expr) => {
-        for entry in $entries {
+        for (seq, entry) in $entries.iter().enumerate() {
             sqlx::query(
-                "insert into media_buy_history (media_buy_id, revision, changed_at, actor, action, summary, package_id)
-                 values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing",
+                "insert into media_buy_history (media_buy_id, revision, seq, changed_at, actor, action, summary, package_id)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind($id)
             .bind(entry.revision)
+            .bind(seq as i64)
             .bind(entry.at)
             .bind(&entry.actor)
             .bind(&entry.action)
@@ -200,11 +196,7 @@ macro_rules! insert_history {
     };
 }
 
-pub(super) async fn insert(
-    db: &Db,
-    buy: &MediaBuy,
-    history: &[HistoryEntry],
-) -> Result<(), StoreError> {
+pub(super) async fn insert(db: &Db, buy: &MediaBuy, history: &[HistoryEntry]) -> Result<(), StoreError> {
     let document = serialize(buy)?;
     on_pool!(db, |pool| {
         let mut tx = pool.begin().await.map_err(backend)?;
@@ -233,11 +225,7 @@ pub(super) async fn insert(
     })
 }
 
-pub(super) async fn get(
-    db: &Db,
-    tenant_id: &str,
-    media_buy_id: &str,
-) -> Result<Option<MediaBuy>, StoreError> {
+pub(super) async fn get(db: &Db, tenant_id: &str, media_buy_id: &str) -> Result<Option<MediaBuy>, StoreError> {
     let row: Option<(String,)> = on_pool!(db, |pool| {
         sqlx::query_as("select document from media_buys where tenant_id = $1 and media_buy_id = $2")
             .bind(tenant_id)
@@ -289,11 +277,7 @@ pub(super) async fn update(
 
 /// `($n is null or …)` cannot express list filters portably, so the statuses and ids travel as
 /// one comma-separated text each and are matched with `instr` on SQLite and `= any` on Postgres.
-pub(super) async fn list(
-    db: &Db,
-    filter: &MediaBuyFilter,
-    page: &PageRequest,
-) -> Result<Vec<MediaBuy>, StoreError> {
+pub(super) async fn list(db: &Db, filter: &MediaBuyFilter, page: &PageRequest) -> Result<Vec<MediaBuy>, StoreError> {
     let statuses = joined(filter.statuses.iter().map(|s| s.as_str()));
     let ids = joined(filter.media_buy_ids.iter().map(String::as_str));
     let rows: Vec<(String,)> = match db {
@@ -377,15 +361,11 @@ pub(super) async fn count(db: &Db, filter: &MediaBuyFilter) -> Result<u64, Store
     Ok(count.max(0) as u64)
 }
 
-pub(super) async fn history(
-    db: &Db,
-    media_buy_id: &str,
-    limit: u32,
-) -> Result<Vec<HistoryEntry>, StoreError> {
+pub(super) async fn history(db: &Db, media_buy_id: &str, limit: u32) -> Result<Vec<HistoryEntry>, StoreError> {
     let rows: Vec<HistoryRow> = on_pool!(db, |pool| {
         sqlx::query_as(
             "select revision, changed_at, actor, action, summary, package_id from media_buy_history
-             where media_buy_id = $1 order by revision desc, changed_at desc, action limit $2",
+             where media_buy_id = $1 order by revision desc, seq desc limit $2",
         )
         .bind(media_buy_id)
         .bind(i64::from(limit))

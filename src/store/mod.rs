@@ -6,23 +6,21 @@
 //! so that both are type-checked. Migrations live in `migrations/sqlite` and
 //! `migrations/postgres` and are embedded in the binary.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::core::StoreError;
 use crate::core::catalog::{AdvertisingPolicy, Catalog, Format, Product, Property};
 use crate::core::creative::Creative;
+use crate::core::feedback::{Feedback, ProductRecord};
 use crate::core::idempotency::{IdempotencyRecord, IdempotencyScope};
 use crate::core::media_buy::MediaBuy;
-use crate::core::ports::{
-    AccountFilter, Assignment, Claim, HistoryEntry, MediaBuyFilter, PageRequest, Store,
-};
+use crate::core::ports::{AccountFilter, Assignment, Claim, HistoryEntry, MediaBuyFilter, PageRequest, Store};
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Billing, Principal, Tenant};
 
 /// A connection pool to one of the two supported databases.
@@ -59,10 +57,7 @@ impl Db {
                 .connect(url)
                 .await
                 .map_err(backend)?;
-            sqlx::migrate!("migrations/postgres")
-                .run(&pool)
-                .await
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await.map_err(|e| StoreError::Backend(e.to_string()))?;
             Ok(Db::Postgres(pool))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -83,10 +78,7 @@ impl Db {
                 .connect_with(options)
                 .await
                 .map_err(backend)?;
-            sqlx::migrate!("migrations/sqlite")
-                .run(&pool)
-                .await
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await.map_err(|e| StoreError::Backend(e.to_string()))?;
             Ok(Db::Sqlite(pool))
         } else {
             Err(StoreError::Backend(format!(
@@ -169,8 +161,7 @@ impl TryFrom<AccountRow> for Account {
         Ok(Account {
             status: AccountStatus::parse(&row.status)
                 .ok_or_else(|| corrupt(format!("account status {}", row.status)))?,
-            billing: Billing::parse(&row.billing)
-                .ok_or_else(|| corrupt(format!("account billing {}", row.billing)))?,
+            billing: Billing::parse(&row.billing).ok_or_else(|| corrupt(format!("account billing {}", row.billing)))?,
             account_id: row.account_id,
             tenant_id: row.tenant_id,
             owner_principal_id: row.owner_principal_id,
@@ -205,14 +196,9 @@ macro_rules! account_columns {
     };
 }
 
-fn documents<T: serde::de::DeserializeOwned>(
-    rows: Vec<(String,)>,
-    kind: &str,
-) -> Result<Vec<T>, StoreError> {
+fn documents<T: serde::de::DeserializeOwned>(rows: Vec<(String,)>, kind: &str) -> Result<Vec<T>, StoreError> {
     rows.into_iter()
-        .map(|(document,)| {
-            serde_json::from_str(&document).map_err(|e| corrupt(format!("{kind} document: {e}")))
-        })
+        .map(|(document,)| serde_json::from_str(&document).map_err(|e| corrupt(format!("{kind} document: {e}"))))
         .collect()
 }
 
@@ -222,11 +208,7 @@ fn to_document<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 
 impl Store for Db {
     async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, |pool| sqlx::query("select 1")
-            .execute(pool)
-            .await
-            .map(|_| ())
-            .map_err(backend))
+        on_pool!(self, |pool| sqlx::query("select 1").execute(pool).await.map(|_| ()).map_err(backend))
     }
 
     async fn upsert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
@@ -248,11 +230,7 @@ impl Store for Db {
         })
     }
 
-    async fn insert_principal(
-        &self,
-        principal: &Principal,
-        token_hash: &str,
-    ) -> Result<(), StoreError> {
+    async fn insert_principal(&self, principal: &Principal, token_hash: &str) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
             sqlx::query(
                 "insert into principals (principal_id, tenant_id, name, admin, token_hash, created_at)
@@ -271,10 +249,7 @@ impl Store for Db {
         })
     }
 
-    async fn principal_by_token_hash(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<(Principal, String)>, StoreError> {
+    async fn principal_by_token_hash(&self, token_hash: &str) -> Result<Option<(Principal, String)>, StoreError> {
         let row: Option<(PrincipalRow, String)> = on_pool!(self, |pool| {
             sqlx::query_as::<_, PrincipalRowWithHash>(
                 "select principal_id, tenant_id, name, admin, created_at, token_hash from principals
@@ -339,35 +314,31 @@ impl Store for Db {
         on_pool!(self, |pool| {
             // One transaction so that the version and the entries agree.
             let mut tx = pool.begin().await.map_err(backend)?;
-            let (version, policy): (i64, String) = sqlx::query_as(
-                "select catalog_version, advertising_policy from tenants where tenant_id = $1",
-            )
-            .bind(tenant_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
-            .ok_or_else(|| StoreError::Corrupt(format!("tenant {tenant_id} does not exist")))?;
-            let products: Vec<(String,)> = sqlx::query_as(
-                "select document from products where tenant_id = $1 order by position",
-            )
-            .bind(tenant_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?;
-            let formats: Vec<(String,)> = sqlx::query_as(
-                "select document from formats where tenant_id = $1 order by position",
-            )
-            .bind(tenant_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?;
-            let properties: Vec<(String,)> = sqlx::query_as(
-                "select document from properties where tenant_id = $1 order by position",
-            )
-            .bind(tenant_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?;
+            let (version, policy): (i64, String) =
+                sqlx::query_as("select catalog_version, advertising_policy from tenants where tenant_id = $1")
+                    .bind(tenant_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("tenant {tenant_id} does not exist")))?;
+            let products: Vec<(String,)> =
+                sqlx::query_as("select document from products where tenant_id = $1 order by position")
+                    .bind(tenant_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            let formats: Vec<(String,)> =
+                sqlx::query_as("select document from formats where tenant_id = $1 order by position")
+                    .bind(tenant_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            let properties: Vec<(String,)> =
+                sqlx::query_as("select document from properties where tenant_id = $1 order by position")
+                    .bind(tenant_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
             let catalog = Catalog {
                 products: documents::<Product>(products, "product")?,
@@ -379,12 +350,7 @@ impl Store for Db {
         })
     }
 
-    async fn replace_catalog(
-        &self,
-        tenant_id: &str,
-        catalog: &Catalog,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    async fn replace_catalog(&self, tenant_id: &str, catalog: &Catalog, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let products: Vec<(String, String)> = catalog
             .products
             .iter()
@@ -393,13 +359,7 @@ impl Store for Db {
         let formats: Vec<(String, String, String)> = catalog
             .formats
             .iter()
-            .map(|f| {
-                Ok((
-                    f.format_id.agent_url.clone(),
-                    f.format_id.id.clone(),
-                    to_document(f)?,
-                ))
-            })
+            .map(|f| Ok((f.format_id.agent_url.clone(), f.format_id.id.clone(), to_document(f)?)))
             .collect::<Result<_, StoreError>>()?;
         let properties: Vec<(String, String)> = catalog
             .properties
@@ -415,11 +375,7 @@ impl Store for Db {
                     "formats" => "delete from formats where tenant_id = $1",
                     _ => "delete from properties where tenant_id = $1",
                 };
-                sqlx::query(sql)
-                    .bind(tenant_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
+                sqlx::query(sql).bind(tenant_id).execute(&mut *tx).await.map_err(backend)?;
             }
             for (position, (product_id, document)) in products.iter().enumerate() {
                 sqlx::query("insert into products (tenant_id, product_id, position, document) values ($1, $2, $3, $4)")
@@ -499,23 +455,10 @@ impl Store for Db {
         row.map(Account::try_from).transpose()
     }
 
-    async fn account_by_id(
-        &self,
-        tenant_id: &str,
-        account_id: &str,
-    ) -> Result<Option<Account>, StoreError> {
-        let sql = concat!(
-            "select ",
-            account_columns!(),
-            " from accounts where tenant_id = $1 and account_id = $2"
-        );
+    async fn account_by_id(&self, tenant_id: &str, account_id: &str) -> Result<Option<Account>, StoreError> {
+        let sql = concat!("select ", account_columns!(), " from accounts where tenant_id = $1 and account_id = $2");
         let row: Option<AccountRow> = on_pool!(self, |pool| {
-            sqlx::query_as(sql)
-                .bind(tenant_id)
-                .bind(account_id)
-                .fetch_optional(pool)
-                .await
-                .map_err(backend)?
+            sqlx::query_as(sql).bind(tenant_id).bind(account_id).fetch_optional(pool).await.map_err(backend)?
         });
         row.map(Account::try_from).transpose()
     }
@@ -554,11 +497,7 @@ impl Store for Db {
         })
     }
 
-    async fn list_accounts(
-        &self,
-        filter: &AccountFilter,
-        page: &PageRequest,
-    ) -> Result<Vec<Account>, StoreError> {
+    async fn list_accounts(&self, filter: &AccountFilter, page: &PageRequest) -> Result<Vec<Account>, StoreError> {
         let sql = concat!(
             "select ",
             account_columns!(),
@@ -647,18 +586,12 @@ impl Store for Db {
                 })),
                 // Released between our insert and select: the key is free again, so the caller
                 // retries and will normally claim it.
-                None => Err(StoreError::Conflict(
-                    "idempotency key released concurrently".to_owned(),
-                )),
+                None => Err(StoreError::Conflict("idempotency key released concurrently".to_owned())),
             }
         })
     }
 
-    async fn complete_idempotency_key(
-        &self,
-        scope: &IdempotencyScope,
-        response: &str,
-    ) -> Result<(), StoreError> {
+    async fn complete_idempotency_key(&self, scope: &IdempotencyScope, response: &str) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
             sqlx::query(
                 "update idempotency_keys set response = $1
@@ -691,19 +624,11 @@ impl Store for Db {
         })
     }
 
-    async fn insert_media_buy(
-        &self,
-        media_buy: &MediaBuy,
-        history: &[HistoryEntry],
-    ) -> Result<(), StoreError> {
+    async fn insert_media_buy(&self, media_buy: &MediaBuy, history: &[HistoryEntry]) -> Result<(), StoreError> {
         media_buys::insert(self, media_buy, history).await
     }
 
-    async fn media_buy(
-        &self,
-        tenant_id: &str,
-        media_buy_id: &str,
-    ) -> Result<Option<MediaBuy>, StoreError> {
+    async fn media_buy(&self, tenant_id: &str, media_buy_id: &str) -> Result<Option<MediaBuy>, StoreError> {
         media_buys::get(self, tenant_id, media_buy_id).await
     }
 
@@ -716,11 +641,7 @@ impl Store for Db {
         media_buys::update(self, media_buy, expected_revision, history).await
     }
 
-    async fn list_media_buys(
-        &self,
-        filter: &MediaBuyFilter,
-        page: &PageRequest,
-    ) -> Result<Vec<MediaBuy>, StoreError> {
+    async fn list_media_buys(&self, filter: &MediaBuyFilter, page: &PageRequest) -> Result<Vec<MediaBuy>, StoreError> {
         media_buys::list(self, filter, page).await
     }
 
@@ -728,11 +649,7 @@ impl Store for Db {
         media_buys::count(self, filter).await
     }
 
-    async fn media_buy_history(
-        &self,
-        media_buy_id: &str,
-        limit: u32,
-    ) -> Result<Vec<HistoryEntry>, StoreError> {
+    async fn media_buy_history(&self, media_buy_id: &str, limit: u32) -> Result<Vec<HistoryEntry>, StoreError> {
         media_buys::history(self, media_buy_id, limit).await
     }
 
@@ -740,27 +657,15 @@ impl Store for Db {
         creatives::save(self, creatives).await
     }
 
-    async fn creatives(
-        &self,
-        tenant_id: &str,
-        principal_id: &str,
-    ) -> Result<Vec<Creative>, StoreError> {
+    async fn creatives(&self, tenant_id: &str, principal_id: &str) -> Result<Vec<Creative>, StoreError> {
         creatives::list(self, tenant_id, principal_id).await
     }
 
-    async fn assignments(
-        &self,
-        tenant_id: &str,
-        principal_id: &str,
-    ) -> Result<Vec<Assignment>, StoreError> {
+    async fn assignments(&self, tenant_id: &str, principal_id: &str) -> Result<Vec<Assignment>, StoreError> {
         creatives::assignments(self, tenant_id, principal_id).await
     }
 
-    async fn media_buy_id_for_package(
-        &self,
-        tenant_id: &str,
-        package_id: &str,
-    ) -> Result<Option<String>, StoreError> {
+    async fn media_buy_id_for_package(&self, tenant_id: &str, package_id: &str) -> Result<Option<String>, StoreError> {
         creatives::media_buy_id_for_package(self, tenant_id, package_id).await
     }
 
@@ -771,6 +676,56 @@ impl Store for Db {
         limit: usize,
     ) -> Result<Vec<MediaBuy>, StoreError> {
         media_buys::due(self, tenant_id, now, limit).await
+    }
+
+    async fn insert_feedback(&self, feedback: &[Feedback]) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(backend)?;
+            for item in feedback {
+                sqlx::query(
+                    "insert into performance_feedback (feedback_id, tenant_id, principal_id, media_buy_id, package_id,
+                        creative_id, product_id, period_start, period_end, performance_index, metric_type,
+                        feedback_source, notes, received_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&item.feedback_id)
+                .bind(&item.tenant_id)
+                .bind(&item.principal_id)
+                .bind(&item.media_buy_id)
+                .bind(&item.package_id)
+                .bind(&item.creative_id)
+                .bind(&item.product_id)
+                .bind(item.input.period.0)
+                .bind(item.input.period.1)
+                .bind(item.input.performance_index)
+                .bind(&item.input.metric_type)
+                .bind(&item.input.feedback_source)
+                .bind(&item.input.notes)
+                .bind(item.received_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            tx.commit().await.map_err(backend)
+        })
+    }
+
+    async fn product_records(&self, tenant_id: &str) -> Result<HashMap<String, ProductRecord>, StoreError> {
+        let rows: Vec<(String, f64, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "select product_id, avg(performance_index), count(*) from performance_feedback
+                 where tenant_id = $1 and product_id is not null and performance_index > 0
+                 group by product_id",
+            )
+            .bind(tenant_id)
+            .fetch_all(pool)
+            .await
+            .map_err(backend)?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(product, mean, count)| (product, ProductRecord { mean_index: mean, reports: count.max(0) as u64 }))
+            .collect())
     }
 }
 

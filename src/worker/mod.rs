@@ -16,9 +16,7 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
             let tenant = &tenant_config.tenant;
             let now = app.clock().now();
             let outcome = match app.catalog(tenant).await {
-                Ok(catalog) => {
-                    schedule::advance(app.db(), app.ad_server(), &catalog, tenant, now).await
-                }
+                Ok(catalog) => schedule::advance(app.db(), app.ad_server(), &catalog, tenant, now).await,
                 Err(error) => Err(error),
             };
             match outcome {

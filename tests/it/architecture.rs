@@ -51,40 +51,20 @@ fn core_does_no_io_and_knows_no_wire_format() {
     assert!(core.len() >= 5, "core module found");
     let found = violations(
         &core,
-        &[
-            "sqlx",
-            "axum",
-            "rmcp",
-            "reqwest",
-            "serde_json",
-            "tokio::net",
-            "tokio::fs",
-            "std::fs",
-            "std::net",
-            "hyper",
-        ],
+        &["sqlx", "axum", "rmcp", "reqwest", "serde_json", "tokio::net", "tokio::fs", "std::fs", "std::net", "hyper"],
     );
-    assert!(
-        found.is_empty(),
-        "core must not do IO or know the wire:\n{}",
-        found.join("\n")
-    );
+    assert!(found.is_empty(), "core must not do IO or know the wire:\n{}", found.join("\n"));
 }
 
 #[test]
 fn sql_lives_only_in_store() {
     let sql = regex_free_sql_markers();
-    let outside: Vec<PathBuf> = rust_files(&src())
-        .into_iter()
-        .filter(|p| !p.starts_with(src().join("store")))
-        .collect();
+    let outside: Vec<PathBuf> =
+        rust_files(&src()).into_iter().filter(|p| !p.starts_with(src().join("store"))).collect();
     let found = violations(&outside, &sql);
     assert!(found.is_empty(), "SQL outside store:\n{}", found.join("\n"));
     let inside = rust_files(&src().join("store"));
-    assert!(
-        !violations(&inside, &sql).is_empty(),
-        "the markers do find SQL in store"
-    );
+    assert!(!violations(&inside, &sql).is_empty(), "the markers do find SQL in store");
 }
 
 fn regex_free_sql_markers() -> Vec<&'static str> {
@@ -107,20 +87,12 @@ fn only_mcp_and_http_know_mcp() {
         .filter(|p| !p.starts_with(src().join("mcp")) && !p.starts_with(src().join("http")))
         .collect();
     let found = violations(&outside, &["rmcp::", "jsonrpc", "axum::"]);
-    assert!(
-        found.is_empty(),
-        "MCP/HTTP types outside mcp and http:\n{}",
-        found.join("\n")
-    );
+    assert!(found.is_empty(), "MCP/HTTP types outside mcp and http:\n{}", found.join("\n"));
 }
 
 #[test]
 fn store_knows_no_mcp() {
     let store = rust_files(&src().join("store"));
     let found = violations(&store, &["rmcp", "axum", "crate::mcp", "crate::http"]);
-    assert!(
-        found.is_empty(),
-        "store must not know the transports:\n{}",
-        found.join("\n")
-    );
+    assert!(found.is_empty(), "store must not know the transports:\n{}", found.join("\n"));
 }

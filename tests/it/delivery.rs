@@ -21,11 +21,8 @@ async fn delivery_follows_budget_pacing_and_pauses() {
         let tenant = config.tenants[0].tenant.clone();
         let catalog = config.tenants[0].catalog.clone().unwrap();
         let demo_token = sales_agent::core::auth::hash_token("test-token");
-        let (principal, _): (Principal, _) = db
-            .principal_by_token_hash(&demo_token)
-            .await
-            .unwrap()
-            .expect("demo principal");
+        let (principal, _): (Principal, _) =
+            db.principal_by_token_hash(&demo_token).await.unwrap().expect("demo principal");
         let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
         let account = AccountRef::Key(AccountKey {
             brand_domain: "techcorp.example".into(),
@@ -56,90 +53,36 @@ async fn delivery_follows_budget_pacing_and_pauses() {
             total_budget: None,
             po_number: None,
         };
-        let buy =
-            buying::create_media_buy(db, &catalog, &tenant, &principal, &account, &request, t0)
-                .await
-                .unwrap();
-        assert_eq!(
-            buy.packages[0].impressions, 400_000.0,
-            "$5,000 at $12.50 CPM"
-        );
+        let buy = buying::create_media_buy(db, &catalog, &tenant, &principal, &account, &request, t0).await.unwrap();
+        assert_eq!(buy.packages[0].impressions, 400_000.0, "$5,000 at $12.50 CPM");
         let report = |at| {
-            let query = DeliveryQuery {
-                media_buy_ids: vec![buy.media_buy_id.clone()],
-                ..DeliveryQuery::default()
-            };
+            let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
             let (catalog, tenant, principal) = (catalog.clone(), tenant.clone(), principal.clone());
             async move {
-                get_media_buy_delivery(db, &MockAdServer, &catalog, &tenant, &principal, &query, at)
-                    .await
-                    .unwrap()
+                get_media_buy_delivery(db, &MockAdServer, &catalog, &tenant, &principal, &query, at).await.unwrap()
             }
         };
         let halfway = report(t0 + Duration::days(15)).await;
         let package = &halfway.buys[0].packages[0];
-        assert_eq!(
-            package.totals.impressions,
-            200_000.0,
-            "{}",
-            db.backend_name()
-        );
+        assert_eq!(package.totals.impressions, 200_000.0, "{}", db.backend_name());
         assert_eq!(package.totals.spend, 2500.0);
         assert_eq!(package.pacing_index, Some(1.0));
-        assert_eq!(
-            halfway.buys[0].daily.len(),
-            15,
-            "one entry per delivered day"
-        );
+        assert_eq!(halfway.buys[0].daily.len(), 15, "one entry per delivered day");
 
-        let pause = UpdateMediaBuy {
-            media_buy_id: buy.media_buy_id.clone(),
-            paused: Some(true),
-            ..UpdateMediaBuy::default()
-        };
-        buying::update_media_buy(
-            db,
-            &catalog,
-            &tenant,
-            &principal,
-            &pause,
-            t0 + Duration::days(15),
-        )
-        .await
-        .unwrap();
-        let resume = UpdateMediaBuy {
-            media_buy_id: buy.media_buy_id.clone(),
-            paused: Some(false),
-            ..UpdateMediaBuy::default()
-        };
-        buying::update_media_buy(
-            db,
-            &catalog,
-            &tenant,
-            &principal,
-            &resume,
-            t0 + Duration::days(20),
-        )
-        .await
-        .unwrap();
+        let pause =
+            UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(true), ..UpdateMediaBuy::default() };
+        buying::update_media_buy(db, &catalog, &tenant, &principal, &pause, t0 + Duration::days(15)).await.unwrap();
+        let resume =
+            UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(false), ..UpdateMediaBuy::default() };
+        buying::update_media_buy(db, &catalog, &tenant, &principal, &resume, t0 + Duration::days(20)).await.unwrap();
         let after_pause = report(t0 + Duration::days(20)).await;
-        assert_eq!(
-            after_pause.buys[0].packages[0].totals.impressions, 200_000.0,
-            "nothing delivers while paused"
-        );
-        assert!(
-            after_pause.buys[0].packages[0].pacing_index.unwrap() < 1.0,
-            "behind after a pause"
-        );
+        assert_eq!(after_pause.buys[0].packages[0].totals.impressions, 200_000.0, "nothing delivers while paused");
+        assert!(after_pause.buys[0].packages[0].pacing_index.unwrap() < 1.0, "behind after a pause");
 
         let end = report(t0 + Duration::days(40)).await;
         let package = &end.buys[0].packages[0];
         assert!(package.totals.spend <= 5000.0, "spend never exceeds budget");
-        assert_eq!(
-            package.totals.impressions,
-            (400_000.0_f64 * 25.0 / 30.0).floor(),
-            "25 of 30 days live"
-        );
+        assert_eq!(package.totals.impressions, (400_000.0_f64 * 25.0 / 30.0).floor(), "25 of 30 days live");
         assert_eq!(package.delivery_status, "flight_ended");
     }
 }
@@ -155,11 +98,7 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
         let tenant = config.tenants[0].tenant.clone();
         let catalog = config.tenants[0].catalog.clone().unwrap();
         let demo_token = sales_agent::core::auth::hash_token("test-token");
-        let (principal, _) = db
-            .principal_by_token_hash(&demo_token)
-            .await
-            .unwrap()
-            .expect("demo principal");
+        let (principal, _) = db.principal_by_token_hash(&demo_token).await.unwrap().expect("demo principal");
         let account = AccountRef::Key(AccountKey {
             brand_domain: "techcorp.example".into(),
             brand_id: None,
@@ -167,132 +106,60 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
             sandbox: false,
         });
         let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
-        let new_buy =
-            |start: StartTime, days: i64, creatives: bool, pacing: Pacing, budget: f64| {
-                CreateMediaBuy {
-                    brand_domain: "techcorp.example".into(),
-                    brand_industries: vec![],
-                    start_time: start,
-                    end_time: t0 + Duration::days(days),
-                    packages: vec![PackageRequest {
-                        product_id: "prod-tech-display-001".into(),
-                        pricing_option_id: "cpm_guaranteed".into(),
-                        budget,
-                        bid_price: None,
-                        impressions: Some(1_000_000.0),
-                        pacing: Some(pacing),
-                        start_time: None,
-                        end_time: None,
-                        paused: false,
-                        format_ids: None,
-                        targeting_overlay: None,
-                        measurement_terms: None,
-                        creative_ids: if creatives {
-                            vec!["cr_1".into()]
-                        } else {
-                            vec![]
-                        },
-                    }],
-                    total_budget: None,
-                    po_number: None,
-                }
-            };
-        let create = |request: CreateMediaBuy| {
-            let (catalog, tenant, principal, account) = (
-                catalog.clone(),
-                tenant.clone(),
-                principal.clone(),
-                account.clone(),
-            );
-            async move {
-                buying::create_media_buy(db, &catalog, &tenant, &principal, &account, &request, t0)
-                    .await
-                    .unwrap()
-            }
+        let new_buy = |start: StartTime, days: i64, creatives: bool, pacing: Pacing, budget: f64| CreateMediaBuy {
+            brand_domain: "techcorp.example".into(),
+            brand_industries: vec![],
+            start_time: start,
+            end_time: t0 + Duration::days(days),
+            packages: vec![PackageRequest {
+                product_id: "prod-tech-display-001".into(),
+                pricing_option_id: "cpm_guaranteed".into(),
+                budget,
+                bid_price: None,
+                impressions: Some(1_000_000.0),
+                pacing: Some(pacing),
+                start_time: None,
+                end_time: None,
+                paused: false,
+                format_ids: None,
+                targeting_overlay: None,
+                measurement_terms: None,
+                creative_ids: if creatives { vec!["cr_1".into()] } else { vec![] },
+            }],
+            total_budget: None,
+            po_number: None,
         };
-        let later = create(new_buy(
-            StartTime::At(t0 + Duration::days(1)),
-            10,
-            true,
-            Pacing::Even,
-            5000.0,
-        ))
-        .await;
+        let create = |request: CreateMediaBuy| {
+            let (catalog, tenant, principal, account) =
+                (catalog.clone(), tenant.clone(), principal.clone(), account.clone());
+            async move { buying::create_media_buy(db, &catalog, &tenant, &principal, &account, &request, t0).await.unwrap() }
+        };
+        let later = create(new_buy(StartTime::At(t0 + Duration::days(1)), 10, true, Pacing::Even, 5000.0)).await;
         let orphan = create(new_buy(StartTime::Asap, 5, false, Pacing::Even, 5000.0)).await;
         let greedy = create(new_buy(StartTime::Asap, 30, true, Pacing::Asap, 2000.0)).await;
-        assert_eq!(
-            (later.status, orphan.status, greedy.status),
-            (S::PendingStart, S::PendingCreatives, S::Active)
-        );
+        assert_eq!((later.status, orphan.status, greedy.status), (S::PendingStart, S::PendingCreatives, S::Active));
 
-        assert!(
-            advance(db, &MockAdServer, &catalog, &tenant, t0)
-                .await
-                .unwrap()
-                .is_empty(),
-            "nothing due yet"
-        );
-        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(2))
-            .await
-            .unwrap();
-        assert_eq!(
-            stored(db, &later.media_buy_id).await.status,
-            S::Active,
-            "{}",
-            db.backend_name()
-        );
+        assert!(advance(db, &MockAdServer, &catalog, &tenant, t0).await.unwrap().is_empty(), "nothing due yet");
+        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(2)).await.unwrap();
+        assert_eq!(stored(db, &later.media_buy_id).await.status, S::Active, "{}", db.backend_name());
 
         // $2,000 at $12.50 buys 160,000 of the 1,000,000 goal; asap pacing spends it long before day 30.
-        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(6))
-            .await
-            .unwrap();
+        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(6)).await.unwrap();
         let expired = stored(db, &orphan.media_buy_id).await;
         assert_eq!(expired.status, S::Canceled);
         let cancellation = expired.cancellation.expect("seller cancellation");
-        assert_eq!(
-            cancellation.canceled_by,
-            sales_agent::core::media_buy::Party::Seller
-        );
-        assert_eq!(
-            stored(db, &greedy.media_buy_id).await.status,
-            S::Completed,
-            "budget spent"
-        );
+        assert_eq!(cancellation.canceled_by, sales_agent::core::media_buy::Party::Seller);
+        assert_eq!(stored(db, &greedy.media_buy_id).await.status, S::Completed, "budget spent");
 
-        advance(
-            db,
-            &MockAdServer,
-            &catalog,
-            &tenant,
-            t0 + Duration::days(11),
-        )
-        .await
-        .unwrap();
+        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(11)).await.unwrap();
         let done = stored(db, &later.media_buy_id).await;
         assert_eq!(done.status, S::Completed, "flight ended");
         let history = db.media_buy_history(&done.media_buy_id, 10).await.unwrap();
         assert_eq!(history[0].actor, "seller");
-        assert!(
-            advance(
-                db,
-                &MockAdServer,
-                &catalog,
-                &tenant,
-                t0 + Duration::days(12)
-            )
-            .await
-            .unwrap()
-            .is_empty()
-        );
+        assert!(advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(12)).await.unwrap().is_empty());
     }
 }
 
-async fn stored(
-    db: &sales_agent::store::Db,
-    media_buy_id: &str,
-) -> sales_agent::core::media_buy::MediaBuy {
-    db.media_buy("demo", media_buy_id)
-        .await
-        .unwrap()
-        .expect("stored buy")
+async fn stored(db: &sales_agent::store::Db, media_buy_id: &str) -> sales_agent::core::media_buy::MediaBuy {
+    db.media_buy("demo", media_buy_id).await.unwrap().expect("stored buy")
 }

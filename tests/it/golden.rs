@@ -29,8 +29,7 @@ async fn published_tool_schemas_match_the_golden_copy() {
     if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
         std::fs::write(&golden, &rendered).unwrap();
     }
-    let expected = std::fs::read_to_string(&golden)
-        .expect("schemas/tools.json exists (UPDATE_GOLDEN=1 to create)");
+    let expected = std::fs::read_to_string(&golden).expect("schemas/tools.json exists (UPDATE_GOLDEN=1 to create)");
     assert!(
         expected == rendered,
         "tools/list changed; review and regenerate with UPDATE_GOLDEN=1 cargo test golden\n--- golden\n{expected}\n--- now\n{rendered}"
@@ -40,17 +39,13 @@ async fn published_tool_schemas_match_the_golden_copy() {
 #[test]
 fn every_tool_has_a_description_and_an_object_schema() {
     let golden: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/tools.json"))
-            .unwrap(),
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/tools.json")).unwrap(),
     )
     .unwrap();
     let tools = golden["tools"].as_array().unwrap();
     assert!(tools.len() >= 6);
     for tool in tools {
-        assert!(
-            tool["description"].as_str().is_some_and(|d| d.len() > 20),
-            "{tool}"
-        );
+        assert!(tool["description"].as_str().is_some_and(|d| d.len() > 20), "{tool}");
         assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
     }
 }

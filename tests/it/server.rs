@@ -26,20 +26,10 @@ impl Server {
         }
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(sales_agent::run(config, listener, shutdown.clone()));
-        let server = Server {
-            base: format!("http://{address}"),
-            shutdown,
-            task,
-            _db: test_db,
-        };
+        let server = Server { base: format!("http://{address}"), shutdown, task, _db: test_db };
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if client
-                .get(format!("{}/readyz", server.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
+            if client.get(format!("{}/readyz", server.base)).send().await.is_ok_and(|r| r.status() == 200) {
                 return server;
             }
             tokio::task::yield_now().await;
@@ -70,12 +60,7 @@ impl Server {
             .post(token, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}))
             .await;
         assert_eq!(response.status(), 200);
-        assert!(
-            response.headers()[CONTENT_TYPE]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json")
-        );
+        assert!(response.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
         let body: Value = response.json().await.unwrap();
         body["result"].clone()
     }
@@ -87,25 +72,12 @@ async fn protected_tools_need_a_valid_token_at_the_http_layer() {
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_accounts", "arguments": {}}});
     let anonymous = server.post(None, call.clone()).await;
     assert_eq!(anonymous.status(), 401);
-    let challenge = anonymous.headers()[WWW_AUTHENTICATE]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        challenge.starts_with("Bearer realm=\"http://127.0.0.1:"),
-        "{challenge}"
-    );
+    let challenge = anonymous.headers()[WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer realm=\"http://127.0.0.1:"), "{challenge}");
     let bogus = server.post(Some("not-a-real-token"), call.clone()).await;
     assert_eq!(bogus.status(), 401);
-    assert!(
-        bogus.headers()[WWW_AUTHENTICATE]
-            .to_str()
-            .unwrap()
-            .contains("error=\"invalid_token\"")
-    );
-    let result = server
-        .call(Some("test-token"), "list_accounts", json!({}))
-        .await;
+    assert!(bogus.headers()[WWW_AUTHENTICATE].to_str().unwrap().contains("error=\"invalid_token\""));
+    let result = server.call(Some("test-token"), "list_accounts", json!({})).await;
     assert_eq!(result["isError"], false);
     let seed_header = reqwest::Client::new()
         .post(format!("{}/mcp", server.base))
@@ -122,13 +94,7 @@ async fn protected_tools_need_a_valid_token_at_the_http_layer() {
 #[tokio::test]
 async fn discovery_works_without_credentials_and_echoes_context() {
     let server = Server::start().await;
-    let result = server
-        .call(
-            None,
-            "get_adcp_capabilities",
-            json!({"context": {"trace": "t-1"}}),
-        )
-        .await;
+    let result = server.call(None, "get_adcp_capabilities", json!({"context": {"trace": "t-1"}})).await;
     let content = &result["structuredContent"];
     assert_eq!(content["status"], "completed");
     assert_eq!(content["adcp"]["major_versions"], json!([3]));
@@ -136,49 +102,17 @@ async fn discovery_works_without_credentials_and_echoes_context() {
     let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(&text, content, "text fallback carries the same object");
 
-    let error = server
-        .call(
-            None,
-            "get_products",
-            json!({"buying_mode": "bogus", "context": {"trace": "t-2"}}),
-        )
-        .await;
+    let error = server.call(None, "get_products", json!({"buying_mode": "bogus", "context": {"trace": "t-2"}})).await;
     assert_eq!(error["isError"], true);
-    assert_eq!(
-        error["structuredContent"]["adcp_error"]["code"],
-        "INVALID_REQUEST"
-    );
-    assert_eq!(
-        error["structuredContent"]["adcp_error"]["field"],
-        "buying_mode"
-    );
-    assert_eq!(
-        error["structuredContent"]["errors"][0]["code"],
-        "INVALID_REQUEST"
-    );
-    assert_eq!(
-        error["structuredContent"]["context"],
-        json!({"trace": "t-2"})
-    );
+    assert_eq!(error["structuredContent"]["adcp_error"]["code"], "INVALID_REQUEST");
+    assert_eq!(error["structuredContent"]["adcp_error"]["field"], "buying_mode");
+    assert_eq!(error["structuredContent"]["errors"][0]["code"], "INVALID_REQUEST");
+    assert_eq!(error["structuredContent"]["context"], json!({"trace": "t-2"}));
 
-    let version = server
-        .call(
-            None,
-            "get_products",
-            json!({"adcp_major_version": 99, "buying_mode": "wholesale"}),
-        )
-        .await;
-    assert_eq!(
-        version["structuredContent"]["adcp_error"]["code"],
-        "VERSION_UNSUPPORTED"
-    );
-    let ok = server
-        .call(
-            None,
-            "get_products",
-            json!({"adcp_major_version": 3, "buying_mode": "wholesale"}),
-        )
-        .await;
+    let version =
+        server.call(None, "get_products", json!({"adcp_major_version": 99, "buying_mode": "wholesale"})).await;
+    assert_eq!(version["structuredContent"]["adcp_error"]["code"], "VERSION_UNSUPPORTED");
+    let ok = server.call(None, "get_products", json!({"adcp_major_version": 3, "buying_mode": "wholesale"})).await;
     assert_eq!(ok["isError"], false);
     server.stop().await;
 }
@@ -196,17 +130,10 @@ async fn sessions_start_with_initialize_and_unknown_hosts_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers().contains_key("mcp-session-id"),
-        "stateful clients get a session"
-    );
+    assert!(response.headers().contains_key("mcp-session-id"), "stateful clients get a session");
 
     let json_only = server.post(None, initialize).await;
-    assert_eq!(
-        json_only.status(),
-        200,
-        "JSON-only clients are never refused with 406"
-    );
+    assert_eq!(json_only.status(), 200, "JSON-only clients are never refused with 406");
     let body: Value = json_only.json().await.unwrap();
     assert!(body["result"]["serverInfo"]["name"].is_string());
 
@@ -219,9 +146,7 @@ async fn sessions_start_with_initialize_and_unknown_hosts_are_refused() {
         .await
         .unwrap();
     assert_eq!(rebinding.status(), 403);
-    let health = reqwest::get(format!("{}/healthz", server.base))
-        .await
-        .unwrap();
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
     assert_eq!(health.status(), 200);
     server.stop().await;
 }
@@ -234,57 +159,31 @@ async fn sync_accounts_is_idempotent_per_key() {
         "accounts": [{"brand": {"domain": "acme.example"}, "operator": "acme.example", "billing": "operator"}],
         "context": {"n": 1}
     });
-    let first = server
-        .call(Some("test-token"), "sync_accounts", request.clone())
-        .await;
-    assert_eq!(
-        first["structuredContent"]["accounts"][0]["action"],
-        "created"
-    );
+    let first = server.call(Some("test-token"), "sync_accounts", request.clone()).await;
+    assert_eq!(first["structuredContent"]["accounts"][0]["action"], "created");
     assert!(first["structuredContent"].get("replayed").is_none());
     let mut again = request.clone();
     again["context"] = json!({"n": 2});
-    let replay = server
-        .call(Some("test-token"), "sync_accounts", again)
-        .await;
+    let replay = server.call(Some("test-token"), "sync_accounts", again).await;
     assert_eq!(replay["structuredContent"]["replayed"], true);
-    assert_eq!(
-        replay["structuredContent"]["accounts"],
-        first["structuredContent"]["accounts"]
-    );
-    assert_eq!(
-        replay["structuredContent"]["context"],
-        json!({"n": 2}),
-        "context is the caller's, not the cache's"
-    );
+    assert_eq!(replay["structuredContent"]["accounts"], first["structuredContent"]["accounts"]);
+    assert_eq!(replay["structuredContent"]["context"], json!({"n": 2}), "context is the caller's, not the cache's");
     let mut changed = request.clone();
     changed["accounts"][0]["billing"] = json!("agent");
-    let conflict = server
-        .call(Some("test-token"), "sync_accounts", changed)
-        .await;
+    let conflict = server.call(Some("test-token"), "sync_accounts", changed).await;
     let error = &conflict["structuredContent"]["adcp_error"];
     assert_eq!(error["code"], "IDEMPOTENCY_CONFLICT");
-    assert!(
-        error.get("field").is_none() && error.get("details").is_none(),
-        "code and message only"
-    );
-    let missing = server
+    assert!(error.get("field").is_none() && error.get("details").is_none(), "code and message only");
+    let missing =
+        server.call(Some("test-token"), "sync_accounts", json!({"accounts": request["accounts"].clone()})).await;
+    assert_eq!(missing["structuredContent"]["adcp_error"]["field"], "idempotency_key");
+    let fresh = server
         .call(
             Some("test-token"),
             "sync_accounts",
-            json!({"accounts": request["accounts"].clone()}),
+            json!({"idempotency_key": "sync-accounts-key-0002", "accounts": request["accounts"].clone()}),
         )
         .await;
-    assert_eq!(
-        missing["structuredContent"]["adcp_error"]["field"],
-        "idempotency_key"
-    );
-    let fresh = server
-        .call(Some("test-token"), "sync_accounts", json!({"idempotency_key": "sync-accounts-key-0002", "accounts": request["accounts"].clone()}))
-        .await;
-    assert_eq!(
-        fresh["structuredContent"]["accounts"][0]["action"],
-        "unchanged"
-    );
+    assert_eq!(fresh["structuredContent"]["accounts"][0]["action"], "unchanged");
     server.stop().await;
 }

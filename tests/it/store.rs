@@ -6,9 +6,7 @@ use sales_agent::core::auth;
 use sales_agent::core::catalog::Catalog;
 use sales_agent::core::idempotency::{self, Begin, IdempotencyScope};
 use sales_agent::core::ports::{AccountFilter, Claim, PageRequest, Store};
-use sales_agent::core::tenancy::{
-    Account, AccountKey, AccountPolicy, AccountStatus, Billing, Principal, Tenant,
-};
+use sales_agent::core::tenancy::{Account, AccountKey, AccountPolicy, AccountStatus, Billing, Principal, Tenant};
 use sales_agent::core::{Error, StoreError};
 use sales_agent::store::Db;
 
@@ -66,12 +64,8 @@ fn account(id: &str, owner: &str, brand: &str) -> Account {
 
 async fn seeded(db: &Db) {
     db.upsert_tenant(&tenant("t1")).await.unwrap();
-    db.insert_principal(&principal("p1", "t1"), &auth::hash_token("token-one"))
-        .await
-        .unwrap();
-    db.insert_principal(&principal("p2", "t1"), &auth::hash_token("token-two"))
-        .await
-        .unwrap();
+    db.insert_principal(&principal("p1", "t1"), &auth::hash_token("token-one")).await.unwrap();
+    db.insert_principal(&principal("p2", "t1"), &auth::hash_token("token-two")).await.unwrap();
 }
 
 #[tokio::test]
@@ -79,72 +73,39 @@ async fn principals_are_found_by_token_hash_until_revoked() {
     for test_db in support::backends().await {
         let db = &test_db.db;
         seeded(db).await;
-        let found = auth::authenticate(db, "token-one")
-            .await
-            .unwrap()
-            .expect("known token");
+        let found = auth::authenticate(db, "token-one").await.unwrap().expect("known token");
         assert_eq!(found, principal("p1", "t1"), "{}", db.backend_name());
-        assert!(
-            auth::authenticate(db, "token-three")
-                .await
-                .unwrap()
-                .is_none()
-        );
-        let duplicate = db
-            .insert_principal(&principal("p3", "t1"), &auth::hash_token("token-one"))
-            .await;
-        assert!(
-            matches!(duplicate, Err(StoreError::Conflict(_))),
-            "token hashes are unique"
-        );
+        assert!(auth::authenticate(db, "token-three").await.unwrap().is_none());
+        let duplicate = db.insert_principal(&principal("p3", "t1"), &auth::hash_token("token-one")).await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "token hashes are unique");
         assert_eq!(db.list_principals("t1").await.unwrap().len(), 2);
         assert!(db.revoke_principal("t1", "p1", Utc::now()).await.unwrap());
-        assert!(
-            !db.revoke_principal("t1", "p1", Utc::now()).await.unwrap(),
-            "revoking twice reports nothing to do"
-        );
-        assert!(
-            auth::authenticate(db, "token-one").await.unwrap().is_none(),
-            "revoked tokens stop working"
-        );
+        assert!(!db.revoke_principal("t1", "p1", Utc::now()).await.unwrap(), "revoking twice reports nothing to do");
+        assert!(auth::authenticate(db, "token-one").await.unwrap().is_none(), "revoked tokens stop working");
         assert_eq!(db.list_principals("t1").await.unwrap().len(), 1);
     }
 }
 
 #[tokio::test]
 async fn catalogs_round_trip_in_order_and_bump_their_version() {
-    let demo = support::demo_config("sqlite::memory:").tenants[0]
-        .catalog
-        .clone()
-        .expect("demo catalog");
+    let demo = support::demo_config("sqlite::memory:").tenants[0].catalog.clone().expect("demo catalog");
     assert!(demo.products.len() >= 4);
     for test_db in support::backends().await {
         let db = &test_db.db;
         seeded(db).await;
-        assert_eq!(
-            db.catalog_version("t1").await.unwrap(),
-            None,
-            "no catalog yet"
-        );
+        assert_eq!(db.catalog_version("t1").await.unwrap(), None, "no catalog yet");
         let v1 = db.replace_catalog("t1", &demo, Utc::now()).await.unwrap();
         let (version, loaded) = db.load_catalog("t1").await.unwrap();
         assert_eq!((version, &loaded), (v1, &demo), "{}", db.backend_name());
         let mut smaller: Catalog = demo.clone();
         smaller.products.truncate(1);
         smaller.products[0].name = "Renamed".into();
-        let v2 = db
-            .replace_catalog("t1", &smaller, Utc::now())
-            .await
-            .unwrap();
+        let v2 = db.replace_catalog("t1", &smaller, Utc::now()).await.unwrap();
         assert_eq!(v2, v1 + 1);
         assert_eq!(db.load_catalog("t1").await.unwrap().1, smaller);
         let missing = db.replace_catalog("nobody", &demo, Utc::now()).await;
         assert!(missing.is_err(), "unknown tenant");
-        assert_eq!(
-            db.load_catalog("t1").await.unwrap().1,
-            smaller,
-            "a failed import leaves the catalog as it was"
-        );
+        assert_eq!(db.load_catalog("t1").await.unwrap().1, smaller, "a failed import leaves the catalog as it was");
     }
 }
 
@@ -153,23 +114,12 @@ async fn accounts_are_scoped_to_their_owner_and_page_by_key() {
     for test_db in support::backends().await {
         let db = &test_db.db;
         seeded(db).await;
-        let mine: Vec<Account> = (0..5)
-            .map(|i| account(&format!("acc_{i}"), "p1", &format!("b{i}.example")))
-            .collect();
+        let mine: Vec<Account> = (0..5).map(|i| account(&format!("acc_{i}"), "p1", &format!("b{i}.example"))).collect();
         db.save_accounts(&mine).await.unwrap();
-        db.save_accounts(&[account("acc_x", "p2", "other.example")])
-            .await
-            .unwrap();
+        db.save_accounts(&[account("acc_x", "p2", "other.example")]).await.unwrap();
         let key = mine[2].key.clone();
-        assert_eq!(
-            db.account_by_key("t1", "p1", &key).await.unwrap().as_ref(),
-            Some(&mine[2])
-        );
-        assert_eq!(
-            db.account_by_key("t1", "p2", &key).await.unwrap(),
-            None,
-            "another owner's key is not found"
-        );
+        assert_eq!(db.account_by_key("t1", "p1", &key).await.unwrap().as_ref(), Some(&mine[2]));
+        assert_eq!(db.account_by_key("t1", "p2", &key).await.unwrap(), None, "another owner's key is not found");
         let filter = AccountFilter {
             tenant_id: "t1".into(),
             owner_principal_id: Some("p1".into()),
@@ -180,58 +130,28 @@ async fn accounts_are_scoped_to_their_owner_and_page_by_key() {
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = db
-                .list_accounts(
-                    &filter,
-                    &PageRequest {
-                        after: after.clone(),
-                        limit: 2,
-                    },
-                )
-                .await
-                .unwrap();
+            let page = db.list_accounts(&filter, &PageRequest { after: after.clone(), limit: 2 }).await.unwrap();
             if page.is_empty() {
                 break;
             }
             after = page.last().map(|a| a.account_id.clone());
             seen.extend(page.into_iter().map(|a| a.account_id));
         }
-        assert_eq!(
-            seen,
-            vec!["acc_0", "acc_1", "acc_2", "acc_3", "acc_4"],
-            "{}",
-            db.backend_name()
-        );
+        assert_eq!(seen, vec!["acc_0", "acc_1", "acc_2", "acc_3", "acc_4"], "{}", db.backend_name());
         let mut closed = mine[1].clone();
         closed.status = AccountStatus::Closed;
         db.save_accounts(&[closed]).await.unwrap();
-        let active = AccountFilter {
-            status: Some(AccountStatus::Active),
-            ..filter.clone()
-        };
+        let active = AccountFilter { status: Some(AccountStatus::Active), ..filter.clone() };
         assert_eq!(db.count_accounts(&active).await.unwrap(), 4);
-        let everyone = AccountFilter {
-            owner_principal_id: None,
-            ..filter
-        };
+        let everyone = AccountFilter { owner_principal_id: None, ..filter };
         assert_eq!(db.count_accounts(&everyone).await.unwrap(), 6);
         let clash = account("acc_new", "p1", "b0.example");
-        assert!(
-            matches!(
-                db.save_accounts(&[clash]).await,
-                Err(StoreError::Conflict(_))
-            ),
-            "natural key is unique"
-        );
+        assert!(matches!(db.save_accounts(&[clash]).await, Err(StoreError::Conflict(_))), "natural key is unique");
     }
 }
 
 fn scope(key: &str) -> IdempotencyScope {
-    IdempotencyScope {
-        principal_id: "p1".into(),
-        account_scope: String::new(),
-        key: key.into(),
-    }
+    IdempotencyScope { principal_id: "p1".into(), account_scope: String::new(), key: key.into() }
 }
 
 #[tokio::test]
@@ -240,53 +160,21 @@ async fn idempotency_replays_conflicts_releases_and_expires() {
         let db = &test_db.db;
         let now = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
         let key = scope("key-0123456789abcdef");
-        assert_eq!(
-            idempotency::begin(db, &key, "hash-a", now).await.unwrap(),
-            Begin::Execute
-        );
-        assert!(matches!(
-            idempotency::begin(db, &key, "hash-a", now).await,
-            Err(Error::IdempotencyInProgress)
-        ));
-        idempotency::finish(db, &key, "{\"ok\":true}")
-            .await
-            .unwrap();
-        assert_eq!(
-            idempotency::begin(db, &key, "hash-a", now).await.unwrap(),
-            Begin::Replay("{\"ok\":true}".into())
-        );
-        assert!(matches!(
-            idempotency::begin(db, &key, "hash-b", now).await,
-            Err(Error::IdempotencyConflict)
-        ));
-        let other_principal = IdempotencyScope {
-            principal_id: "p2".into(),
-            ..key.clone()
-        };
-        assert_eq!(
-            idempotency::begin(db, &other_principal, "hash-b", now)
-                .await
-                .unwrap(),
-            Begin::Execute
-        );
+        assert_eq!(idempotency::begin(db, &key, "hash-a", now).await.unwrap(), Begin::Execute);
+        assert!(matches!(idempotency::begin(db, &key, "hash-a", now).await, Err(Error::IdempotencyInProgress)));
+        idempotency::finish(db, &key, "{\"ok\":true}").await.unwrap();
+        assert_eq!(idempotency::begin(db, &key, "hash-a", now).await.unwrap(), Begin::Replay("{\"ok\":true}".into()));
+        assert!(matches!(idempotency::begin(db, &key, "hash-b", now).await, Err(Error::IdempotencyConflict)));
+        let other_principal = IdempotencyScope { principal_id: "p2".into(), ..key.clone() };
+        assert_eq!(idempotency::begin(db, &other_principal, "hash-b", now).await.unwrap(), Begin::Execute);
         let later = now + Duration::seconds(idempotency::REPLAY_TTL_SECONDS + 1);
-        assert!(matches!(
-            idempotency::begin(db, &key, "hash-a", later).await,
-            Err(Error::IdempotencyExpired)
-        ));
+        assert!(matches!(idempotency::begin(db, &key, "hash-a", later).await, Err(Error::IdempotencyExpired)));
 
         let failing = scope("key-failing-000000001");
-        assert_eq!(
-            idempotency::begin(db, &failing, "hash-a", now)
-                .await
-                .unwrap(),
-            Begin::Execute
-        );
+        assert_eq!(idempotency::begin(db, &failing, "hash-a", now).await.unwrap(), Begin::Execute);
         idempotency::abandon(db, &failing).await.unwrap();
         assert_eq!(
-            idempotency::begin(db, &failing, "hash-z", now)
-                .await
-                .unwrap(),
+            idempotency::begin(db, &failing, "hash-z", now).await.unwrap(),
             Begin::Execute,
             "released keys are free"
         );
@@ -302,13 +190,7 @@ async fn concurrent_claims_of_one_key_let_exactly_one_through() {
             .map(|_| {
                 let db = db.clone();
                 tokio::spawn(async move {
-                    db.claim_idempotency_key(
-                        &scope("key-concurrent-00001"),
-                        "h",
-                        now,
-                        now + Duration::hours(1),
-                    )
-                    .await
+                    db.claim_idempotency_key(&scope("key-concurrent-00001"), "h", now, now + Duration::hours(1)).await
                 })
             })
             .collect();
@@ -322,10 +204,7 @@ async fn concurrent_claims_of_one_key_let_exactly_one_through() {
     }
 }
 
-fn buy(
-    id: &str,
-    status: sales_agent::core::media_buy::MediaBuyStatus,
-) -> sales_agent::core::media_buy::MediaBuy {
+fn buy(id: &str, status: sales_agent::core::media_buy::MediaBuyStatus) -> sales_agent::core::media_buy::MediaBuy {
     use sales_agent::core::catalog::PricingModel;
     use sales_agent::core::media_buy::{MediaBuy, Pacing, Package, Verbatim};
     let at = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
@@ -374,9 +253,7 @@ fn buy(
 fn created(revision: i64, action: &str) -> sales_agent::core::ports::HistoryEntry {
     sales_agent::core::ports::HistoryEntry {
         revision,
-        at: Utc
-            .with_ymd_and_hms(2026, 4, 1, 0, 0, revision as u32)
-            .unwrap(),
+        at: Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, revision as u32).unwrap(),
         actor: "p1".into(),
         action: action.into(),
         summary: format!("{action} summary"),
@@ -391,20 +268,10 @@ async fn media_buys_round_trip_update_by_revision_and_list_by_filter() {
     for test_db in support::backends().await {
         let db = &test_db.db;
         seeded(db).await;
-        db.save_accounts(&[account("acc_0", "p1", "b0.example")])
-            .await
-            .unwrap();
-        let statuses = [
-            S::Active,
-            S::Paused,
-            S::Active,
-            S::Canceled,
-            S::PendingCreatives,
-        ];
+        db.save_accounts(&[account("acc_0", "p1", "b0.example")]).await.unwrap();
+        let statuses = [S::Active, S::Paused, S::Active, S::Canceled, S::PendingCreatives];
         for (i, status) in statuses.iter().enumerate() {
-            db.insert_media_buy(&buy(&format!("mb_{i}"), *status), &[created(1, "created")])
-                .await
-                .unwrap();
+            db.insert_media_buy(&buy(&format!("mb_{i}"), *status), &[created(1, "created")]).await.unwrap();
         }
         let loaded = db.media_buy("t1", "mb_0").await.unwrap().expect("stored");
         assert_eq!(loaded, buy("mb_0", S::Active), "{}", db.backend_name());
@@ -413,19 +280,10 @@ async fn media_buys_round_trip_update_by_revision_and_list_by_filter() {
         let mut paused = loaded.clone();
         paused.status = S::Paused;
         paused.revision = 2;
-        assert!(
-            db.update_media_buy(&paused, 1, &[created(2, "paused")])
-                .await
-                .unwrap()
-        );
+        assert!(db.update_media_buy(&paused, 1, &[created(2, "paused")]).await.unwrap());
         let mut stale = loaded.clone();
         stale.revision = 2;
-        assert!(
-            !db.update_media_buy(&stale, 1, &[created(2, "stale")])
-                .await
-                .unwrap(),
-            "stale revision refused"
-        );
+        assert!(!db.update_media_buy(&stale, 1, &[created(2, "stale")]).await.unwrap(), "stale revision refused");
         assert_eq!(
             db.media_buy("t1", "mb_0").await.unwrap().unwrap().status,
             S::Paused,
@@ -433,11 +291,7 @@ async fn media_buys_round_trip_update_by_revision_and_list_by_filter() {
         );
         let history = db.media_buy_history("mb_0", 10).await.unwrap();
         let actions: Vec<&str> = history.iter().map(|h| h.action.as_str()).collect();
-        assert_eq!(
-            actions,
-            vec!["paused", "created"],
-            "newest first, and the refused write left no history"
-        );
+        assert_eq!(actions, vec!["paused", "created"], "newest first, and the refused write left no history");
 
         let filter = |statuses: Vec<S>, ids: Vec<&str>| MediaBuyFilter {
             tenant_id: "t1".into(),
@@ -446,55 +300,21 @@ async fn media_buys_round_trip_update_by_revision_and_list_by_filter() {
             statuses,
             media_buy_ids: ids.into_iter().map(String::from).collect(),
         };
-        let page = |after: Option<&str>| PageRequest {
-            after: after.map(String::from),
-            limit: 10,
-        };
-        let active = db
-            .list_media_buys(&filter(vec![S::Active], vec![]), &page(None))
-            .await
-            .unwrap();
-        assert_eq!(
-            active
-                .iter()
-                .map(|b| b.media_buy_id.as_str())
-                .collect::<Vec<_>>(),
-            vec!["mb_2"]
-        );
+        let page = |after: Option<&str>| PageRequest { after: after.map(String::from), limit: 10 };
+        let active = db.list_media_buys(&filter(vec![S::Active], vec![]), &page(None)).await.unwrap();
+        assert_eq!(active.iter().map(|b| b.media_buy_id.as_str()).collect::<Vec<_>>(), vec!["mb_2"]);
         let two = filter(vec![S::Paused, S::Canceled], vec![]);
         assert_eq!(db.count_media_buys(&two).await.unwrap(), 3);
-        let by_id = db
-            .list_media_buys(&filter(vec![], vec!["mb_3", "mb_4", "nope"]), &page(None))
-            .await
-            .unwrap();
+        let by_id = db.list_media_buys(&filter(vec![], vec!["mb_3", "mb_4", "nope"]), &page(None)).await.unwrap();
         assert_eq!(by_id.len(), 2);
-        let after = db
-            .list_media_buys(&filter(vec![], vec![]), &page(Some("mb_2")))
-            .await
-            .unwrap();
-        assert_eq!(
-            after
-                .iter()
-                .map(|b| b.media_buy_id.as_str())
-                .collect::<Vec<_>>(),
-            vec!["mb_3", "mb_4"]
-        );
-        let strangers = MediaBuyFilter {
-            principal_id: Some("p2".into()),
-            ..filter(vec![], vec![])
-        };
-        assert_eq!(
-            db.count_media_buys(&strangers).await.unwrap(),
-            0,
-            "buys are scoped to their principal"
-        );
+        let after = db.list_media_buys(&filter(vec![], vec![]), &page(Some("mb_2"))).await.unwrap();
+        assert_eq!(after.iter().map(|b| b.media_buy_id.as_str()).collect::<Vec<_>>(), vec!["mb_3", "mb_4"]);
+        let strangers = MediaBuyFilter { principal_id: Some("p2".into()), ..filter(vec![], vec![]) };
+        assert_eq!(db.count_media_buys(&strangers).await.unwrap(), 0, "buys are scoped to their principal");
     }
 }
 
-fn creative(
-    id: &str,
-    status: sales_agent::core::creative::CreativeStatus,
-) -> sales_agent::core::creative::Creative {
+fn creative(id: &str, status: sales_agent::core::creative::CreativeStatus) -> sales_agent::core::creative::Creative {
     use sales_agent::core::catalog::FormatId;
     use sales_agent::core::creative::Creative;
     use sales_agent::core::media_buy::Verbatim;
@@ -505,8 +325,16 @@ fn creative(
         principal_id: "p1".into(),
         account_id: "acc_0".into(),
         name: format!("Creative {id}"),
-        format_id: FormatId { agent_url: "https://a.example/mcp".into(), id: "display_300x250".into(), width: None, height: None, duration_ms: None },
-        assets: Verbatim(r#"{"image":{"asset_type":"image","url":"https://cdn.example/a.png","width":300,"height":250}}"#.into()),
+        format_id: FormatId {
+            agent_url: "https://a.example/mcp".into(),
+            id: "display_300x250".into(),
+            width: None,
+            height: None,
+            duration_ms: None,
+        },
+        assets: Verbatim(
+            r#"{"image":{"asset_type":"image","url":"https://cdn.example/a.png","width":300,"height":250}}"#.into(),
+        ),
         tags: vec!["spring".into()],
         status,
         rejection_reason: None,
@@ -522,47 +350,21 @@ async fn creatives_upsert_and_assignments_follow_the_buys() {
     for test_db in support::backends().await {
         let db = &test_db.db;
         seeded(db).await;
-        db.save_accounts(&[account("acc_0", "p1", "b0.example")])
-            .await
-            .unwrap();
-        db.save_creatives(&[
-            creative("cr_1", C::PendingReview),
-            creative("cr_2", C::Approved),
-        ])
-        .await
-        .unwrap();
+        db.save_accounts(&[account("acc_0", "p1", "b0.example")]).await.unwrap();
+        db.save_creatives(&[creative("cr_1", C::PendingReview), creative("cr_2", C::Approved)]).await.unwrap();
         let mut approved = creative("cr_1", C::Approved);
         approved.updated_at += Duration::hours(1);
         db.save_creatives(&[approved.clone()]).await.unwrap();
         let library = db.creatives("t1", "p1").await.unwrap();
         assert_eq!(library.len(), 2, "{}", db.backend_name());
-        assert_eq!(
-            library.iter().find(|c| c.creative_id == "cr_1"),
-            Some(&approved),
-            "upsert by id"
-        );
-        assert!(
-            db.creatives("t1", "p2").await.unwrap().is_empty(),
-            "libraries are per principal"
-        );
+        assert_eq!(library.iter().find(|c| c.creative_id == "cr_1"), Some(&approved), "upsert by id");
+        assert!(db.creatives("t1", "p2").await.unwrap().is_empty(), "libraries are per principal");
 
         let mut with_creatives = buy("mb_a", S::Active);
         with_creatives.packages[0].creative_ids = vec!["cr_1".into(), "cr_2".into()];
-        db.insert_media_buy(&with_creatives, &[created(1, "created")])
-            .await
-            .unwrap();
-        assert_eq!(
-            db.media_buy_id_for_package("t1", "mb_a_pkg")
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("mb_a")
-        );
-        assert_eq!(
-            db.media_buy_id_for_package("t2", "mb_a_pkg").await.unwrap(),
-            None,
-            "packages are per tenant"
-        );
+        db.insert_media_buy(&with_creatives, &[created(1, "created")]).await.unwrap();
+        assert_eq!(db.media_buy_id_for_package("t1", "mb_a_pkg").await.unwrap().as_deref(), Some("mb_a"));
+        assert_eq!(db.media_buy_id_for_package("t2", "mb_a_pkg").await.unwrap(), None, "packages are per tenant");
         let first = db.assignments("t1", "p1").await.unwrap();
         assert_eq!(first.len(), 2);
 
@@ -570,18 +372,52 @@ async fn creatives_upsert_and_assignments_follow_the_buys() {
         released.packages[0].creative_ids = vec!["cr_2".into()];
         released.revision = 2;
         released.updated_at += Duration::days(1);
-        assert!(
-            db.update_media_buy(&released, 1, &[created(2, "unassigned")])
-                .await
-                .unwrap()
-        );
+        assert!(db.update_media_buy(&released, 1, &[created(2, "unassigned")]).await.unwrap());
         let after = db.assignments("t1", "p1").await.unwrap();
         assert_eq!(after.len(), 1, "removed assignments leave the index");
         assert_eq!(after[0].creative_id, "cr_2");
         let kept = first.iter().find(|a| a.creative_id == "cr_2").unwrap();
-        assert_eq!(
-            after[0].assigned_at, kept.assigned_at,
-            "a kept assignment keeps its date"
-        );
+        assert_eq!(after[0].assigned_at, kept.assigned_at, "a kept assignment keeps its date");
+    }
+}
+
+#[tokio::test]
+async fn feedback_is_stored_and_summarised_per_product() {
+    use sales_agent::core::feedback::{Feedback, FeedbackInput};
+    use sales_agent::core::media_buy::MediaBuyStatus as S;
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        seeded(db).await;
+        db.save_accounts(&[account("acc_0", "p1", "b0.example")]).await.unwrap();
+        db.insert_media_buy(&buy("mb_f", S::Active), &[created(1, "created")]).await.unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 4, 10, 0, 0, 0).unwrap();
+        let item = |id: &str, product: Option<&str>, index: f64| Feedback {
+            feedback_id: id.into(),
+            tenant_id: "t1".into(),
+            principal_id: "p1".into(),
+            media_buy_id: "mb_f".into(),
+            package_id: None,
+            creative_id: None,
+            product_id: product.map(String::from),
+            input: FeedbackInput {
+                package_id: None,
+                product_id: product.map(String::from),
+                creative_id: None,
+                period: (at - Duration::days(7), at),
+                performance_index: index,
+                metric_type: "overall_performance".into(),
+                feedback_source: "buyer_attribution".into(),
+                notes: Some("n".into()),
+            },
+            received_at: at,
+        };
+        db.insert_feedback(&[item("fb_1", Some("prod"), 1.2), item("fb_2", Some("prod"), 0.8)]).await.unwrap();
+        db.insert_feedback(&[item("fb_3", None, 2.0), item("fb_4", Some("prod"), 0.0)]).await.unwrap();
+        let records = db.product_records("t1").await.unwrap();
+        assert_eq!(records.len(), 1, "{}", db.backend_name());
+        let record = records["prod"];
+        assert!((record.mean_index - 1.0).abs() < 1e-9, "0 means no value and is left out");
+        assert_eq!(record.reports, 2);
+        assert!(db.product_records("t2").await.unwrap().is_empty());
     }
 }

@@ -14,40 +14,21 @@ pub struct TestDb {
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/test.db", dir.path().display());
-    let db = Db::connect(&url)
-        .await
-        .expect("sqlite connects and migrates");
-    TestDb {
-        db,
-        url,
-        _dir: Some(dir),
-    }
+    let db = Db::connect(&url).await.expect("sqlite connects and migrates");
+    TestDb { db, url, _dir: Some(dir) }
 }
 
 /// A fresh Postgres database on the server of `TEST_DATABASE_URL`, when it is set.
 pub async fn postgres() -> Option<TestDb> {
     let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
     let name = format!("sa_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&admin_url)
-        .await
-        .expect("TEST_DATABASE_URL reachable");
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
-        .execute(&admin)
-        .await
-        .expect("create database");
+    let admin = sqlx::PgPool::connect(&admin_url).await.expect("TEST_DATABASE_URL reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&admin).await.expect("create database");
     admin.close().await;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("TEST_DATABASE_URL ends with /database");
+    let (base, _) = admin_url.rsplit_once('/').expect("TEST_DATABASE_URL ends with /database");
     let url = format!("{base}/{name}");
-    let db = Db::connect(&url)
-        .await
-        .expect("postgres connects and migrates");
-    Some(TestDb {
-        db,
-        url,
-        _dir: None,
-    })
+    let db = Db::connect(&url).await.expect("postgres connects and migrates");
+    Some(TestDb { db, url, _dir: None })
 }
 
 /// Every backend available in this run: SQLite always, Postgres when configured. CI always

@@ -7,7 +7,8 @@ For each tool call it checks that
   core/property.json);
 * an error (`isError: true`) has `adcp_error` and `errors[]`, each valid against core/error.json,
   with `errors[0]` being the same error; for create/update_media_buy the whole error result must
-  also validate against the tool's response schema (its error arm);
+  also validate against the tool's response schema (its error arm), and so must those of
+  sync_creatives;
 * no legacy v2 envelope field (`task_status`, `response_status`) appears.
 Requests the tests build are validated against the request schemas too, unless the test sends a
 deliberately malformed request (`valid_request=False`).
@@ -30,6 +31,7 @@ DISCOVERY_TOOLS = ("get_adcp_capabilities", "get_products", "list_creative_forma
 PROTECTED_TOOLS = ("sync_accounts", "list_accounts")
 ALL_TOOLS = DISCOVERY_TOOLS + PROTECTED_TOOLS
 MEDIA_BUY_TOOLS = ("create_media_buy", "update_media_buy", "get_media_buys")
+CREATIVE_TOOLS = ("sync_creatives", "list_creatives")
 
 
 @dataclass

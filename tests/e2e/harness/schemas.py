@@ -37,6 +37,8 @@ RESPONSE_SCHEMAS = {
     "create_media_buy": "bundled/media-buy/create-media-buy-response.json",
     "update_media_buy": "bundled/media-buy/update-media-buy-response.json",
     "get_media_buys": "bundled/media-buy/get-media-buys-response.json",
+    "sync_creatives": "bundled/creative/sync-creatives-response.json",
+    "list_creatives": "bundled/creative/list-creatives-response.json",
 }
 REQUEST_SCHEMAS = {
     "get_adcp_capabilities": "bundled/protocol/get-adcp-capabilities-request.json",
@@ -47,10 +49,12 @@ REQUEST_SCHEMAS = {
     "create_media_buy": "bundled/media-buy/create-media-buy-request.json",
     "update_media_buy": "bundled/media-buy/update-media-buy-request.json",
     "get_media_buys": "bundled/media-buy/get-media-buys-request.json",
+    "sync_creatives": "bundled/creative/sync-creatives-request.json",
+    "list_creatives": "bundled/creative/list-creatives-request.json",
 }
 # Tools whose response schema has an error arm (`{errors[]}`, oneOf with the success arm): an
 # MCP error result (`adcp_error` + `errors[]` + `context`) must validate against it as a whole.
-ERROR_ARM_TOOLS = ("create_media_buy", "update_media_buy")
+ERROR_ARM_TOOLS = ("create_media_buy", "update_media_buy", "sync_creatives")
 ERROR_SCHEMA = "core/error.json"
 PROPERTY_SCHEMA = "core/property.json"
 PRODUCT_SCHEMA = "core/product.json"
