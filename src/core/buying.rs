@@ -431,26 +431,56 @@ pub async fn get_media_buys<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<Page<MediaBuy>, Error> {
     let page = KeysetPage::parse(&query.page)?;
-    let account_id = match &query.account {
-        None => None,
-        Some(reference) => Some(resolve_account(store, tenant, principal, reference, Use::Read, now).await?.account_id),
-    };
-    let statuses = match (&query.statuses, query.media_buy_ids.is_empty()) {
-        (Some(statuses), _) => statuses.clone(),
-        (None, true) => vec![MediaBuyStatus::Active],
-        (None, false) => Vec::new(),
-    };
-    let filter = MediaBuyFilter {
-        tenant_id: tenant.tenant_id.clone(),
-        principal_id: (!principal.admin).then(|| principal.principal_id.clone()),
-        account_id,
-        statuses,
-        media_buy_ids: query.media_buy_ids.clone(),
-    };
+    let filter = buy_filter(
+        store,
+        tenant,
+        principal,
+        query.account.as_ref(),
+        &query.media_buy_ids,
+        query.statuses.as_deref(),
+        &[MediaBuyStatus::Active],
+        now,
+    )
+    .await?;
     let rows =
         store.list_media_buys(&filter, &PageRequest { after: page.after.clone(), limit: page.limit + 1 }).await?;
     let total = store.count_media_buys(&filter).await?;
     Ok(page.finish(rows, |buy| buy.media_buy_id.clone(), Some(total)))
+}
+
+/// Which of the tenant's buys a principal asks about: its own (all, for an admin), under the
+/// referenced account, by id in any status, or else by status (`default_statuses` when the
+/// caller names none).
+///
+/// # Errors
+/// Account resolution; storage.
+#[allow(clippy::too_many_arguments)]
+pub async fn buy_filter<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal: &Principal,
+    account: Option<&AccountRef>,
+    media_buy_ids: &[String],
+    statuses: Option<&[MediaBuyStatus]>,
+    default_statuses: &[MediaBuyStatus],
+    now: DateTime<Utc>,
+) -> Result<MediaBuyFilter, Error> {
+    let account_id = match account {
+        None => None,
+        Some(reference) => Some(resolve_account(store, tenant, principal, reference, Use::Read, now).await?.account_id),
+    };
+    let statuses = match (statuses, media_buy_ids.is_empty()) {
+        (Some(statuses), _) => statuses.to_vec(),
+        (None, true) => default_statuses.to_vec(),
+        (None, false) => Vec::new(),
+    };
+    Ok(MediaBuyFilter {
+        tenant_id: tenant.tenant_id.clone(),
+        principal_id: (!principal.admin).then(|| principal.principal_id.clone()),
+        account_id,
+        statuses,
+        media_buy_ids: media_buy_ids.to_vec(),
+    })
 }
 
 /// A buy's recent history, newest first.

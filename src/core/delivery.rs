@@ -10,11 +10,11 @@ use std::pin::Pin;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
-use super::accounts::{AccountRef, Use, resolve_account};
+use super::accounts::AccountRef;
 use super::catalog::{Catalog, Channel, PricingModel};
 use super::error::Error;
 use super::media_buy::{MediaBuy, MediaBuyStatus, Pacing, Package};
-use super::ports::{HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::ports::{HistoryEntry, PageRequest, Store};
 use super::tenancy::{Principal, Tenant};
 
 /// Metrics of one package over some time.
@@ -223,22 +223,17 @@ pub async fn get_media_buy_delivery<S: Store>(
     {
         return Err(Error::invalid("end_date", "end_date is before start_date"));
     }
-    let account_id = match &query.account {
-        None => None,
-        Some(reference) => Some(resolve_account(store, tenant, principal, reference, Use::Read, now).await?.account_id),
-    };
-    let statuses = match (&query.statuses, query.media_buy_ids.is_empty()) {
-        (Some(statuses), _) => statuses.clone(),
-        (None, true) => vec![MediaBuyStatus::Active, MediaBuyStatus::Paused, MediaBuyStatus::Completed],
-        (None, false) => Vec::new(),
-    };
-    let filter = MediaBuyFilter {
-        tenant_id: tenant.tenant_id.clone(),
-        principal_id: (!principal.admin).then(|| principal.principal_id.clone()),
-        account_id,
-        statuses,
-        media_buy_ids: query.media_buy_ids.clone(),
-    };
+    let filter = super::buying::buy_filter(
+        store,
+        tenant,
+        principal,
+        query.account.as_ref(),
+        &query.media_buy_ids,
+        query.statuses.as_deref(),
+        &[MediaBuyStatus::Active, MediaBuyStatus::Paused, MediaBuyStatus::Completed],
+        now,
+    )
+    .await?;
     let buys = store.list_media_buys(&filter, &PageRequest { after: None, limit: MAX_BUYS_PER_REPORT }).await?;
     let day_start = |date: NaiveDate| Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
     let period_start = query

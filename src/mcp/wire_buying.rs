@@ -215,7 +215,7 @@ fn pacing(wire: Option<PacingWire>) -> Option<Pacing> {
 }
 
 /// An RFC 3339 time with an explicit offset; naive times are refused.
-fn timestamp(text: &str, field: &str) -> Result<DateTime<Utc>, Error> {
+pub fn timestamp(text: &str, field: &str) -> Result<DateTime<Utc>, Error> {
     DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|_| {
         Error::invalid_with(
             field,
@@ -440,25 +440,31 @@ impl GetMediaBuysRequest {
     /// # Errors
     /// `InvalidRequest` for unknown statuses.
     pub fn to_core(&self) -> Result<MediaBuyQuery, Error> {
-        let statuses = match &self.status_filter {
-            None | Some(Value::Null) => None,
-            Some(Value::String(one)) => Some(vec![status(one, "status_filter")?]),
-            Some(Value::Array(many)) => Some(
-                many.iter()
-                    .enumerate()
-                    .map(|(i, s)| status(s.as_str().unwrap_or_default(), &format!("status_filter[{i}]")))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(_) => {
-                return Err(Error::invalid("status_filter", "status_filter is a status or a list of statuses"));
-            }
-        };
+        let statuses = status_filter(self.status_filter.as_ref())?;
         Ok(MediaBuyQuery {
             account: self.account.as_ref().map(AccountRefWire::to_core).transpose()?,
             media_buy_ids: self.media_buy_ids.clone().unwrap_or_default(),
             statuses,
             page: self.pagination.clone().into(),
         })
+    }
+}
+
+/// AdCP `status_filter`: one status or a list; absent means the tool's default.
+///
+/// # Errors
+/// `InvalidRequest` naming the bad entry.
+pub fn status_filter(value: Option<&Value>) -> Result<Option<Vec<MediaBuyStatus>>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(one)) => Ok(Some(vec![status(one, "status_filter")?])),
+        Some(Value::Array(many)) => many
+            .iter()
+            .enumerate()
+            .map(|(i, s)| status(s.as_str().unwrap_or_default(), &format!("status_filter[{i}]")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(Error::invalid("status_filter", "status_filter is a status or a list of statuses")),
     }
 }
 
@@ -472,7 +478,8 @@ fn status(text: &str, field: &str) -> Result<MediaBuyStatus, Error> {
     })
 }
 
-fn time(at: DateTime<Utc>) -> Value {
+/// A time as AdCP responses carry it: RFC 3339, UTC, whole seconds.
+pub fn time(at: DateTime<Utc>) -> Value {
     Value::String(at.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 

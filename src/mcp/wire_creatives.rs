@@ -1,6 +1,6 @@
 //! AdCP 3.0 shapes of `sync_creatives` and `list_creatives`.
 
-use chrono::{SecondsFormat, Utc};
+use super::wire_buying::time;
 use serde_json::{Map, Value, json};
 
 use super::error::adcp_error;
@@ -279,10 +279,6 @@ fn sort_name(sort: CreativeSort) -> &'static str {
         CreativeSort::Status => "status",
         CreativeSort::AssignmentCount => "assignment_count",
     }
-}
-
-fn time(at: chrono::DateTime<Utc>) -> Value {
-    Value::String(at.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
 pub fn list_response(

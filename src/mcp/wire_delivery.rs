@@ -1,12 +1,12 @@
 //! AdCP 3.0 shapes of `get_media_buy_delivery`.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 
+use super::wire_buying::{status_filter, time};
 use crate::core::Error;
 use crate::core::catalog::PricingModel;
 use crate::core::delivery::{DeliveryQuery, DeliveryReport, Metrics};
-use crate::core::media_buy::MediaBuyStatus;
 
 /// Request types; their doc comments are the published input schemas.
 pub mod schemas {
@@ -47,27 +47,11 @@ fn date(text: &str, field: &str) -> Result<NaiveDate, Error> {
         .map_err(|_| Error::invalid_with(field, format!("{field} {text:?} is not a date"), "use YYYY-MM-DD"))
 }
 
-fn status(text: &str, field: &str) -> Result<MediaBuyStatus, Error> {
-    MediaBuyStatus::parse(text).ok_or_else(|| Error::invalid(field, format!("unknown media buy status {text:?}")))
-}
-
 impl GetMediaBuyDeliveryRequest {
     /// # Errors
     /// `InvalidRequest` for malformed dates or statuses.
     pub fn to_core(&self) -> Result<DeliveryQuery, Error> {
-        let statuses = match &self.status_filter {
-            None | Some(Value::Null) => None,
-            Some(Value::String(one)) => Some(vec![status(one, "status_filter")?]),
-            Some(Value::Array(many)) => Some(
-                many.iter()
-                    .enumerate()
-                    .map(|(i, s)| status(s.as_str().unwrap_or_default(), &format!("status_filter[{i}]")))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(_) => {
-                return Err(Error::invalid("status_filter", "status_filter is a status or a list of statuses"));
-            }
-        };
+        let statuses = status_filter(self.status_filter.as_ref())?;
         Ok(DeliveryQuery {
             account: self.account.as_ref().map(|a| a.to_core()).transpose()?,
             media_buy_ids: self.media_buy_ids.clone().unwrap_or_default(),
@@ -76,10 +60,6 @@ impl GetMediaBuyDeliveryRequest {
             end_date: self.end_date.as_deref().map(|d| date(d, "end_date")).transpose()?,
         })
     }
-}
-
-fn time(at: DateTime<Utc>) -> Value {
-    Value::String(at.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
 fn round(value: f64) -> f64 {

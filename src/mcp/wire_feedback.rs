@@ -4,6 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
+use super::wire_buying::timestamp;
 use crate::core::Error;
 use crate::core::feedback::{FeedbackInput, Suggestion};
 
@@ -73,12 +74,6 @@ pub mod schemas {
 }
 
 use schemas::{ProvideFeedbackRequest, UpdatePerformanceIndexRequest};
-
-fn timestamp(text: &str, field: &str) -> Result<DateTime<Utc>, Error> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Error::invalid(field, format!("{field} {text:?} is not an RFC 3339 time with offset")))
-}
 
 impl ProvideFeedbackRequest {
     /// # Errors
