@@ -23,7 +23,11 @@ pub struct Moved {
 /// How many buys one pass looks at, per kind of change.
 const BATCH: usize = 500;
 
-/// One scheduler pass over a tenant.
+/// One scheduler pass over a tenant. Flight starts and ends are found by query. Budget
+/// exhaustion needs the ad server's figures, so each pass checks one page of active buys,
+/// continuing after `budget_cursor` (`None` starts over); the returned cursor is where the next
+/// pass resumes, so every active buy is checked in turn without any pass growing with the
+/// number of buys.
 ///
 /// # Errors
 /// Storage failures. Buys changed concurrently are left for the next pass.
@@ -33,7 +37,8 @@ pub async fn advance<S: Store>(
     catalog: &Catalog,
     tenant: &Tenant,
     now: DateTime<Utc>,
-) -> Result<Vec<Moved>, Error> {
+    budget_cursor: Option<String>,
+) -> Result<(Vec<Moved>, Option<String>), Error> {
     let mut moved = Vec::new();
     for buy in store.media_buys_due(&tenant.tenant_id, now, BATCH).await? {
         let (event, action, summary) = if buy.end_time <= now {
@@ -56,20 +61,16 @@ pub async fn advance<S: Store>(
         statuses: vec![MediaBuyStatus::Active],
         media_buy_ids: vec![],
     };
-    let mut after = None;
-    loop {
-        let page = store.list_media_buys(&filter, &PageRequest { after: after.clone(), limit: BATCH }).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.media_buy_id.clone());
-        for buy in page {
-            if spent_out(store, ad_server, catalog, &buy, now).await?
-                && let Some(change) = apply(store, buy, Event::Finished, "completed", "Budget spent", now).await?
-            {
-                moved.push(change);
-            }
+    let page = store.list_media_buys(&filter, &PageRequest { after: budget_cursor, limit: BATCH }).await?;
+    let next = if page.len() == BATCH { page.last().map(|b| b.media_buy_id.clone()) } else { None };
+    for buy in page {
+        if spent_out(store, ad_server, catalog, &buy, now).await?
+            && let Some(change) = apply(store, buy, Event::Finished, "completed", "Budget spent", now).await?
+        {
+            moved.push(change);
         }
     }
-    Ok(moved)
+    Ok((moved, next))
 }
 
 async fn spent_out<S: Store>(

@@ -275,31 +275,59 @@ pub(super) async fn update(
     })
 }
 
+macro_rules! sqlite_filter {
+    () => {
+        "tenant_id = $1
+         and ($2 is null or principal_id = $2)
+         and ($3 is null or account_id = $3)
+         and ($4 is null or status in (select value from json_each($4)))"
+    };
+}
+
+const SQLITE_LIST: &str = concat!(
+    "select document from media_buys where ",
+    sqlite_filter!(),
+    " and ($6 is null or media_buy_id > $6) order by media_buy_id limit $7"
+);
+const SQLITE_LIST_BY_IDS: &str = concat!(
+    "select document from media_buys where media_buy_id in (select value from json_each($5)) and ",
+    sqlite_filter!(),
+    " and ($6 is null or media_buy_id > $6) order by media_buy_id limit $7"
+);
+const SQLITE_COUNT: &str = concat!("select count(*) from media_buys where ", sqlite_filter!());
+const SQLITE_COUNT_BY_IDS: &str = concat!(
+    "select count(*) from media_buys where media_buy_id in (select value from json_each($5)) and ",
+    sqlite_filter!()
+);
+
+/// A list as a JSON array for SQLite's `json_each`, or null when empty (no filter).
+fn json_list<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
+    let items: Vec<&str> = items.collect();
+    (!items.is_empty()).then(|| serde_json::to_string(&items).unwrap_or_default())
+}
+
 /// `($n is null or …)` cannot express list filters portably, so the statuses and ids travel as
 /// one comma-separated text each and are matched with `instr` on SQLite and `= any` on Postgres.
 pub(super) async fn list(db: &Db, filter: &MediaBuyFilter, page: &PageRequest) -> Result<Vec<MediaBuy>, StoreError> {
     let statuses = joined(filter.statuses.iter().map(|s| s.as_str()));
     let ids = joined(filter.media_buy_ids.iter().map(String::as_str));
     let rows: Vec<(String,)> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(
-            "select document from media_buys where tenant_id = $1
-             and ($2 is null or principal_id = $2)
-             and ($3 is null or account_id = $3)
-             and ($4 is null or instr(',' || $4 || ',', ',' || status || ',') > 0)
-             and ($5 is null or instr(',' || $5 || ',', ',' || media_buy_id || ',') > 0)
-             and ($6 is null or media_buy_id > $6)
-             order by media_buy_id limit $7",
-        )
-        .bind(&filter.tenant_id)
-        .bind(&filter.principal_id)
-        .bind(&filter.account_id)
-        .bind(&statuses)
-        .bind(&ids)
-        .bind(&page.after)
-        .bind(page.limit as i64)
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?,
+        // SQLite: ids and statuses travel as JSON arrays; a lookup by ids goes through the
+        // primary key (an `or` around it would make SQLite scan the tenant's buys).
+        Db::Sqlite(pool) => {
+            let sql = if filter.media_buy_ids.is_empty() { SQLITE_LIST } else { SQLITE_LIST_BY_IDS };
+            sqlx::query_as(sql)
+                .bind(&filter.tenant_id)
+                .bind(&filter.principal_id)
+                .bind(&filter.account_id)
+                .bind(json_list(filter.statuses.iter().map(|s| s.as_str())))
+                .bind(json_list(filter.media_buy_ids.iter().map(String::as_str)))
+                .bind(&page.after)
+                .bind(page.limit as i64)
+                .fetch_all(pool)
+                .await
+                .map_err(backend)?
+        }
         Db::Postgres(pool) => sqlx::query_as(
             "select document from media_buys where tenant_id = $1
              and ($2::text is null or principal_id = $2)
@@ -327,21 +355,17 @@ pub(super) async fn count(db: &Db, filter: &MediaBuyFilter) -> Result<u64, Store
     let statuses = joined(filter.statuses.iter().map(|s| s.as_str()));
     let ids = joined(filter.media_buy_ids.iter().map(String::as_str));
     let (count,): (i64,) = match db {
-        Db::Sqlite(pool) => sqlx::query_as(
-            "select count(*) from media_buys where tenant_id = $1
-             and ($2 is null or principal_id = $2)
-             and ($3 is null or account_id = $3)
-             and ($4 is null or instr(',' || $4 || ',', ',' || status || ',') > 0)
-             and ($5 is null or instr(',' || $5 || ',', ',' || media_buy_id || ',') > 0)",
-        )
-        .bind(&filter.tenant_id)
-        .bind(&filter.principal_id)
-        .bind(&filter.account_id)
-        .bind(&statuses)
-        .bind(&ids)
-        .fetch_one(pool)
-        .await
-        .map_err(backend)?,
+        Db::Sqlite(pool) => {
+            let by_ids = !filter.media_buy_ids.is_empty();
+            let query = sqlx::query_as(if by_ids { SQLITE_COUNT_BY_IDS } else { SQLITE_COUNT })
+                .bind(&filter.tenant_id)
+                .bind(&filter.principal_id)
+                .bind(&filter.account_id)
+                .bind(json_list(filter.statuses.iter().map(|s| s.as_str())));
+            let query =
+                if by_ids { query.bind(json_list(filter.media_buy_ids.iter().map(String::as_str))) } else { query };
+            query.fetch_one(pool).await.map_err(backend)?
+        }
         Db::Postgres(pool) => sqlx::query_as(
             "select count(*) from media_buys where tenant_id = $1
              and ($2::text is null or principal_id = $2)

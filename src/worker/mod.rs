@@ -11,16 +11,20 @@ use crate::core::schedule;
 
 /// Runs a scheduler pass over every tenant each `interval`, until `shutdown`.
 pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationToken) {
+    // Where each tenant's budget check resumes on the next pass.
+    let mut cursors: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
     loop {
         for tenant_config in &app.config().tenants {
             let tenant = &tenant_config.tenant;
             let now = app.clock().now();
+            let cursor = cursors.get(&tenant.tenant_id).cloned().flatten();
             let outcome = match app.catalog(tenant).await {
-                Ok(catalog) => schedule::advance(app.db(), app.ad_server(), &catalog, tenant, now).await,
+                Ok(catalog) => schedule::advance(app.db(), app.ad_server(), &catalog, tenant, now, cursor).await,
                 Err(error) => Err(error),
             };
             match outcome {
-                Ok(moved) => {
+                Ok((moved, next)) => {
+                    cursors.insert(tenant.tenant_id.clone(), next);
                     for change in moved {
                         tracing::info!(
                             media_buy = %change.media_buy_id,

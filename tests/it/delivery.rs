@@ -139,24 +139,26 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
         let greedy = create(new_buy(StartTime::Asap, 30, true, Pacing::Asap, 2000.0)).await;
         assert_eq!((later.status, orphan.status, greedy.status), (S::PendingStart, S::PendingCreatives, S::Active));
 
-        assert!(advance(db, &MockAdServer, &catalog, &tenant, t0).await.unwrap().is_empty(), "nothing due yet");
-        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(2)).await.unwrap();
+        assert!(advance(db, &MockAdServer, &catalog, &tenant, t0, None).await.unwrap().0.is_empty(), "nothing due yet");
+        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(2), None).await.unwrap();
         assert_eq!(stored(db, &later.media_buy_id).await.status, S::Active, "{}", db.backend_name());
 
         // $2,000 at $12.50 buys 160,000 of the 1,000,000 goal; asap pacing spends it long before day 30.
-        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(6)).await.unwrap();
+        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(6), None).await.unwrap();
         let expired = stored(db, &orphan.media_buy_id).await;
         assert_eq!(expired.status, S::Canceled);
         let cancellation = expired.cancellation.expect("seller cancellation");
         assert_eq!(cancellation.canceled_by, sales_agent::core::media_buy::Party::Seller);
         assert_eq!(stored(db, &greedy.media_buy_id).await.status, S::Completed, "budget spent");
 
-        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(11)).await.unwrap();
+        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(11), None).await.unwrap();
         let done = stored(db, &later.media_buy_id).await;
         assert_eq!(done.status, S::Completed, "flight ended");
         let history = db.media_buy_history(&done.media_buy_id, 10).await.unwrap();
         assert_eq!(history[0].actor, "seller");
-        assert!(advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(12)).await.unwrap().is_empty());
+        assert!(
+            advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(12), None).await.unwrap().0.is_empty()
+        );
     }
 }
 
