@@ -275,6 +275,8 @@ pub(super) async fn update(
     })
 }
 
+/// `+tenant_id` in the by-ids variants keeps SQLite from preferring the tenant index over the
+/// primary key (it has no statistics to tell which is narrower).
 macro_rules! sqlite_filter {
     () => {
         "tenant_id = $1
@@ -290,13 +292,13 @@ const SQLITE_LIST: &str = concat!(
     " and ($6 is null or media_buy_id > $6) order by media_buy_id limit $7"
 );
 const SQLITE_LIST_BY_IDS: &str = concat!(
-    "select document from media_buys where media_buy_id in (select value from json_each($5)) and ",
+    "select document from media_buys where media_buy_id in (select value from json_each($5)) and +",
     sqlite_filter!(),
     " and ($6 is null or media_buy_id > $6) order by media_buy_id limit $7"
 );
 const SQLITE_COUNT: &str = concat!("select count(*) from media_buys where ", sqlite_filter!());
 const SQLITE_COUNT_BY_IDS: &str = concat!(
-    "select count(*) from media_buys where media_buy_id in (select value from json_each($5)) and ",
+    "select count(*) from media_buys where media_buy_id in (select value from json_each($5)) and +",
     sqlite_filter!()
 );
 
