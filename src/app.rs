@@ -104,6 +104,17 @@ impl App {
         Ok(catalog)
     }
 
+    /// Buyers' performance record per product, which brief ranking takes into account.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn product_records(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<HashMap<String, crate::core::feedback::ProductRecord>, Error> {
+        crate::core::feedback::records(&self.inner.db, &tenant.tenant_id).await
+    }
+
     /// Resolves a bearer token to its principal.
     ///
     /// # Errors

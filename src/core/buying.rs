@@ -4,12 +4,15 @@
 //! once: a new buy with its history in one transaction, an update as a compare-and-set on the
 //! buy's `revision` so that concurrent changes never overwrite each other.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::accounts::{AccountRef, Use, resolve_account};
 use super::catalog::Catalog;
+use super::creative::CreativeStatus;
+use super::creatives::review_states;
 use super::error::Error;
 use super::media_buy::{
     Buyer, Cancellation, CreateMediaBuy, Event, MediaBuy, MediaBuyStatus, Pacing, PackageRequest, Party, Verbatim,
@@ -76,19 +79,6 @@ async fn owned_buy<S: Store>(
         Some(buy) if buy.principal_id == principal.principal_id || principal.admin => Ok(buy),
         _ => Err(Error::MediaBuyNotFound),
     }
-}
-
-/// When one of the principal's buys starts, for reports that default to "since the start".
-///
-/// # Errors
-/// `MediaBuyNotFound` (also for others' buys); storage.
-pub async fn started_at<S: Store>(
-    store: &S,
-    tenant: &Tenant,
-    principal: &Principal,
-    media_buy_id: &str,
-) -> Result<DateTime<Utc>, Error> {
-    Ok(owned_buy(store, tenant, principal, media_buy_id).await?.start_time)
 }
 
 /// Changes to one package (AdCP `PackageUpdate`); `None` leaves a field as it is.
@@ -416,6 +406,20 @@ pub struct MediaBuyQuery {
     pub media_buy_ids: Vec<String>,
     pub statuses: Option<Vec<MediaBuyStatus>>,
     pub page: PageParams,
+    /// How many history entries to include per buy (0: none).
+    pub history: u32,
+}
+
+/// The review state of each creative in a buyer's library (status, rejection reason).
+pub type ReviewStates = HashMap<String, (CreativeStatus, Option<String>)>;
+
+/// A buy as `get_media_buys` shows it: with its recent history when asked for, and the review
+/// state of its owner's creatives for per-package approvals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaBuyView {
+    pub media_buy: MediaBuy,
+    pub history: Option<Vec<HistoryEntry>>,
+    pub reviews: Arc<ReviewStates>,
 }
 
 /// Lists the principal's buys (every buy of the tenant for an admin). Without ids and without a
@@ -429,7 +433,7 @@ pub async fn get_media_buys<S: Store>(
     principal: &Principal,
     query: &MediaBuyQuery,
     now: DateTime<Utc>,
-) -> Result<Page<MediaBuy>, Error> {
+) -> Result<Page<MediaBuyView>, Error> {
     let page = KeysetPage::parse(&query.page)?;
     let filter = buy_filter(
         store,
@@ -445,7 +449,25 @@ pub async fn get_media_buys<S: Store>(
     let rows =
         store.list_media_buys(&filter, &PageRequest { after: page.after.clone(), limit: page.limit + 1 }).await?;
     let total = store.count_media_buys(&filter).await?;
-    Ok(page.finish(rows, |buy| buy.media_buy_id.clone(), Some(total)))
+    let page = page.finish(rows, |buy| buy.media_buy_id.clone(), Some(total));
+    let mut reviews: HashMap<String, Arc<ReviewStates>> = HashMap::new();
+    let mut items = Vec::with_capacity(page.items.len());
+    for buy in page.items {
+        let states = match reviews.get(&buy.principal_id) {
+            Some(states) => states.clone(),
+            None => {
+                let states = Arc::new(review_states(store, &tenant.tenant_id, &buy.principal_id).await?);
+                reviews.insert(buy.principal_id.clone(), states.clone());
+                states
+            }
+        };
+        let history = match query.history {
+            0 => None,
+            limit => Some(store.media_buy_history(&buy.media_buy_id, limit).await?),
+        };
+        items.push(MediaBuyView { media_buy: buy, history, reviews: states });
+    }
+    Ok(Page { items, next_cursor: page.next_cursor, total: page.total })
 }
 
 /// Which of the tenant's buys a principal asks about: its own (all, for an admin), under the
@@ -481,12 +503,4 @@ pub async fn buy_filter<S: Store>(
         statuses,
         media_buy_ids: media_buy_ids.to_vec(),
     })
-}
-
-/// A buy's recent history, newest first.
-///
-/// # Errors
-/// Storage.
-pub async fn history<S: Store>(store: &S, media_buy_id: &str, limit: u32) -> Result<Vec<HistoryEntry>, Error> {
-    Ok(store.media_buy_history(media_buy_id, limit).await?)
 }

@@ -18,7 +18,8 @@ pub struct FeedbackInput {
     /// Seed 001 names products rather than packages.
     pub product_id: Option<String>,
     pub creative_id: Option<String>,
-    pub period: (DateTime<Utc>, DateTime<Utc>),
+    /// The measurement period; `None` (seed-era feedback) means from the buy's start until now.
+    pub period: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// 1.0 is as expected, above is better, 0 means no value.
     pub performance_index: f64,
     pub metric_type: String,
@@ -84,7 +85,8 @@ pub async fn record<S: Store>(
         if !item.performance_index.is_finite() || item.performance_index < 0.0 {
             return Err(Error::invalid(at("performance_index"), "performance_index must be a number >= 0"));
         }
-        if item.period.1 <= item.period.0 {
+        let period = item.period.unwrap_or((buy.start_time.min(now - chrono::Duration::seconds(1)), now));
+        if period.1 <= period.0 {
             return Err(Error::invalid("measurement_period", "measurement_period.end must be after its start"));
         }
         let packages: Vec<&super::media_buy::Package> = match (&item.package_id, &item.product_id) {
@@ -126,7 +128,7 @@ pub async fn record<S: Store>(
             package_id: item.package_id.clone(),
             creative_id: item.creative_id.clone(),
             product_id,
-            input: item.clone(),
+            input: FeedbackInput { period: Some(period), ..item.clone() },
             received_at: now,
         });
     }

@@ -243,7 +243,7 @@ impl SalesAgent {
         let property_list = request.property_list.is_some();
         let mut query = request.into_query()?;
         if matches!(query.mode, discovery::BuyingMode::Brief(_) | discovery::BuyingMode::Refine(_)) {
-            query.records = feedback::records(self.app.db(), &tenant.tenant_id).await?;
+            query.records = self.app.product_records(tenant).await?;
         }
         let answer = discovery::find_products(&catalog, self.app.ranker(), &query).await?;
         Ok(wire::products_response(&answer, fields.as_deref(), property_list))
@@ -324,24 +324,18 @@ impl SalesAgent {
         let query = request.to_core()?;
         let now = self.app.clock().now();
         let page = buying::get_media_buys(self.app.db(), tenant, principal, &query, now).await?;
-        let mut values = Vec::with_capacity(page.items.len());
-        let mut reviews: std::collections::HashMap<String, wire_buying::ReviewStates> = Default::default();
-        for buy in &page.items {
-            if !reviews.contains_key(&buy.principal_id) {
-                let states = creatives::review_states(self.app.db(), &tenant.tenant_id, &buy.principal_id).await?;
-                reviews.insert(buy.principal_id.clone(), states);
-            }
-            let history = match request.include_history {
-                Some(limit) if limit > 0 => Some(buying::history(self.app.db(), &buy.media_buy_id, limit).await?),
-                _ => None,
-            };
-            values.push(wire_buying::media_buy_value(
-                buy,
-                history.as_deref(),
-                request.include_snapshot == Some(true),
-                &reviews[&buy.principal_id],
-            ));
-        }
+        let values = page
+            .items
+            .iter()
+            .map(|view| {
+                wire_buying::media_buy_value(
+                    &view.media_buy,
+                    view.history.as_deref(),
+                    request.include_snapshot == Some(true),
+                    &view.reviews,
+                )
+            })
+            .collect();
         Ok(wire_buying::media_buys_response(&page, values))
     }
 
@@ -422,8 +416,7 @@ impl SalesAgent {
         let principal = required(&call.principal)?;
         let tenant = self.app.tenant_for(Some(principal))?;
         let now = self.app.clock().now();
-        let started = buying::started_at(self.app.db(), tenant, principal, &request.media_buy_id).await?;
-        let items = request.to_core(started, now)?;
+        let items = request.to_core()?;
         let (_, suggestions) =
             feedback::record(self.app.db(), tenant, principal, &request.media_buy_id, &items, now).await?;
         Ok(if request.performance_data.is_some() {

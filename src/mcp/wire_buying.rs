@@ -446,6 +446,7 @@ impl GetMediaBuysRequest {
             media_buy_ids: self.media_buy_ids.clone().unwrap_or_default(),
             statuses,
             page: self.pagination.clone().into(),
+            history: self.include_history.unwrap_or(0),
         })
     }
 }
@@ -562,8 +563,7 @@ pub fn updated_response(updated: &Updated, now: DateTime<Utc>, sandbox: bool) ->
     body
 }
 
-/// The review state of each creative in the buyer's library (status, rejection reason).
-pub type ReviewStates = std::collections::HashMap<String, (CreativeStatus, Option<String>)>;
+use crate::core::buying::ReviewStates;
 
 /// One buy as `get_media_buys` shows it.
 pub fn media_buy_value(
@@ -662,7 +662,7 @@ pub fn media_buy_value(
     value
 }
 
-pub fn media_buys_response(page: &Page<MediaBuy>, values: Vec<Value>) -> Map<String, Value> {
+pub fn media_buys_response<T>(page: &Page<T>, values: Vec<Value>) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("media_buys".into(), values.into());
     let mut pagination = json!({ "has_more": page.next_cursor.is_some() });

@@ -83,10 +83,10 @@ impl ProvideFeedbackRequest {
             package_id: self.package_id.clone(),
             product_id: None,
             creative_id: self.creative_id.clone(),
-            period: (
+            period: Some((
                 timestamp(&self.measurement_period.start, "measurement_period.start")?,
                 timestamp(&self.measurement_period.end, "measurement_period.end")?,
-            ),
+            )),
             performance_index: self.performance_index,
             metric_type: self.metric_type.clone().unwrap_or_else(|| "overall_performance".to_owned()),
             feedback_source: self.feedback_source.clone().unwrap_or_else(|| "buyer_attribution".to_owned()),
@@ -96,12 +96,12 @@ impl ProvideFeedbackRequest {
 }
 
 impl UpdatePerformanceIndexRequest {
-    /// The items to store, over the period from `since` (the buy's start) to `now`.
+    /// The items to store, over the buy's flight so far (the seed shapes name no period).
     ///
     /// # Errors
     /// `InvalidRequest` when neither shape is given or scores are out of range.
-    pub fn to_core(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<FeedbackInput>, Error> {
-        let period = (since.min(now - chrono::Duration::seconds(1)), now);
+    pub fn to_core(&self) -> Result<Vec<FeedbackInput>, Error> {
+        let period = None;
         match (&self.performance_data, &self.feedback) {
             (Some(data), _) => Ok(data
                 .iter()

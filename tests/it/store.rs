@@ -403,7 +403,7 @@ async fn feedback_is_stored_and_summarised_per_product() {
                 package_id: None,
                 product_id: product.map(String::from),
                 creative_id: None,
-                period: (at - Duration::days(7), at),
+                period: Some((at - Duration::days(7), at)),
                 performance_index: index,
                 metric_type: "overall_performance".into(),
                 feedback_source: "buyer_attribution".into(),
