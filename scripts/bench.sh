@@ -97,35 +97,21 @@ PRODUCTS_ARGS='{"buying_mode":"brief","brief":"display ads targeting US tech ent
 CREATE_ARGS='{"idempotency_key":"@KEY@","account":{"brand":{"domain":"bench.example"},"operator":"bench.example"},"brand":{"domain":"bench.example"},"start_time":"asap","end_time":"'"$END_TIME"'","packages":[{"product_id":"prod-tech-display-001","pricing_option_id":"cpm_guaranteed","budget":3000,"creative_assignments":[{"creative_id":"c1"}]}]}'
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sa-bench.XXXXXX")
-SERVER_PID=""
 WRK_PID=""
-PG_DB=""
+# The server is started and stopped by sa_start / sa_stop (scripts/lib/common.sh), with the
+# release binary, quiet logs and databases on the benchmark's Postgres server.
+export SALES_AGENT_BIN="$BIN" E2E_POSTGRES_URL="$PG_URL" RUST_LOG=warn
 EXIT_STATUS=0
 
 cleanup() {
-  local i
   if [ -n "$WRK_PID" ] && kill -0 "$WRK_PID" 2>/dev/null; then
     kill -TERM "$WRK_PID" 2>/dev/null || true
     wait "$WRK_PID" 2>/dev/null || true
   fi
   WRK_PID=""
-  if [ -n "$SERVER_PID" ]; then
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-      kill -TERM "$SERVER_PID" 2>/dev/null || true
-      for ((i = 0; i < 100; i++)); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-      done
-      kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID" 2>/dev/null
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  fi
-  if [ -n "$PG_DB" ]; then
-    psql "$PG_URL" -v ON_ERROR_STOP=1 -qAtX -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 ||
-      psql "$PG_URL" -v ON_ERROR_STOP=1 -qAtX -c "DROP DATABASE IF EXISTS \"$PG_DB\"" >/dev/null 2>&1 ||
-      echo "warning: could not drop Postgres database $PG_DB" >&2
-    PG_DB=""
+  sa_stop # the server and its Postgres database (scripts/lib/common.sh)
+  if [ -n "${SA_TMP:-}" ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
+    rm -rf "$SA_TMP"
   fi
 }
 # shellcheck disable=SC2317 # called through the EXIT trap
@@ -146,53 +132,6 @@ trap 'exit 143' TERM
 # --- helpers --------------------------------------------------------------------------------------
 log() { printf '%s\n' "$*" >&2; }
 
-# start_server BACKEND DIR: a fresh database and a server on a free port; sets SERVER_PID, BASE_URL, MCP_URL.
-start_server() {
-  local backend=$1 dir=$2 db_url attempt i
-  mkdir -p "$dir"
-  case "$backend" in
-    sqlite) db_url="sqlite://$dir/bench.sqlite" ;;
-    postgres)
-      PG_DB="sa_bench_${NONCE//./_}_${RANDOM}"
-      psql "$PG_URL" -v ON_ERROR_STOP=1 -qAtX -c "CREATE DATABASE \"$PG_DB\"" >"$dir/psql.log" 2>&1 || {
-        log "cannot create Postgres database $PG_DB through $PG_URL:"
-        sed 's/^/  | /' "$dir/psql.log" >&2
-        PG_DB=""
-        return 1
-      }
-      db_url=$(sa_with_db "$PG_URL" "$PG_DB")
-      ;;
-  esac
-  for attempt in 1 2 3; do
-    PORT=$(sa_free_port)
-    BASE_URL="http://127.0.0.1:$PORT"
-    MCP_URL="$BASE_URL/mcp"
-    (cd "$dir" && exec env -u SALES_AGENT_CONFIG -u SALES_AGENT_PUBLIC_URL -u SALES_AGENT_ALLOWED_HOSTS \
-      -u SALES_AGENT_LOG_FORMAT DATABASE_URL="$db_url" SALES_AGENT_LISTEN="127.0.0.1:$PORT" RUST_LOG=warn \
-      NO_COLOR=1 "$BIN") </dev/null >>"$dir/server.log" 2>&1 &
-    SERVER_PID=$!
-    for ((i = 0; i < 600; i++)); do
-      if curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; then
-        return 0
-      fi
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-      kill -KILL "$SERVER_PID" 2>/dev/null || true
-      wait "$SERVER_PID" 2>/dev/null || true
-      SERVER_PID=""
-      break
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-    grep -q "Address already in use" "$dir/server.log" || break
-  done
-  log "the server did not become ready; log ($dir/server.log):"
-  tail -n 40 "$dir/server.log" | sed 's/^/  | /' >&2
-  return 1
-}
-
 # proc_kb PID FIELD: a kB figure from /proc/PID/status (VmHWM, VmRSS).
 proc_kb() {
   awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || true
@@ -201,7 +140,7 @@ proc_kb() {
 # call_tool TOOL ARGS_JSON OUTFILE: one tools/call with curl; succeeds when HTTP 200 and "isError":false.
 call_tool() {
   local tool=$1 args=$2 out=$3 code
-  code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 30 -X POST "$MCP_URL" \
+  code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 30 -X POST "$SA_MCP_URL" \
     -H 'Content-Type: application/json' -H 'Accept: application/json' -H "Authorization: Bearer $TOKEN" \
     --data-binary "{\"jsonrpc\":\"2.0\",\"id\":\"bench-check\",\"method\":\"tools/call\",\"params\":{\"name\":\"$tool\",\"arguments\":$args}}" \
     2>>"$out.curlerr") || code=000
@@ -224,7 +163,7 @@ print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("select c
 PY
       fi
       ;;
-    postgres) psql "$(sa_with_db "$PG_URL" "$PG_DB")" -qAtX -c 'select count(*) from media_buys' 2>/dev/null || true ;;
+    postgres) psql "$(sa_with_db "$PG_URL" "$SA_PG_DB")" -qAtX -c 'select count(*) from media_buys' 2>/dev/null || true ;;
   esac
 }
 
@@ -236,7 +175,7 @@ run_wrk() {
   mkdir -p "$done_dir"
   BENCH_TOOL=$tool BENCH_ARGS=$args BENCH_TOKEN=$TOKEN BENCH_NONCE="$NONCE.$name" BENCH_THREADS=$THREADS \
     BENCH_QUOTA=$quota BENCH_DONE_DIR=$done_dir \
-    wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout "$WRK_TIMEOUT" -s "$LUA" "$MCP_URL" \
+    wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout "$WRK_TIMEOUT" -s "$LUA" "$SA_MCP_URL" \
     >"$prefix.txt" 2>&1 </dev/null &
   WRK_PID=$!
   if [ -n "$quota" ]; then
@@ -275,12 +214,12 @@ bench_backend() {
     jq -n --arg b "$backend" '{backend: $b, status: "failed", reason: "cannot connect to Postgres"}' >"$dir/result.json"
     return 1
   fi
-  if ! start_server "$backend" "$dir"; then
+  if ! sa_start "$backend" >/dev/null; then
     jq -n --arg b "$backend" '{backend: $b, status: "failed", reason: "server did not start"}' >"$dir/result.json"
     return 1
   fi
-  rss_start=$(proc_kb "$SERVER_PID" VmRSS)
-  echo "server pid $SERVER_PID at $MCP_URL (RSS after start: ${rss_start:-?} kB)"
+  rss_start=$(proc_kb "$SA_PID" VmRSS)
+  echo "server pid $SA_PID at $SA_MCP_URL (RSS after start: ${rss_start:-?} kB)"
 
   # One create with curl: checks the request and gives the buy the get/delivery runs read.
   if ! call_tool create_media_buy "${CREATE_ARGS/@KEY@/bench.$NONCE.$backend.first}" "$dir/first-create.json"; then
@@ -331,7 +270,7 @@ bench_backend() {
     fi
   done
 
-  hwm=$(proc_kb "$SERVER_PID" VmHWM)
+  hwm=$(proc_kb "$SA_PID" VmHWM)
   stored_after=$(count_buys "$backend" "$dir")
   cleanup # stop this backend's server, drop its database
 

@@ -299,8 +299,12 @@ async fn report_package(
         day += Duration::days(1);
     }
     instants.push(to);
-    let cumulative =
+    // One ad-server call: the period's instants, then now (for pacing and status).
+    instants.push(now);
+    let mut cumulative =
         ad_server.delivered(line, &instants).await.map_err(|e| Error::AdServerUnavailable(e.to_string()))?;
+    instants.pop();
+    let delivered_now = cumulative.pop().unwrap_or_default();
     let totals = cumulative.last().copied().unwrap_or_default().minus(&cumulative[0]);
     let daily: Vec<(NaiveDate, Metrics)> = instants
         .windows(2)
@@ -308,13 +312,6 @@ async fn report_package(
         .map(|(at, metrics)| (at[0].date_naive(), metrics[1].minus(&metrics[0])))
         .filter(|(_, m)| m.impressions > 0.0 || m.spend > 0.0)
         .collect();
-    let delivered_now = ad_server
-        .delivered(line, &[now])
-        .await
-        .map_err(|e| Error::AdServerUnavailable(e.to_string()))?
-        .first()
-        .copied()
-        .unwrap_or_default();
     let planned = (package.end_time - package.start_time).num_seconds() as f64;
     let elapsed = (now.min(package.end_time) - package.start_time).num_seconds().max(0) as f64;
     let expected = package.impressions * if planned > 0.0 { elapsed / planned } else { 0.0 };

@@ -321,24 +321,16 @@ impl Store for Db {
                     .await
                     .map_err(backend)?
                     .ok_or_else(|| StoreError::Corrupt(format!("tenant {tenant_id} does not exist")))?;
-            let products: Vec<(String,)> =
-                sqlx::query_as("select document from products where tenant_id = $1 order by position")
-                    .bind(tenant_id)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            let formats: Vec<(String,)> =
-                sqlx::query_as("select document from formats where tenant_id = $1 order by position")
-                    .bind(tenant_id)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            let properties: Vec<(String,)> =
-                sqlx::query_as("select document from properties where tenant_id = $1 order by position")
-                    .bind(tenant_id)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?;
+            let mut kinds: Vec<Vec<(String,)>> = Vec::with_capacity(3);
+            for sql in [
+                "select document from products where tenant_id = $1 order by position",
+                "select document from formats where tenant_id = $1 order by position",
+                "select document from properties where tenant_id = $1 order by position",
+            ] {
+                kinds.push(sqlx::query_as(sql).bind(tenant_id).fetch_all(&mut *tx).await.map_err(backend)?);
+            }
+            let [products, formats, properties]: [Vec<(String,)>; 3] =
+                kinds.try_into().map_err(|_| StoreError::Corrupt("catalog kinds".to_owned()))?;
             tx.commit().await.map_err(backend)?;
             let catalog = Catalog {
                 products: documents::<Product>(products, "product")?,

@@ -5,31 +5,46 @@ use chrono::{Duration, TimeZone, Utc};
 use sales_agent::adapters::mock::MockAdServer;
 use sales_agent::core::accounts::AccountRef;
 use sales_agent::core::buying::{self, UpdateMediaBuy};
+use sales_agent::core::catalog::Catalog;
 use sales_agent::core::delivery::{DeliveryQuery, get_media_buy_delivery};
 use sales_agent::core::media_buy::{CreateMediaBuy, PackageRequest, StartTime};
 use sales_agent::core::ports::Store;
-use sales_agent::core::tenancy::{AccountKey, Principal};
+use sales_agent::core::tenancy::{AccountKey, Principal, Tenant};
 
 use crate::support;
 
-#[tokio::test]
-async fn delivery_follows_budget_pacing_and_pauses() {
-    for test_db in support::backends().await {
-        let db = &test_db.db;
-        let config = support::demo_config(&test_db.url);
-        sales_agent::app::bootstrap(db, &config).await.unwrap();
-        let tenant = config.tenants[0].tenant.clone();
-        let catalog = config.tenants[0].catalog.clone().unwrap();
-        let demo_token = sales_agent::core::auth::hash_token("test-token");
-        let (principal, _): (Principal, _) =
-            db.principal_by_token_hash(&demo_token).await.unwrap().expect("demo principal");
-        let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
-        let account = AccountRef::Key(AccountKey {
+/// The demo tenant bootstrapped on a test database, its demo buyer and TechCorp's account.
+struct Demo {
+    tenant: Tenant,
+    catalog: Catalog,
+    principal: Principal,
+    account: AccountRef,
+}
+
+async fn demo(test_db: &support::TestDb) -> Demo {
+    let config = support::demo_config(&test_db.url);
+    sales_agent::app::bootstrap(&test_db.db, &config).await.unwrap();
+    let demo_token = sales_agent::core::auth::hash_token("test-token");
+    let (principal, _) = test_db.db.principal_by_token_hash(&demo_token).await.unwrap().expect("demo principal");
+    Demo {
+        tenant: config.tenants[0].tenant.clone(),
+        catalog: config.tenants[0].catalog.clone().unwrap(),
+        principal,
+        account: AccountRef::Key(AccountKey {
             brand_domain: "techcorp.example".into(),
             brand_id: None,
             operator: "techcorp.example".into(),
             sandbox: false,
-        });
+        }),
+    }
+}
+
+#[tokio::test]
+async fn delivery_follows_budget_pacing_and_pauses() {
+    for test_db in &support::backends().await {
+        let db = &test_db.db;
+        let Demo { tenant, catalog, principal, account } = demo(test_db).await;
+        let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
         let request = CreateMediaBuy {
             brand_domain: "techcorp.example".into(),
             brand_industries: vec![],
@@ -91,20 +106,9 @@ async fn delivery_follows_budget_pacing_and_pauses() {
 async fn the_scheduler_starts_completes_and_expires_buys() {
     use sales_agent::core::media_buy::{MediaBuyStatus as S, Pacing};
     use sales_agent::core::schedule::advance;
-    for test_db in support::backends().await {
+    for test_db in &support::backends().await {
         let db = &test_db.db;
-        let config = support::demo_config(&test_db.url);
-        sales_agent::app::bootstrap(db, &config).await.unwrap();
-        let tenant = config.tenants[0].tenant.clone();
-        let catalog = config.tenants[0].catalog.clone().unwrap();
-        let demo_token = sales_agent::core::auth::hash_token("test-token");
-        let (principal, _) = db.principal_by_token_hash(&demo_token).await.unwrap().expect("demo principal");
-        let account = AccountRef::Key(AccountKey {
-            brand_domain: "techcorp.example".into(),
-            brand_id: None,
-            operator: "techcorp.example".into(),
-            sandbox: false,
-        });
+        let Demo { tenant, catalog, principal, account } = demo(test_db).await;
         let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
         let new_buy = |start: StartTime, days: i64, creatives: bool, pacing: Pacing, budget: f64| CreateMediaBuy {
             brand_domain: "techcorp.example".into(),
