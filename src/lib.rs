@@ -28,6 +28,9 @@ use crate::store::Db;
 /// How often the scheduler moves buys along (flight start and end, budget exhaustion).
 pub const SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// How often the booking outbox is drained (buy changes reach the ad server within this).
+pub const BOOKING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Connects the database, applies migrations and configuration, and serves on `listener`
 /// until `shutdown` is cancelled.
 ///
@@ -57,12 +60,15 @@ pub async fn run_with_clock(
         tenants = config.tenants.len(),
         "sales agent listening; MCP at /mcp"
     );
-    let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker), Arc::new(MockAdServer));
+    let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker), Arc::new(MockAdServer::new()));
     let scheduler = tokio::spawn(worker::run_scheduler(app.clone(), SCHEDULER_INTERVAL, shutdown.child_token()));
+    let bookings = tokio::spawn(worker::run_bookings(app.clone(), BOOKING_INTERVAL, shutdown.child_token()));
     let served = http::serve(listener, app, shutdown.clone()).await;
     shutdown.cancel();
-    if let Err(error) = scheduler.await {
-        tracing::error!(%error, "scheduler stopped abnormally");
+    for (name, task) in [("scheduler", scheduler), ("booking sync", bookings)] {
+        if let Err(error) = task.await {
+            tracing::error!(%error, worker = name, "worker stopped abnormally");
+        }
     }
     db.close().await;
     Ok(served?)

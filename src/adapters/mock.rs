@@ -1,22 +1,201 @@
 //! The mock ad server: deterministic delivery computed from the clock, so that demos, tests and
-//! the compliance suite see numbers that behave like a real ad server's.
+//! the compliance suite see numbers that behave like a real ad server's, and a booking ledger
+//! that behaves like a platform's order book.
 //!
 //! A package delivers only inside its live intervals. The share of its impression goal delivered
 //! after `live` of its `planned` flight seconds follows its pacing (even, asap, front-loaded);
 //! clicks and completions follow channel-typical rates; spend follows the pricing model and
 //! never exceeds the budget.
+//!
+//! Booking: orders and lines get ids derived from our own (`mock-order-{media_buy_id}`,
+//! `mock-line-{package_id}`), creates find before they make, and the ledger checks what a
+//! platform checks (dates, budget, lines under an existing order, no changes to canceled lines).
+//! Faults can be scripted for tests ([`MockAdServer::fail_next`]), including the ambiguous kind
+//! that applies the operation and then reports a timeout.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
+use crate::core::booking::{AdServerOp, Applied, Booker, Booking, LineSpec, RunState};
 use crate::core::catalog::PricingModel;
 use crate::core::delivery::{AdServer, AdServerError, Cumulative, Metrics, PackageLine, paced_fraction, spend_for};
-use crate::core::media_buy::channel_rates;
+use crate::core::media_buy::{MediaBuy, channel_rates};
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MockAdServer;
+/// A scripted failure of the next booking call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The call fails before doing anything (network error, 503).
+    Unavailable,
+    /// The call is applied, then its answer is lost (timeout after the platform acted).
+    AppliedThenTimeout,
+    /// The platform refuses the call (validation, inventory, permissions).
+    Refused,
+}
+
+/// An order as the mock platform holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockOrder {
+    pub order_id: String,
+    pub state: RunState,
+}
+
+/// A line as the mock platform holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockLine {
+    pub line_id: String,
+    pub order_id: String,
+    pub spec: LineSpec,
+}
+
+#[derive(Debug, Default)]
+struct Ledger {
+    orders: BTreeMap<String, MockOrder>,
+    lines: BTreeMap<String, MockLine>,
+    /// Every call received, as `op key`, in order.
+    calls: Vec<String>,
+    faults: VecDeque<Fault>,
+}
+
+/// Cheap to clone; clones share the ledger.
+#[derive(Debug, Clone, Default)]
+pub struct MockAdServer {
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+impl MockAdServer {
+    pub fn new() -> MockAdServer {
+        MockAdServer::default()
+    }
+
+    /// Makes the next booking call fail with `fault`; faults queue up in order.
+    pub fn fail_next(&self, fault: Fault) {
+        self.ledger().faults.push_back(fault);
+    }
+
+    /// The order booked for a buy.
+    pub fn order(&self, media_buy_id: &str) -> Option<MockOrder> {
+        self.ledger().orders.get(media_buy_id).cloned()
+    }
+
+    /// The line booked for a package.
+    pub fn line(&self, package_id: &str) -> Option<MockLine> {
+        self.ledger().lines.get(package_id).cloned()
+    }
+
+    /// Every booking call received, as `op key`.
+    pub fn calls(&self) -> Vec<String> {
+        self.ledger().calls.clone()
+    }
+
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn book(&self, buy: &MediaBuy, op: &AdServerOp) -> Result<Applied, AdServerError> {
+        let mut ledger = self.ledger();
+        let fault = ledger.faults.pop_front();
+        ledger.calls.push(call_name(buy, op));
+        match fault {
+            Some(Fault::Unavailable) => return Err(AdServerError::Retryable("mock: 503 service unavailable".into())),
+            Some(Fault::Refused) => return Err(AdServerError::Permanent("mock: the platform refused the call".into())),
+            Some(Fault::AppliedThenTimeout) => {
+                ledger.apply(buy, op)?;
+                return Err(AdServerError::Retryable("mock: timed out waiting for the platform".into()));
+            }
+            None => {}
+        }
+        ledger.apply(buy, op)
+    }
+}
+
+fn call_name(buy: &MediaBuy, op: &AdServerOp) -> String {
+    match op {
+        AdServerOp::CreateOrder(_) => format!("create_order {}", buy.media_buy_id),
+        AdServerOp::SetOrderState(state) => format!("set_order_state {} {state:?}", buy.media_buy_id),
+        AdServerOp::CreateLine(spec) => format!("create_line {}", spec.package_id),
+        AdServerOp::UpdateLine(spec) => format!("update_line {}", spec.package_id),
+    }
+}
+
+impl Ledger {
+    fn apply(&mut self, buy: &MediaBuy, op: &AdServerOp) -> Result<Applied, AdServerError> {
+        let refuse = |message: String| Err(AdServerError::Permanent(format!("mock: {message}")));
+        match op {
+            AdServerOp::CreateOrder(spec) => {
+                if spec.end <= spec.start {
+                    return refuse("order end must be after its start".into());
+                }
+                let order = self.orders.entry(spec.media_buy_id.clone()).or_insert_with(|| MockOrder {
+                    order_id: format!("mock-order-{}", spec.media_buy_id),
+                    state: RunState::Running,
+                });
+                Ok(Applied { platform_id: Some(order.order_id.clone()) })
+            }
+            AdServerOp::SetOrderState(state) => match self.orders.get_mut(&buy.media_buy_id) {
+                None => refuse(format!("no order for {}", buy.media_buy_id)),
+                Some(order) if order.state == RunState::Canceled && *state != RunState::Canceled => {
+                    refuse("a canceled order cannot be reactivated".into())
+                }
+                Some(order) => {
+                    order.state = *state;
+                    Ok(Applied::default())
+                }
+            },
+            AdServerOp::CreateLine(spec) => {
+                let Some(order) = self.orders.get(&buy.media_buy_id) else {
+                    return refuse(format!("no order for {}", buy.media_buy_id));
+                };
+                check_line(spec).map_err(|message| AdServerError::Permanent(format!("mock: {message}")))?;
+                let order_id = order.order_id.clone();
+                let line = self.lines.entry(spec.package_id.clone()).or_insert_with(|| MockLine {
+                    line_id: format!("mock-line-{}", spec.package_id),
+                    order_id,
+                    spec: spec.clone(),
+                });
+                Ok(Applied { platform_id: Some(line.line_id.clone()) })
+            }
+            AdServerOp::UpdateLine(spec) => {
+                check_line(spec).map_err(|message| AdServerError::Permanent(format!("mock: {message}")))?;
+                match self.lines.get_mut(&spec.package_id) {
+                    None => refuse(format!("no line for package {}", spec.package_id)),
+                    Some(line) if line.spec.state == RunState::Canceled && *spec != line.spec => {
+                        refuse(format!("line {} is canceled", line.line_id))
+                    }
+                    Some(line) => {
+                        line.spec = spec.clone();
+                        Ok(Applied::default())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a platform validates on a line.
+fn check_line(spec: &LineSpec) -> Result<(), String> {
+    if spec.end <= spec.start {
+        return Err(format!("line {}: end must be after start", spec.package_id));
+    }
+    if !(spec.budget.is_finite() && spec.budget > 0.0) {
+        return Err(format!("line {}: budget must be positive", spec.package_id));
+    }
+    Ok(())
+}
+
+impl Booker for MockAdServer {
+    fn apply<'a>(
+        &'a self,
+        buy: &'a MediaBuy,
+        _booking: &'a Booking,
+        op: &'a AdServerOp,
+    ) -> Pin<Box<dyn Future<Output = Result<Applied, AdServerError>> + Send + 'a>> {
+        Box::pin(std::future::ready(self.book(buy, op)))
+    }
+}
 
 impl AdServer for MockAdServer {
     fn name(&self) -> &'static str {

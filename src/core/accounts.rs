@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::error::Error;
+use super::error::{Error, StoreError};
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{AccountFilter, PageRequest, Store};
 use super::tenancy::{Account, AccountKey, AccountStatus, Billing, Principal, Tenant};
@@ -287,8 +287,15 @@ pub async fn resolve_account<S: Store>(
                     created_at: now,
                     updated_at: now,
                 };
-                store.save_accounts(std::slice::from_ref(&account)).await?;
-                account
+                match store.save_accounts(std::slice::from_ref(&account)).await {
+                    Ok(()) => account,
+                    // A concurrent first use provisioned the same key: use that account.
+                    Err(StoreError::Conflict(_)) => store
+                        .account_by_key(&tenant.tenant_id, &principal.principal_id, key)
+                        .await?
+                        .ok_or_else(not_found)?,
+                    Err(error) => return Err(error.into()),
+                }
             }
             None => return Err(not_found()),
         },

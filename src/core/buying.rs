@@ -14,6 +14,7 @@ use super::catalog::Catalog;
 use super::creative::CreativeStatus;
 use super::creatives::review_states;
 use super::error::Error;
+use super::idempotency::Seal;
 use super::media_buy::{
     Buyer, Cancellation, CreateMediaBuy, Event, MediaBuy, MediaBuyStatus, Pacing, PackageRequest, Party, Verbatim,
     check_budget, estimate_impressions, plan_media_buy, plan_package, transition,
@@ -35,11 +36,11 @@ pub async fn create_media_buy<S: Store>(
     catalog: &Catalog,
     tenant: &Tenant,
     principal: &Principal,
-    account: &AccountRef,
     request: &CreateMediaBuy,
     now: DateTime<Utc>,
+    seal: Option<&Seal<'_, MediaBuy>>,
 ) -> Result<MediaBuy, Error> {
-    let account = resolve_account(store, tenant, principal, account, Use::Spend, now).await?;
+    let account = resolve_account(store, tenant, principal, &request.account, Use::Spend, now).await?;
     let buyer =
         Buyer { tenant_id: &tenant.tenant_id, principal_id: &principal.principal_id, account_id: &account.account_id };
     let buy = plan_media_buy(catalog, &buyer, request, now, &mut new_id)?;
@@ -64,7 +65,8 @@ pub async fn create_media_buy<S: Store>(
             ..entries[0].clone()
         });
     }
-    store.insert_media_buy(&buy, &entries).await?;
+    let sealed = seal.map(|seal| seal.response(&buy, now));
+    store.insert_media_buy(&buy, &entries, sealed.as_ref()).await?;
     Ok(buy)
 }
 
@@ -133,6 +135,7 @@ pub async fn update_media_buy<S: Store>(
     principal: &Principal,
     request: &UpdateMediaBuy,
     now: DateTime<Utc>,
+    seal: Option<&Seal<'_, Updated>>,
 ) -> Result<Updated, Error> {
     let mut buy = owned_buy(store, tenant, principal, &request.media_buy_id).await?;
     let usage = if request.new_packages.is_empty() { Use::Manage } else { Use::Spend };
@@ -226,16 +229,22 @@ pub async fn update_media_buy<S: Store>(
     }
     if history.is_empty() {
         // Nothing to change: answer with the buy as it is, without a new revision.
-        return Ok(Updated { media_buy: buy, affected_packages: affected });
+        let updated = Updated { media_buy: buy, affected_packages: affected };
+        if let Some(seal) = seal {
+            store.seal_idempotency_key(&seal.response(&updated, now)).await?;
+        }
+        return Ok(updated);
     }
     buy.revision = expected + 1;
     buy.updated_at = now;
-    if !store.update_media_buy(&buy, expected, &history).await? {
+    let updated = Updated { media_buy: buy, affected_packages: affected };
+    let sealed = seal.map(|seal| seal.response(&updated, now));
+    if !store.update_media_buy(&updated.media_buy, expected, &history, sealed.as_ref()).await? {
         return Err(Error::Conflict {
             message: "the media buy changed concurrently; read it again and retry".to_owned(),
         });
     }
-    Ok(Updated { media_buy: buy, affected_packages: affected })
+    Ok(updated)
 }
 
 fn rename_field(error: Error, from: &str, to: &str) -> Error {

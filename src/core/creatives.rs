@@ -320,7 +320,7 @@ async fn assign<S: Store>(
         summary: format!("Creative {creative_id} assigned"),
         package_id: Some(package_id.to_owned()),
     };
-    if store.update_media_buy(&buy, expected, &[history]).await? {
+    if store.update_media_buy(&buy, expected, &[history], None).await? {
         Ok(())
     } else {
         Err(Error::Conflict { message: "the media buy changed concurrently; retry the assignment".to_owned() })

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use super::accounts::AccountRef;
+use super::booking::Booker;
 use super::catalog::{Catalog, Channel, PricingModel};
 use super::error::Error;
 use super::media_buy::{MediaBuy, MediaBuyStatus, Pacing, Package};
@@ -61,17 +62,11 @@ pub struct PackageLine {
 /// Cumulative delivery of a package at each requested instant.
 pub type Cumulative = Vec<Metrics>;
 
-/// An ad-server failure, classified for retry decisions.
-#[derive(Debug, thiserror::Error)]
-pub enum AdServerError {
-    #[error("ad server temporarily unavailable: {0}")]
-    Retryable(String),
-    #[error("ad server refused: {0}")]
-    Permanent(String),
-}
+pub use super::booking::AdServerError;
 
-/// The ad server behind this seller (mock, Google Ad Manager, Kevel, Triton).
-pub trait AdServer: Send + Sync {
+/// The ad server behind this seller (mock, Google Ad Manager, Kevel, Triton): it books buys
+/// ([`Booker`], driven by the booking outbox) and reports their delivery.
+pub trait AdServer: Booker {
     fn name(&self) -> &'static str;
 
     /// Cumulative delivery of `line` at each of `instants` (ascending).

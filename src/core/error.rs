@@ -10,6 +10,9 @@ pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// The idempotency key of a sealed write was used meanwhile; nothing was written.
+    #[error("idempotency key already used")]
+    KeyTaken,
     /// Stored data could not be read back (corrupt row or incompatible document).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::error::Error;
-use super::ports::{Claim, Store};
+use super::ports::{Claim, SealedResponse, Store};
 
 /// How long a completed response is replayed.
 pub const REPLAY_TTL_SECONDS: i64 = 86_400;
@@ -75,17 +75,59 @@ pub async fn begin<S: Store>(
     let expires_at = now + Duration::seconds(REPLAY_TTL_SECONDS);
     match store.claim_idempotency_key(scope, request_hash, now, expires_at).await? {
         Claim::Claimed => Ok(Begin::Execute),
-        Claim::Existing(record) => {
-            if record.expires_at <= now {
-                return Err(Error::IdempotencyExpired);
-            }
-            if record.request_hash != request_hash {
-                return Err(Error::IdempotencyConflict);
-            }
-            match record.response {
-                Some(response) => Ok(Begin::Replay(response)),
-                None => Err(Error::IdempotencyInProgress),
-            }
+        Claim::Existing(record) => decide(record, request_hash, now),
+    }
+}
+
+/// Like [`begin`] without claiming: for sealed operations, whose response is stored with their
+/// write (see [`Seal`]). `Execute` means the key was free when read; the sealed write decides.
+///
+/// # Errors
+/// As [`begin`].
+pub async fn check<S: Store>(
+    store: &S,
+    scope: &IdempotencyScope,
+    request_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Begin, Error> {
+    match store.idempotency_record(scope).await? {
+        None => Ok(Begin::Execute),
+        Some(record) => decide(record, request_hash, now),
+    }
+}
+
+fn decide(record: IdempotencyRecord, request_hash: &str, now: DateTime<Utc>) -> Result<Begin, Error> {
+    if record.expires_at <= now {
+        return Err(Error::IdempotencyExpired);
+    }
+    if record.request_hash != request_hash {
+        return Err(Error::IdempotencyConflict);
+    }
+    match record.response {
+        Some(response) => Ok(Begin::Replay(response)),
+        None => Err(Error::IdempotencyInProgress),
+    }
+}
+
+/// How a sealed operation stores its response: rendered from the operation's outcome by the
+/// transport (which owns the format) and committed in the operation's own transaction. Two
+/// identical requests racing both run; the second one's write finds the key taken
+/// (`StoreError::KeyTaken`), writes nothing, and the caller replays the first one's response.
+pub struct Seal<'a, T> {
+    pub scope: &'a IdempotencyScope,
+    pub request_hash: &'a str,
+    pub render: &'a (dyn Fn(&T) -> String + Send + Sync),
+}
+
+impl<T> Seal<'_, T> {
+    /// The record to commit for `outcome`.
+    pub fn response(&self, outcome: &T, now: DateTime<Utc>) -> SealedResponse {
+        SealedResponse {
+            scope: self.scope.clone(),
+            request_hash: self.request_hash.to_owned(),
+            response: (self.render)(outcome),
+            created_at: now,
+            expires_at: now + Duration::seconds(REPLAY_TTL_SECONDS),
         }
     }
 }

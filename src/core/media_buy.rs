@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::accounts::AccountRef;
 use super::catalog::{Catalog, Channel, FormatId, PricingModel, PricingOption, Product};
 use super::discovery::same_format;
 use super::error::Error;
@@ -357,6 +358,8 @@ fn check_terms(terms: &MeasurementTerms, at: &str) -> Result<(), Error> {
 /// A new buy as the buyer asks for it (manual mode).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateMediaBuy {
+    /// The account the buy is for.
+    pub account: AccountRef,
     pub brand_domain: String,
     pub brand_industries: Vec<String>,
     pub start_time: StartTime,
@@ -729,6 +732,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().with_timezone(&Utc);
         let past = now - Duration::days(180);
         let request = CreateMediaBuy {
+            account: AccountRef::Id("acc".into()),
             brand_domain: "b.example".into(),
             brand_industries: vec![],
             start_time: StartTime::At(past),

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod booking;
 pub mod buying;
 pub mod capabilities;
 pub mod catalog;

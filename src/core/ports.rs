@@ -5,6 +5,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use super::booking::BookingRecord;
 use super::catalog::Catalog;
 use super::creative::Creative;
 use super::error::StoreError;
@@ -76,6 +77,17 @@ pub struct Assignment {
     pub media_buy_id: String,
     pub package_id: String,
     pub assigned_at: DateTime<Utc>,
+}
+
+/// A response to store under an idempotency key in the same transaction as the write that
+/// produced it, so that the effect and its replay record commit together or not at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedResponse {
+    pub scope: IdempotencyScope,
+    pub request_hash: String,
+    pub response: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Outcome of claiming an idempotency key.
@@ -176,11 +188,50 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Frees a claimed key (the operation failed, so a retry must run again).
     fn release_idempotency_key(&self, scope: &IdempotencyScope) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Stores a new buy with its first history entries, in one transaction.
+    /// What is stored under a key, if anything (a read; claims nothing).
+    fn idempotency_record(
+        &self,
+        scope: &IdempotencyScope,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
+
+    /// Stores a completed response under a free key. `KeyTaken` when the key is already used.
+    fn seal_idempotency_key(&self, sealed: &SealedResponse) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new buy with its first history entries, and `seal` when given, in one
+    /// transaction, and asks for its booking (see `core::booking`). `KeyTaken` (and nothing
+    /// written) when the seal's key is already used.
+    /// Bookings behind their buy (`wanted_revision > synced_revision`), not refused, due by
+    /// `now` and not leased, oldest due first.
+    fn bookings_due(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<BookingRecord>, StoreError>> + Send;
+
+    /// Takes the buy's booking for a sync until `until`; false when another worker holds it.
+    fn lease_booking(
+        &self,
+        tenant_id: &str,
+        media_buy_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores everything of `record` but its wanted revision (which only buy writes move).
+    fn save_booking(&self, record: &BookingRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn booking(
+        &self,
+        tenant_id: &str,
+        media_buy_id: &str,
+    ) -> impl Future<Output = Result<Option<BookingRecord>, StoreError>> + Send;
+
     fn insert_media_buy(
         &self,
         media_buy: &MediaBuy,
         history: &[HistoryEntry],
+        seal: Option<&SealedResponse>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn media_buy(
@@ -189,13 +240,15 @@ pub trait Store: Clone + Send + Sync + 'static {
         media_buy_id: &str,
     ) -> impl Future<Output = Result<Option<MediaBuy>, StoreError>> + Send;
 
-    /// Replaces a buy if its stored revision is still `expected_revision`, appending history in
-    /// the same transaction. Returns false (and changes nothing) when someone else changed it.
+    /// Replaces a buy if its stored revision is still `expected_revision`, appending history,
+    /// storing `seal` and asking for the booking of the new revision in the same transaction.
+    /// Returns false (and changes nothing) when someone else changed it.
     fn update_media_buy(
         &self,
         media_buy: &MediaBuy,
         expected_revision: i64,
         history: &[HistoryEntry],
+        seal: Option<&SealedResponse>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Buys matching `filter` ordered by id, after the page cursor.

@@ -49,7 +49,7 @@ pub async fn advance<S: Store>(
         } else {
             (Event::FlightStarted, "activated", "Flight started")
         };
-        if let Some(change) = apply(store, buy, event, action, summary, now).await? {
+        if let Some(change) = seller_move(store, buy, event, action, summary, now).await? {
             moved.push(change);
         }
     }
@@ -65,7 +65,7 @@ pub async fn advance<S: Store>(
     let next = if page.len() == BATCH { page.last().map(|b| b.media_buy_id.clone()) } else { None };
     for buy in page {
         if spent_out(store, ad_server, catalog, &buy, now).await?
-            && let Some(change) = apply(store, buy, Event::Finished, "completed", "Budget spent", now).await?
+            && let Some(change) = seller_move(store, buy, Event::Finished, "completed", "Budget spent", now).await?
         {
             moved.push(change);
         }
@@ -102,7 +102,10 @@ async fn spent_out<S: Store>(
     Ok(true)
 }
 
-async fn apply<S: Store>(
+/// Moves a buy by a seller-side event, recording `action` and `summary` in its history
+/// (canceling also records the seller's cancellation and releases the creatives). `None` when
+/// the event does not apply or the buy changed concurrently.
+pub(crate) async fn seller_move<S: Store>(
     store: &S,
     mut buy: MediaBuy,
     event: Event,
@@ -136,6 +139,6 @@ async fn apply<S: Store>(
         summary: summary.to_owned(),
         package_id: None,
     };
-    let changed = store.update_media_buy(&buy, expected, &[entry]).await?;
+    let changed = store.update_media_buy(&buy, expected, &[entry], None).await?;
     Ok(changed.then_some(Moved { media_buy_id: buy.media_buy_id, from, to }))
 }

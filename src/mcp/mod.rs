@@ -33,6 +33,7 @@ pub use args::Args;
 
 use crate::app::App;
 use crate::core::idempotency::{self, Begin, IdempotencyScope};
+use crate::core::media_buy::MediaBuy;
 use crate::core::tenancy::Principal;
 use crate::core::{Error, accounts, buying, capabilities, creatives, delivery, discovery, feedback};
 
@@ -291,15 +292,19 @@ impl SalesAgent {
         let principal = required(&call.principal)?;
         let tenant = self.app.tenant_for(Some(principal))?;
         let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
-        let (account, command) = request.to_core()?;
+        let command = request.to_core()?;
         let catalog = self.app.catalog(tenant).await?;
-        self.idempotent(principal, &account_scope(&call.args), &key, &call.args, async {
-            let now = self.app.clock().now();
-            let buy =
-                buying::create_media_buy(self.app.db(), &catalog, tenant, principal, &account, &command, now).await?;
-            Ok(wire_buying::created_response(&buy, tenant.sandbox))
-        })
-        .await
+        let sealing = Sealing::new(principal, &call.args, key);
+        if let Some(replayed) = self.replayed(&sealing).await? {
+            return Ok(replayed);
+        }
+        let render = |buy: &MediaBuy| wire_buying::created_response(buy, tenant.sandbox);
+        let text = |buy: &MediaBuy| Value::Object(render(buy)).to_string();
+        let seal = sealing.seal(&text);
+        let now = self.app.clock().now();
+        let created =
+            buying::create_media_buy(self.app.db(), &catalog, tenant, principal, &command, now, Some(&seal)).await;
+        self.sealed(&sealing, created, &render).await
     }
 
     async fn update_media_buy(&self, call: Call) -> Result<Map<String, Value>, Error> {
@@ -309,12 +314,17 @@ impl SalesAgent {
         let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
         let command = request.to_core()?;
         let catalog = self.app.catalog(tenant).await?;
-        self.idempotent(principal, &account_scope(&call.args), &key, &call.args, async {
-            let now = self.app.clock().now();
-            let updated = buying::update_media_buy(self.app.db(), &catalog, tenant, principal, &command, now).await?;
-            Ok(wire_buying::updated_response(&updated, now, tenant.sandbox))
-        })
-        .await
+        let sealing = Sealing::new(principal, &call.args, key);
+        if let Some(replayed) = self.replayed(&sealing).await? {
+            return Ok(replayed);
+        }
+        let now = self.app.clock().now();
+        let render = |updated: &buying::Updated| wire_buying::updated_response(updated, now, tenant.sandbox);
+        let text = |updated: &buying::Updated| Value::Object(render(updated)).to_string();
+        let seal = sealing.seal(&text);
+        let updated =
+            buying::update_media_buy(self.app.db(), &catalog, tenant, principal, &command, now, Some(&seal)).await;
+        self.sealed(&sealing, updated, &render).await
     }
 
     async fn get_media_buys(&self, call: Call) -> Result<Map<String, Value>, Error> {
@@ -444,12 +454,7 @@ impl SalesAgent {
         };
         let hash = request_hash(args);
         match idempotency::begin(store, &scope, &hash, self.app.clock().now()).await? {
-            Begin::Replay(stored) => {
-                let mut body: Map<String, Value> = serde_json::from_str(&stored)
-                    .map_err(|e| Error::Store(crate::core::StoreError::Corrupt(e.to_string())))?;
-                body.insert("replayed".into(), true.into());
-                Ok(body)
-            }
+            Begin::Replay(stored) => replay(&stored),
             Begin::Execute => match operation.await {
                 Ok(body) => {
                     let stored = Value::Object(body.clone()).to_string();
@@ -465,6 +470,60 @@ impl SalesAgent {
             },
         }
     }
+}
+
+/// The idempotency context of an operation whose response commits with its own write
+/// ([`idempotency::Seal`]): one transaction instead of claim, write and complete.
+struct Sealing {
+    scope: IdempotencyScope,
+    request_hash: String,
+}
+
+impl Sealing {
+    fn new(principal: &Principal, args: &Args, key: String) -> Sealing {
+        let scope =
+            IdempotencyScope { principal_id: principal.principal_id.clone(), account_scope: account_scope(args), key };
+        Sealing { scope, request_hash: request_hash(args) }
+    }
+
+    fn seal<'a, T>(&'a self, render: &'a (dyn Fn(&T) -> String + Send + Sync)) -> idempotency::Seal<'a, T> {
+        idempotency::Seal { scope: &self.scope, request_hash: &self.request_hash, render }
+    }
+}
+
+impl SalesAgent {
+    /// The stored response when the key was used before (or its conflict or expiry).
+    async fn replayed(&self, sealing: &Sealing) -> Result<Option<Map<String, Value>>, Error> {
+        let now = self.app.clock().now();
+        match idempotency::check(self.app.db(), &sealing.scope, &sealing.request_hash, now).await? {
+            Begin::Replay(stored) => replay(&stored).map(Some),
+            Begin::Execute => Ok(None),
+        }
+    }
+
+    /// The answer to a sealed operation: its rendered outcome, or, when a concurrent identical
+    /// request won the key, that request's stored response.
+    async fn sealed<T>(
+        &self,
+        sealing: &Sealing,
+        outcome: Result<T, Error>,
+        render: &(dyn Fn(&T) -> Map<String, Value> + Send + Sync),
+    ) -> Result<Map<String, Value>, Error> {
+        match outcome {
+            Ok(outcome) => Ok(render(&outcome)),
+            Err(Error::Store(crate::core::StoreError::KeyTaken)) => {
+                self.replayed(sealing).await?.ok_or(Error::IdempotencyInProgress)
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+fn replay(stored: &str) -> Result<Map<String, Value>, Error> {
+    let mut body: Map<String, Value> =
+        serde_json::from_str(stored).map_err(|e| Error::Store(crate::core::StoreError::Corrupt(e.to_string())))?;
+    body.insert("replayed".into(), true.into());
+    Ok(body)
 }
 
 fn required(principal: &Option<Principal>) -> Result<&Principal, Error> {

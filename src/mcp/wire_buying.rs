@@ -329,7 +329,7 @@ pub fn package_request(wire: &PackageRequestWire, at: &str) -> Result<PackageReq
 impl CreateMediaBuyRequest {
     /// # Errors
     /// `InvalidRequest` for missing or malformed fields; `Unsupported` for proposal mode.
-    pub fn to_core(&self) -> Result<(AccountRef, CreateMediaBuy), Error> {
+    pub fn to_core(&self) -> Result<CreateMediaBuy, Error> {
         let account =
             self.account.as_ref().ok_or_else(|| Error::invalid("account", "account is required"))?.to_core()?;
         if let Some(proposal) = &self.proposal_id {
@@ -354,18 +354,16 @@ impl CreateMediaBuyRequest {
             .enumerate()
             .map(|(index, p)| package_request(p, &format!("packages[{index}]")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((
+        Ok(CreateMediaBuy {
             account,
-            CreateMediaBuy {
-                brand_domain: brand.domain.to_ascii_lowercase(),
-                brand_industries: brand.industries.clone().unwrap_or_default(),
-                start_time: start,
-                end_time: end,
-                packages,
-                total_budget: self.total_budget.as_ref().map(|m| (m.amount, m.currency.clone())),
-                po_number: self.po_number.clone(),
-            },
-        ))
+            brand_domain: brand.domain.to_ascii_lowercase(),
+            brand_industries: brand.industries.clone().unwrap_or_default(),
+            start_time: start,
+            end_time: end,
+            packages,
+            total_budget: self.total_budget.as_ref().map(|m| (m.amount, m.currency.clone())),
+            po_number: self.po_number.clone(),
+        })
     }
 }
 

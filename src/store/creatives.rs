@@ -67,7 +67,7 @@ pub(super) async fn save(db: &Db, creatives: &[Creative]) -> Result<(), StoreErr
             .map_err(corrupt)
         })
         .collect::<Result<_, _>>()?;
-    on_pool!(db, |pool| {
+    on_writer!(db, |pool| {
         let mut tx = pool.begin().await.map_err(backend)?;
         for (creative, document) in creatives.iter().zip(&documents) {
             sqlx::query(

@@ -8,7 +8,7 @@ use super::{Db, backend, corrupt};
 use crate::core::StoreError;
 use crate::core::catalog::{FormatId, PricingModel};
 use crate::core::media_buy::{Cancellation, MediaBuy, MediaBuyStatus, Pacing, Package, Party, Verbatim};
-use crate::core::ports::{HistoryEntry, MediaBuyFilter, PageRequest};
+use crate::core::ports::{HistoryEntry, MediaBuyFilter, PageRequest, SealedResponse};
 
 #[derive(Serialize, Deserialize)]
 struct BuyDoc {
@@ -196,10 +196,18 @@ macro_rules! insert_history {
     };
 }
 
-pub(super) async fn insert(db: &Db, buy: &MediaBuy, history: &[HistoryEntry]) -> Result<(), StoreError> {
+pub(super) async fn insert(
+    db: &Db,
+    buy: &MediaBuy,
+    history: &[HistoryEntry],
+    seal: Option<&SealedResponse>,
+) -> Result<(), StoreError> {
     let document = serialize(buy)?;
-    on_pool!(db, |pool| {
+    on_writer!(db, |pool| {
         let mut tx = pool.begin().await.map_err(backend)?;
+        if let Some(sealed) = seal {
+            seal!(tx, sealed);
+        }
         sqlx::query(
             "insert into media_buys (media_buy_id, tenant_id, principal_id, account_id, status, revision,
                 start_time, end_time, created_at, updated_at, document)
@@ -221,6 +229,7 @@ pub(super) async fn insert(db: &Db, buy: &MediaBuy, history: &[HistoryEntry]) ->
         .map_err(backend)?;
         insert_history!(tx, &buy.media_buy_id, history);
         super::creatives::index_buy!(tx, buy);
+        super::bookings::want_booking!(tx, buy);
         tx.commit().await.map_err(backend)
     })
 }
@@ -242,10 +251,14 @@ pub(super) async fn update(
     buy: &MediaBuy,
     expected_revision: i64,
     history: &[HistoryEntry],
+    seal: Option<&SealedResponse>,
 ) -> Result<bool, StoreError> {
     let document = serialize(buy)?;
-    on_pool!(db, |pool| {
+    on_writer!(db, |pool| {
         let mut tx = pool.begin().await.map_err(backend)?;
+        if let Some(sealed) = seal {
+            seal!(tx, sealed);
+        }
         let changed = sqlx::query(
             "update media_buys set status = $1, revision = $2, start_time = $3, end_time = $4, updated_at = $5,
                 document = $6
@@ -270,6 +283,7 @@ pub(super) async fn update(
         }
         insert_history!(tx, &buy.media_buy_id, history);
         super::creatives::index_buy!(tx, buy);
+        super::bookings::want_booking!(tx, buy);
         tx.commit().await.map_err(backend)?;
         Ok(true)
     })
@@ -316,7 +330,8 @@ pub(super) async fn list(db: &Db, filter: &MediaBuyFilter, page: &PageRequest) -
     let rows: Vec<(String,)> = match db {
         // SQLite: ids and statuses travel as JSON arrays; a lookup by ids goes through the
         // primary key (an `or` around it would make SQLite scan the tenant's buys).
-        Db::Sqlite(pool) => {
+        Db::Sqlite(sqlite) => {
+            let pool = &sqlite.read;
             let sql = if filter.media_buy_ids.is_empty() { SQLITE_LIST } else { SQLITE_LIST_BY_IDS };
             sqlx::query_as(sql)
                 .bind(&filter.tenant_id)
@@ -357,7 +372,8 @@ pub(super) async fn count(db: &Db, filter: &MediaBuyFilter) -> Result<u64, Store
     let statuses = joined(filter.statuses.iter().map(|s| s.as_str()));
     let ids = joined(filter.media_buy_ids.iter().map(String::as_str));
     let (count,): (i64,) = match db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(sqlite) => {
+            let pool = &sqlite.read;
             let by_ids = !filter.media_buy_ids.is_empty();
             let query = sqlx::query_as(if by_ids { SQLITE_COUNT_BY_IDS } else { SQLITE_COUNT })
                 .bind(&filter.tenant_id)

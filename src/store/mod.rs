@@ -15,31 +15,91 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::core::StoreError;
+use crate::core::booking::BookingRecord;
 use crate::core::catalog::{AdvertisingPolicy, Catalog, Format, Product, Property};
 use crate::core::creative::Creative;
 use crate::core::feedback::{Feedback, ProductRecord};
 use crate::core::idempotency::{IdempotencyRecord, IdempotencyScope};
 use crate::core::media_buy::MediaBuy;
-use crate::core::ports::{AccountFilter, Assignment, Claim, HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use crate::core::ports::{
+    AccountFilter, Assignment, Claim, HistoryEntry, MediaBuyFilter, PageRequest, SealedResponse, Store,
+};
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Billing, Principal, Tenant};
 
 /// A connection pool to one of the two supported databases.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(Sqlite),
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend `$db` is.
+/// SQLite allows one writer at a time. Writers queue in-process on a one-connection pool
+/// instead of racing for the file lock (whose busy handler sleeps for milliseconds); readers
+/// use their own pool and, under WAL, never wait for the writer.
+#[derive(Clone, Debug)]
+pub struct Sqlite {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend `$db` is, for
+/// reading.
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            Db::Sqlite($pool) => $body,
+            Db::Sqlite(sqlite) => {
+                let $pool = &sqlite.read;
+                $body
+            }
             Db::Postgres($pool) => $body,
         }
     };
 }
 
+/// Like [`on_pool!`], for statements and transactions that write.
+macro_rules! on_writer {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite(sqlite) => {
+                let $pool = &sqlite.write;
+                $body
+            }
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Inside transaction `$tx`: stores a completed idempotent response under its key, or rolls
+/// the transaction back and returns `KeyTaken` from the enclosing function when the key is
+/// already used (by a concurrent identical request, normally). Written first in a transaction
+/// so that a taken key costs no other work.
+macro_rules! seal {
+    ($tx:ident, $sealed:expr) => {{
+        let sealed: &SealedResponse = $sealed;
+        let inserted = sqlx::query(
+            "insert into idempotency_keys (principal_id, account_scope, idem_key, request_hash, response,
+                created_at, expires_at)
+             values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing",
+        )
+        .bind(&sealed.scope.principal_id)
+        .bind(&sealed.scope.account_scope)
+        .bind(&sealed.scope.key)
+        .bind(&sealed.request_hash)
+        .bind(&sealed.response)
+        .bind(sealed.created_at)
+        .bind(sealed.expires_at)
+        .execute(&mut *$tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if inserted != 1 {
+            $tx.rollback().await.map_err(backend)?;
+            return Err(StoreError::KeyTaken);
+        }
+    }};
+}
+
+mod bookings;
 mod creatives;
 mod media_buys;
 
@@ -72,14 +132,20 @@ impl Db {
             {
                 std::fs::create_dir_all(parent).map_err(|e| StoreError::Backend(e.to_string()))?;
             }
-            let pool = SqlitePoolOptions::new()
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone())
+                .await
+                .map_err(backend)?;
+            sqlx::migrate!("migrations/sqlite").run(&write).await.map_err(|e| StoreError::Backend(e.to_string()))?;
+            let read = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await
                 .map_err(backend)?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await.map_err(|e| StoreError::Backend(e.to_string()))?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite(Sqlite { read, write }))
         } else {
             Err(StoreError::Backend(format!(
                 "unsupported database URL scheme in {:?}: use sqlite:// or postgres://",
@@ -98,7 +164,13 @@ impl Db {
 
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
-        on_pool!(self, |pool| pool.close().await)
+        match self {
+            Db::Sqlite(sqlite) => {
+                sqlite.read.close().await;
+                sqlite.write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
     }
 }
 
@@ -213,7 +285,7 @@ impl Store for Db {
 
     async fn upsert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let now = Utc::now();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "insert into tenants (tenant_id, name, sandbox, updated_at) values ($1, $2, $3, $4)
                  on conflict (tenant_id) do update set name = excluded.name, sandbox = excluded.sandbox,
@@ -231,7 +303,7 @@ impl Store for Db {
     }
 
     async fn insert_principal(&self, principal: &Principal, token_hash: &str) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "insert into principals (principal_id, tenant_id, name, admin, token_hash, created_at)
                  values ($1, $2, $3, $4, $5, $6)",
@@ -284,7 +356,7 @@ impl Store for Db {
         principal_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "update principals set revoked_at = $1
                  where tenant_id = $2 and principal_id = $3 and revoked_at is null",
@@ -359,7 +431,7 @@ impl Store for Db {
             .map(|p| Ok((p.property_id.clone(), to_document(p)?)))
             .collect::<Result<_, StoreError>>()?;
         let policy = to_document(&catalog.policy)?;
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await.map_err(backend)?;
             for table in ["products", "formats", "properties"] {
                 let sql = match table {
@@ -456,7 +528,7 @@ impl Store for Db {
     }
 
     async fn save_accounts(&self, accounts: &[Account]) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await.map_err(backend)?;
             for account in accounts {
                 sqlx::query(
@@ -541,7 +613,7 @@ impl Store for Db {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let inserted = sqlx::query(
                 "insert into idempotency_keys (principal_id, account_scope, idem_key, request_hash, created_at, expires_at)
                  values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
@@ -584,7 +656,7 @@ impl Store for Db {
     }
 
     async fn complete_idempotency_key(&self, scope: &IdempotencyScope, response: &str) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "update idempotency_keys set response = $1
                  where principal_id = $2 and account_scope = $3 and idem_key = $4",
@@ -601,7 +673,7 @@ impl Store for Db {
     }
 
     async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "delete from idempotency_keys
                  where principal_id = $1 and account_scope = $2 and idem_key = $3 and response is null",
@@ -616,8 +688,69 @@ impl Store for Db {
         })
     }
 
-    async fn insert_media_buy(&self, media_buy: &MediaBuy, history: &[HistoryEntry]) -> Result<(), StoreError> {
-        media_buys::insert(self, media_buy, history).await
+    async fn idempotency_record(&self, scope: &IdempotencyScope) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let row: Option<IdempotencyRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "select request_hash, response, created_at, expires_at from idempotency_keys
+                 where principal_id = $1 and account_scope = $2 and idem_key = $3",
+            )
+            .bind(&scope.principal_id)
+            .bind(&scope.account_scope)
+            .bind(&scope.key)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+        });
+        Ok(row.map(|row| IdempotencyRecord {
+            request_hash: row.request_hash,
+            response: row.response,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    async fn seal_idempotency_key(&self, sealed: &SealedResponse) -> Result<(), StoreError> {
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(backend)?;
+            seal!(tx, sealed);
+            tx.commit().await.map_err(backend)
+        })
+    }
+
+    async fn bookings_due(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<BookingRecord>, StoreError> {
+        bookings::due(self, tenant_id, now, limit).await
+    }
+
+    async fn lease_booking(
+        &self,
+        tenant_id: &str,
+        media_buy_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        bookings::lease(self, tenant_id, media_buy_id, now, until).await
+    }
+
+    async fn save_booking(&self, record: &BookingRecord) -> Result<(), StoreError> {
+        bookings::save(self, record).await
+    }
+
+    async fn booking(&self, tenant_id: &str, media_buy_id: &str) -> Result<Option<BookingRecord>, StoreError> {
+        bookings::get(self, tenant_id, media_buy_id).await
+    }
+
+    async fn insert_media_buy(
+        &self,
+        media_buy: &MediaBuy,
+        history: &[HistoryEntry],
+        seal: Option<&SealedResponse>,
+    ) -> Result<(), StoreError> {
+        media_buys::insert(self, media_buy, history, seal).await
     }
 
     async fn media_buy(&self, tenant_id: &str, media_buy_id: &str) -> Result<Option<MediaBuy>, StoreError> {
@@ -629,8 +762,9 @@ impl Store for Db {
         media_buy: &MediaBuy,
         expected_revision: i64,
         history: &[HistoryEntry],
+        seal: Option<&SealedResponse>,
     ) -> Result<bool, StoreError> {
-        media_buys::update(self, media_buy, expected_revision, history).await
+        media_buys::update(self, media_buy, expected_revision, history, seal).await
     }
 
     async fn list_media_buys(&self, filter: &MediaBuyFilter, page: &PageRequest) -> Result<Vec<MediaBuy>, StoreError> {
@@ -671,7 +805,7 @@ impl Store for Db {
     }
 
     async fn insert_feedback(&self, feedback: &[Feedback]) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await.map_err(backend)?;
             for item in feedback {
                 sqlx::query(

@@ -1,12 +1,13 @@
-//! Background work owned by the server: the scheduler that moves buys along with time. Each
-//! worker runs until the shutdown token is cancelled; its state lives in the database, so a
-//! restart loses nothing.
+//! Background work owned by the server: the scheduler that moves buys along with time, and the
+//! booking sync that brings the ad server in line with the buys. Each worker runs until the
+//! shutdown token is cancelled; its state lives in the database, so a restart loses nothing.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::core::booking::{self, SyncOutcome};
 use crate::core::schedule;
 
 /// Runs a scheduler pass over every tenant each `interval`, until `shutdown`.
@@ -36,6 +37,41 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
                 }
                 Err(error) => {
                     tracing::warn!(tenant = %tenant.tenant_id, %error, "scheduler pass failed; retrying next tick")
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Drains the booking outbox of every tenant each `interval`, until `shutdown`.
+pub async fn run_bookings(app: App, interval: Duration, shutdown: CancellationToken) {
+    loop {
+        for tenant_config in &app.config().tenants {
+            let tenant = &tenant_config.tenant;
+            let now = app.clock().now();
+            match booking::sync_due(app.db(), app.ad_server(), tenant, now).await {
+                Ok(outcomes) => {
+                    for outcome in outcomes {
+                        match outcome {
+                            SyncOutcome::Synced { media_buy_id, revision, ops } => {
+                                tracing::debug!(media_buy = %media_buy_id, revision, ops, "booking in sync");
+                            }
+                            SyncOutcome::Retrying { media_buy_id, attempts, next_attempt_at, error } => {
+                                tracing::warn!(media_buy = %media_buy_id, attempts, %next_attempt_at, %error,
+                                    "booking failed; will retry");
+                            }
+                            SyncOutcome::Refused { media_buy_id, error } => {
+                                tracing::error!(media_buy = %media_buy_id, %error, "the ad server refused the booking");
+                            }
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(tenant = %tenant.tenant_id, %error, "booking pass failed; retrying next tick")
                 }
             }
         }

@@ -14,14 +14,14 @@ use sales_agent::core::tenancy::{AccountKey, Principal, Tenant};
 use crate::support;
 
 /// The demo tenant bootstrapped on a test database, its demo buyer and TechCorp's account.
-struct Demo {
-    tenant: Tenant,
-    catalog: Catalog,
-    principal: Principal,
-    account: AccountRef,
+pub(crate) struct Demo {
+    pub tenant: Tenant,
+    pub catalog: Catalog,
+    pub principal: Principal,
+    pub account: AccountRef,
 }
 
-async fn demo(test_db: &support::TestDb) -> Demo {
+pub(crate) async fn demo(test_db: &support::TestDb) -> Demo {
     let config = support::demo_config(&test_db.url);
     sales_agent::app::bootstrap(&test_db.db, &config).await.unwrap();
     let demo_token = sales_agent::core::auth::hash_token("test-token");
@@ -46,6 +46,7 @@ async fn delivery_follows_budget_pacing_and_pauses() {
         let Demo { tenant, catalog, principal, account } = demo(test_db).await;
         let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
         let request = CreateMediaBuy {
+            account: account.clone(),
             brand_domain: "techcorp.example".into(),
             brand_industries: vec![],
             start_time: StartTime::Asap,
@@ -68,13 +69,15 @@ async fn delivery_follows_budget_pacing_and_pauses() {
             total_budget: None,
             po_number: None,
         };
-        let buy = buying::create_media_buy(db, &catalog, &tenant, &principal, &account, &request, t0).await.unwrap();
+        let buy = buying::create_media_buy(db, &catalog, &tenant, &principal, &request, t0, None).await.unwrap();
         assert_eq!(buy.packages[0].impressions, 400_000.0, "$5,000 at $12.50 CPM");
         let report = |at| {
             let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
             let (catalog, tenant, principal) = (catalog.clone(), tenant.clone(), principal.clone());
             async move {
-                get_media_buy_delivery(db, &MockAdServer, &catalog, &tenant, &principal, &query, at).await.unwrap()
+                get_media_buy_delivery(db, &MockAdServer::new(), &catalog, &tenant, &principal, &query, at)
+                    .await
+                    .unwrap()
             }
         };
         let halfway = report(t0 + Duration::days(15)).await;
@@ -86,10 +89,14 @@ async fn delivery_follows_budget_pacing_and_pauses() {
 
         let pause =
             UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(true), ..UpdateMediaBuy::default() };
-        buying::update_media_buy(db, &catalog, &tenant, &principal, &pause, t0 + Duration::days(15)).await.unwrap();
+        buying::update_media_buy(db, &catalog, &tenant, &principal, &pause, t0 + Duration::days(15), None)
+            .await
+            .unwrap();
         let resume =
             UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(false), ..UpdateMediaBuy::default() };
-        buying::update_media_buy(db, &catalog, &tenant, &principal, &resume, t0 + Duration::days(20)).await.unwrap();
+        buying::update_media_buy(db, &catalog, &tenant, &principal, &resume, t0 + Duration::days(20), None)
+            .await
+            .unwrap();
         let after_pause = report(t0 + Duration::days(20)).await;
         assert_eq!(after_pause.buys[0].packages[0].totals.impressions, 200_000.0, "nothing delivers while paused");
         assert!(after_pause.buys[0].packages[0].pacing_index.unwrap() < 1.0, "behind after a pause");
@@ -111,6 +118,7 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
         let Demo { tenant, catalog, principal, account } = demo(test_db).await;
         let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
         let new_buy = |start: StartTime, days: i64, creatives: bool, pacing: Pacing, budget: f64| CreateMediaBuy {
+            account: account.clone(),
             brand_domain: "techcorp.example".into(),
             brand_industries: vec![],
             start_time: start,
@@ -134,34 +142,40 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
             po_number: None,
         };
         let create = |request: CreateMediaBuy| {
-            let (catalog, tenant, principal, account) =
-                (catalog.clone(), tenant.clone(), principal.clone(), account.clone());
-            async move { buying::create_media_buy(db, &catalog, &tenant, &principal, &account, &request, t0).await.unwrap() }
+            let (catalog, tenant, principal) = (catalog.clone(), tenant.clone(), principal.clone());
+            async move { buying::create_media_buy(db, &catalog, &tenant, &principal, &request, t0, None).await.unwrap() }
         };
         let later = create(new_buy(StartTime::At(t0 + Duration::days(1)), 10, true, Pacing::Even, 5000.0)).await;
         let orphan = create(new_buy(StartTime::Asap, 5, false, Pacing::Even, 5000.0)).await;
         let greedy = create(new_buy(StartTime::Asap, 30, true, Pacing::Asap, 2000.0)).await;
         assert_eq!((later.status, orphan.status, greedy.status), (S::PendingStart, S::PendingCreatives, S::Active));
 
-        assert!(advance(db, &MockAdServer, &catalog, &tenant, t0, None).await.unwrap().0.is_empty(), "nothing due yet");
-        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(2), None).await.unwrap();
+        assert!(
+            advance(db, &MockAdServer::new(), &catalog, &tenant, t0, None).await.unwrap().0.is_empty(),
+            "nothing due yet"
+        );
+        advance(db, &MockAdServer::new(), &catalog, &tenant, t0 + Duration::days(2), None).await.unwrap();
         assert_eq!(stored(db, &later.media_buy_id).await.status, S::Active, "{}", db.backend_name());
 
         // $2,000 at $12.50 buys 160,000 of the 1,000,000 goal; asap pacing spends it long before day 30.
-        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(6), None).await.unwrap();
+        advance(db, &MockAdServer::new(), &catalog, &tenant, t0 + Duration::days(6), None).await.unwrap();
         let expired = stored(db, &orphan.media_buy_id).await;
         assert_eq!(expired.status, S::Canceled);
         let cancellation = expired.cancellation.expect("seller cancellation");
         assert_eq!(cancellation.canceled_by, sales_agent::core::media_buy::Party::Seller);
         assert_eq!(stored(db, &greedy.media_buy_id).await.status, S::Completed, "budget spent");
 
-        advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(11), None).await.unwrap();
+        advance(db, &MockAdServer::new(), &catalog, &tenant, t0 + Duration::days(11), None).await.unwrap();
         let done = stored(db, &later.media_buy_id).await;
         assert_eq!(done.status, S::Completed, "flight ended");
         let history = db.media_buy_history(&done.media_buy_id, 10).await.unwrap();
         assert_eq!(history[0].actor, "seller");
         assert!(
-            advance(db, &MockAdServer, &catalog, &tenant, t0 + Duration::days(12), None).await.unwrap().0.is_empty()
+            advance(db, &MockAdServer::new(), &catalog, &tenant, t0 + Duration::days(12), None)
+                .await
+                .unwrap()
+                .0
+                .is_empty()
         );
     }
 }

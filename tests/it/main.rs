@@ -2,6 +2,7 @@
 //! architecture rules, the published tool schemas, and the HTTP/MCP surface of `run()`.
 
 mod architecture;
+mod booking;
 mod delivery;
 mod discovery;
 mod golden;

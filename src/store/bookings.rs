@@ -1,0 +1,144 @@
+//! The booking outbox beside media buys (see `core::booking`).
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, backend, corrupt};
+use crate::core::StoreError;
+use crate::core::booking::{Booking, BookingRecord};
+
+/// Inside transaction `$tx`: asks for the booking of `$buy`'s revision (the outbox write that
+/// commits with every buy write). A change also clears an earlier refusal and retry count.
+macro_rules! want_booking {
+    ($tx:ident, $buy:expr) => {{
+        let buy: &crate::core::media_buy::MediaBuy = $buy;
+        sqlx::query(
+            "insert into bookings (media_buy_id, tenant_id, wanted_revision, next_attempt_at) values ($1, $2, $3, $4)
+             on conflict (media_buy_id) do update set wanted_revision = excluded.wanted_revision,
+                next_attempt_at = excluded.next_attempt_at, attempts = 0, failed = false",
+        )
+        .bind(&buy.media_buy_id)
+        .bind(&buy.tenant_id)
+        .bind(buy.revision)
+        .bind(buy.updated_at)
+        .execute(&mut *$tx)
+        .await
+        .map_err(backend)?;
+    }};
+}
+pub(super) use want_booking;
+
+#[derive(sqlx::FromRow)]
+struct BookingRow {
+    media_buy_id: String,
+    tenant_id: String,
+    wanted_revision: i64,
+    synced_revision: i64,
+    attempts: i64,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    failed: bool,
+    leased_until: Option<DateTime<Utc>>,
+    document: String,
+}
+
+impl TryFrom<BookingRow> for BookingRecord {
+    type Error = StoreError;
+
+    fn try_from(row: BookingRow) -> Result<BookingRecord, StoreError> {
+        let booking: Booking = serde_json::from_str(&row.document).map_err(corrupt)?;
+        Ok(BookingRecord {
+            tenant_id: row.tenant_id,
+            media_buy_id: row.media_buy_id,
+            wanted_revision: row.wanted_revision,
+            synced_revision: row.synced_revision,
+            booking,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+            failed: row.failed,
+            leased_until: row.leased_until,
+        })
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "media_buy_id, tenant_id, wanted_revision, synced_revision, attempts, next_attempt_at, last_error, failed, \
+         leased_until, document"
+    };
+}
+
+pub(super) async fn due(
+    db: &Db,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<BookingRecord>, StoreError> {
+    const SQL: &str = concat!(
+        "select ",
+        columns!(),
+        " from bookings where tenant_id = $1 and synced_revision < wanted_revision
+         and not failed and next_attempt_at <= $2 and (leased_until is null or leased_until <= $2)
+         order by next_attempt_at, media_buy_id limit $3"
+    );
+    let rows: Vec<BookingRow> = on_pool!(db, |pool| {
+        sqlx::query_as(SQL).bind(tenant_id).bind(now).bind(limit as i64).fetch_all(pool).await.map_err(backend)?
+    });
+    rows.into_iter().map(BookingRecord::try_from).collect()
+}
+
+pub(super) async fn lease(
+    db: &Db,
+    tenant_id: &str,
+    media_buy_id: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let leased = on_writer!(db, |pool| {
+        sqlx::query(
+            "update bookings set leased_until = $1 where tenant_id = $2 and media_buy_id = $3
+             and (leased_until is null or leased_until <= $4)",
+        )
+        .bind(until)
+        .bind(tenant_id)
+        .bind(media_buy_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+    });
+    Ok(leased == 1)
+}
+
+pub(super) async fn save(db: &Db, record: &BookingRecord) -> Result<(), StoreError> {
+    let document = serde_json::to_string(&record.booking).map_err(corrupt)?;
+    on_writer!(db, |pool| {
+        sqlx::query(
+            "update bookings set synced_revision = $1, attempts = $2, next_attempt_at = $3, last_error = $4,
+                failed = $5, document = $6, leased_until = $7
+             where tenant_id = $8 and media_buy_id = $9",
+        )
+        .bind(record.synced_revision)
+        .bind(record.attempts)
+        .bind(record.next_attempt_at)
+        .bind(&record.last_error)
+        .bind(record.failed)
+        .bind(&document)
+        .bind(record.leased_until)
+        .bind(&record.tenant_id)
+        .bind(&record.media_buy_id)
+        .execute(pool)
+        .await
+        .map_err(backend)?;
+    });
+    Ok(())
+}
+
+pub(super) async fn get(db: &Db, tenant_id: &str, media_buy_id: &str) -> Result<Option<BookingRecord>, StoreError> {
+    const SQL: &str = concat!("select ", columns!(), " from bookings where tenant_id = $1 and media_buy_id = $2");
+    let row: Option<BookingRow> = on_pool!(db, |pool| {
+        sqlx::query_as(SQL).bind(tenant_id).bind(media_buy_id).fetch_optional(pool).await.map_err(backend)?
+    });
+    row.map(BookingRecord::try_from).transpose()
+}

@@ -1,0 +1,210 @@
+//! Booking through the outbox with the mock ad server, on both backends: every buy change
+//! reaches the ad server, failures are retried without duplicates, refusals are recorded.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sales_agent::adapters::mock::{Fault, MockAdServer};
+use sales_agent::core::booking::{RunState, SyncOutcome, sync_due};
+use sales_agent::core::buying::{self, PackageUpdate, UpdateMediaBuy};
+use sales_agent::core::media_buy::{CreateMediaBuy, MediaBuy, MediaBuyStatus, PackageRequest, StartTime};
+use sales_agent::core::ports::Store;
+use sales_agent::store::Db;
+
+use crate::delivery::{Demo, demo};
+use crate::support;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap()
+}
+
+async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
+    let package = |budget: f64| PackageRequest {
+        product_id: "prod-tech-display-001".into(),
+        pricing_option_id: "cpm_guaranteed".into(),
+        budget,
+        bid_price: None,
+        impressions: None,
+        pacing: None,
+        start_time: None,
+        end_time: None,
+        paused: false,
+        format_ids: None,
+        targeting_overlay: None,
+        measurement_terms: None,
+        creative_ids: vec!["cr_1".into()],
+    };
+    let request = CreateMediaBuy {
+        account: demo.account.clone(),
+        brand_domain: "techcorp.example".into(),
+        brand_industries: vec![],
+        start_time: StartTime::Asap,
+        end_time: t0() + Duration::days(30),
+        packages: budgets.iter().map(|b| package(*b)).collect(),
+        total_budget: None,
+        po_number: None,
+    };
+    buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, t0(), None).await.unwrap()
+}
+
+async fn update(db: &Db, demo: &Demo, request: UpdateMediaBuy, at: DateTime<Utc>) -> MediaBuy {
+    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, at, None)
+        .await
+        .unwrap()
+        .media_buy
+}
+
+#[tokio::test]
+async fn every_buy_change_reaches_the_ad_server() {
+    for test_db in &support::backends().await {
+        let db = &test_db.db;
+        let demo = demo(test_db).await;
+        let mock = MockAdServer::new();
+        let buy = create(db, &demo, &[5000.0, 2000.0]).await;
+        let record = db.booking("demo", &buy.media_buy_id).await.unwrap().expect("booking asked for with the buy");
+        assert_eq!((record.wanted_revision, record.synced_revision), (1, 0), "{}", db.backend_name());
+
+        // Another worker holds the buy for a minute: nobody else syncs it meanwhile.
+        let lease_end = t0() + Duration::minutes(1);
+        assert!(db.lease_booking("demo", &buy.media_buy_id, t0(), lease_end).await.unwrap());
+        assert!(!db.lease_booking("demo", &buy.media_buy_id, t0(), lease_end).await.unwrap(), "one holder");
+        assert!(sync_due(db, &mock, &demo.tenant, t0()).await.unwrap().is_empty(), "due, but leased");
+
+        let outcomes = sync_due(db, &mock, &demo.tenant, lease_end).await.unwrap();
+        assert_eq!(outcomes, vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: 1, ops: 3 }]);
+        let order = mock.order(&buy.media_buy_id).expect("order booked");
+        assert_eq!(order.state, RunState::Running);
+        let first = &buy.packages[0].package_id;
+        let line = mock.line(first).expect("line booked");
+        assert_eq!((line.spec.budget, line.spec.impressions), (5000.0, 400_000.0));
+        let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+        assert!(record.in_sync());
+        assert_eq!(record.booking.order_id.as_deref(), Some(order.order_id.as_str()));
+        assert_eq!(record.booking.lines.len(), 2);
+        assert!(sync_due(db, &mock, &demo.tenant, t0()).await.unwrap().is_empty(), "nothing left to do");
+
+        // A budget change and a pause travel as one line update and one order state change.
+        let change = UpdateMediaBuy {
+            media_buy_id: buy.media_buy_id.clone(),
+            paused: Some(true),
+            packages: vec![PackageUpdate {
+                package_id: first.clone(),
+                budget: Some(7500.0),
+                ..PackageUpdate::default()
+            }],
+            ..UpdateMediaBuy::default()
+        };
+        let changed = update(db, &demo, change, t0() + Duration::hours(1)).await;
+        let later = t0() + Duration::hours(1);
+        let outcomes = sync_due(db, &mock, &demo.tenant, later).await.unwrap();
+        assert_eq!(
+            outcomes,
+            vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: changed.revision, ops: 2 }]
+        );
+        assert_eq!(mock.order(&buy.media_buy_id).unwrap().state, RunState::Paused);
+        assert_eq!(mock.line(first).unwrap().spec.impressions, 600_000.0, "goal follows the budget");
+        assert_eq!(mock.line(&buy.packages[1].package_id).unwrap().spec.budget, 2000.0, "other line untouched");
+
+        let cancel =
+            UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), cancel: Some(None), ..UpdateMediaBuy::default() };
+        update(db, &demo, cancel, later).await;
+        sync_due(db, &mock, &demo.tenant, later).await.unwrap();
+        assert_eq!(mock.order(&buy.media_buy_id).unwrap().state, RunState::Canceled);
+        assert_eq!(
+            mock.calls().iter().filter(|c| c.starts_with("create_")).count(),
+            3,
+            "one order and two lines, never created twice: {:?}",
+            mock.calls()
+        );
+    }
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_backoff_and_never_duplicate() {
+    for test_db in &support::backends().await {
+        let db = &test_db.db;
+        let demo = demo(test_db).await;
+        let mock = MockAdServer::new();
+        let buy = create(db, &demo, &[5000.0]).await;
+
+        // The order is created, but the answer is lost: the retry finds it instead of making another.
+        mock.fail_next(Fault::AppliedThenTimeout);
+        let outcomes = sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        let SyncOutcome::Retrying { attempts, next_attempt_at, .. } = &outcomes[0] else {
+            panic!("expected a retry, got {outcomes:?}");
+        };
+        assert_eq!((*attempts, *next_attempt_at), (1, t0() + Duration::seconds(2)), "{}", db.backend_name());
+        assert!(mock.order(&buy.media_buy_id).is_some(), "the platform acted");
+        let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+        assert_eq!(record.booking.order_id, None, "but we never heard back");
+        assert!(record.last_error.as_deref().unwrap().contains("timed out"));
+
+        assert!(sync_due(db, &mock, &demo.tenant, t0() + Duration::seconds(1)).await.unwrap().is_empty(), "backoff");
+        mock.fail_next(Fault::Unavailable);
+        let outcomes = sync_due(db, &mock, &demo.tenant, t0() + Duration::seconds(2)).await.unwrap();
+        assert!(
+            matches!(&outcomes[0], SyncOutcome::Retrying { attempts: 2, next_attempt_at, .. }
+                if *next_attempt_at == t0() + Duration::seconds(6)),
+            "second backoff is 4 s: {outcomes:?}"
+        );
+        let outcomes = sync_due(db, &mock, &demo.tenant, t0() + Duration::seconds(6)).await.unwrap();
+        assert!(matches!(outcomes[0], SyncOutcome::Synced { ops: 2, .. }), "{outcomes:?}");
+        let calls = mock.calls();
+        assert_eq!(calls.iter().filter(|c| c.starts_with("create_order")).count(), 3, "{calls:?}");
+        assert_eq!(calls.iter().filter(|c| c.starts_with("create_line")).count(), 1, "{calls:?}");
+        let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+        assert_eq!(record.booking.order_id, Some(format!("mock-order-{}", buy.media_buy_id)), "one order");
+        assert_eq!((record.attempts, record.last_error), (0, None));
+    }
+}
+
+#[tokio::test]
+async fn refusals_reject_unbooked_buys_and_are_recorded_on_booked_ones() {
+    for test_db in &support::backends().await {
+        let db = &test_db.db;
+        let demo = demo(test_db).await;
+        let mock = MockAdServer::new();
+
+        let refused = create(db, &demo, &[5000.0]).await;
+        mock.fail_next(Fault::Refused);
+        let outcomes = sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        assert!(matches!(&outcomes[0], SyncOutcome::Refused { .. }), "{outcomes:?}");
+        let stored = db.media_buy("demo", &refused.media_buy_id).await.unwrap().unwrap();
+        // It was already active (asap, with creatives), so the seller cancels it: it never delivered.
+        assert_eq!(stored.status, MediaBuyStatus::Canceled, "{}", db.backend_name());
+        assert_eq!(stored.cancellation.unwrap().canceled_by, sales_agent::core::media_buy::Party::Seller);
+        let history = db.media_buy_history(&refused.media_buy_id, 5).await.unwrap();
+        assert_eq!((history[0].action.as_str(), history[0].actor.as_str()), ("canceled", "seller"));
+        assert!(history[0].summary.contains("refused"));
+        // The rejection is a change too: its sync has nothing to book.
+        let outcomes = sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        assert!(matches!(outcomes[0], SyncOutcome::Synced { ops: 0, .. }), "{outcomes:?}");
+        assert!(mock.order(&refused.media_buy_id).is_none());
+
+        let booked = create(db, &demo, &[5000.0]).await;
+        sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        let package_id = booked.packages[0].package_id.clone();
+        let raise = |budget: f64| UpdateMediaBuy {
+            media_buy_id: booked.media_buy_id.clone(),
+            packages: vec![PackageUpdate {
+                package_id: package_id.clone(),
+                budget: Some(budget),
+                ..PackageUpdate::default()
+            }],
+            ..UpdateMediaBuy::default()
+        };
+        update(db, &demo, raise(6000.0), t0()).await;
+        mock.fail_next(Fault::Refused);
+        sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        let record = db.booking("demo", &booked.media_buy_id).await.unwrap().unwrap();
+        assert!(record.failed && !record.in_sync(), "the disagreement is on record");
+        assert!(record.last_error.unwrap().contains("refused"));
+        assert_eq!(db.media_buy("demo", &booked.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Active);
+        assert!(sync_due(db, &mock, &demo.tenant, t0() + Duration::days(1)).await.unwrap().is_empty(), "not retried");
+        assert_eq!(mock.line(&package_id).unwrap().spec.budget, 5000.0);
+
+        // The buyer's next change is tried again.
+        update(db, &demo, raise(6500.0), t0()).await;
+        sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        assert_eq!(mock.line(&package_id).unwrap().spec.budget, 6500.0);
+        assert!(db.booking("demo", &booked.media_buy_id).await.unwrap().unwrap().in_sync());
+    }
+}
