@@ -23,6 +23,43 @@ pub struct Catalog {
     pub properties: Vec<Property>,
     #[serde(default)]
     pub policy: AdvertisingPolicy,
+    /// Each product's words as the keyword ranker reads them, computed once per loaded catalog.
+    #[serde(skip)]
+    pub ranking_words: Derived<std::collections::HashMap<String, super::ranking::ProductWords>>,
+}
+
+/// Data derived from a catalog and kept with it once computed; comparisons and clones of the
+/// catalog ignore whether it was computed yet.
+pub struct Derived<T>(std::sync::OnceLock<T>);
+
+impl<T> Derived<T> {
+    pub fn get_or_init(&self, compute: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(compute)
+    }
+}
+
+impl<T> Default for Derived<T> {
+    fn default() -> Self {
+        Derived(std::sync::OnceLock::new())
+    }
+}
+
+impl<T> Clone for Derived<T> {
+    fn clone(&self) -> Self {
+        Derived::default()
+    }
+}
+
+impl<T> PartialEq for Derived<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> std::fmt::Debug for Derived<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Derived")
+    }
 }
 
 /// AdCP `core/product.json`, restricted to the fields this seller can honour, plus the

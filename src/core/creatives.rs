@@ -80,7 +80,7 @@ pub struct CreativeOutcome {
 
 /// The creative's format: exact match, or in sandbox tenants the same id under another agent
 /// URL (test harnesses use placeholder agent URLs, DIGEST §11.3).
-fn find_format<'a>(catalog: &'a Catalog, tenant: &Tenant, format_id: &FormatId) -> Option<&'a Format> {
+pub(crate) fn find_format<'a>(catalog: &'a Catalog, tenant: &Tenant, format_id: &FormatId) -> Option<&'a Format> {
     catalog
         .format(format_id)
         .or_else(|| tenant.sandbox.then(|| catalog.formats.iter().find(|f| f.format_id.id == format_id.id)).flatten())

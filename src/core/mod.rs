@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod error;
 pub mod feedback;
 pub mod idempotency;
+pub mod macros;
 pub mod media_buy;
 pub mod pagination;
 pub mod ports;

@@ -259,6 +259,41 @@ fn parse_budget(lower: &str) -> Option<f64> {
     None
 }
 
+/// A product's words, stemmed: from its audience categories and keywords, and from its name and
+/// description.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductWords {
+    pub audience: BTreeSet<String>,
+    pub text: BTreeSet<String>,
+}
+
+impl ProductWords {
+    pub fn of(product: &Product) -> ProductWords {
+        let audience = product
+            .audience
+            .categories
+            .iter()
+            .chain(&product.audience.keywords)
+            .flat_map(|phrase| phrase.split(|c: char| !c.is_alphanumeric()).map(stem).collect::<Vec<_>>())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let text = format!("{} {}", product.name, product.description)
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() >= 2)
+            .map(stem)
+            .collect();
+        ProductWords { audience, text }
+    }
+}
+
+/// The words of every product of the catalog, computed on first use and kept with it.
+fn words_of(catalog: &Catalog) -> &std::collections::HashMap<String, ProductWords> {
+    catalog
+        .ranking_words
+        .get_or_init(|| catalog.products.iter().map(|p| (p.product_id.clone(), ProductWords::of(p))).collect())
+}
+
 fn score_product(brief: &BriefSignals, catalog: &Catalog, product: &Product) -> Ranking {
     let mut score = 0.0;
     let mut reasons: Vec<String> = Vec::new();
@@ -279,23 +314,23 @@ fn score_product(brief: &BriefSignals, catalog: &Catalog, product: &Product) -> 
         }
     }
 
-    let audience_words: BTreeSet<String> = product
-        .audience
-        .categories
-        .iter()
-        .chain(&product.audience.keywords)
-        .flat_map(|phrase| phrase.split(|c: char| !c.is_alphanumeric()).map(stem).collect::<Vec<_>>())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let computed;
+    let words = match words_of(catalog).get(&product.product_id) {
+        Some(words) => words,
+        None => {
+            // A product outside the catalog (a caller's own list): read it now.
+            computed = ProductWords::of(product);
+            &computed
+        }
+    };
+    let audience_words = &words.audience;
     let audience_hits: Vec<&String> = brief.terms.iter().filter(|t| audience_words.contains(*t)).collect();
     if !audience_hits.is_empty() {
         score += 2.0 * audience_hits.len() as f64;
         reasons.push(format!("audience matches {}", join(audience_hits.iter().map(|s| s.as_str()))));
     }
 
-    let text = format!("{} {}", product.name, product.description);
-    let text_words: BTreeSet<String> =
-        text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 2).map(stem).collect();
+    let text_words = &words.text;
     let text_hits = brief.terms.iter().filter(|t| text_words.contains(*t) && !audience_words.contains(*t)).count();
     score += 0.5 * text_hits as f64;
 

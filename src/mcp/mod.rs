@@ -13,6 +13,7 @@ pub mod wire_buying;
 pub mod wire_creatives;
 pub mod wire_delivery;
 pub mod wire_feedback;
+pub mod wire_macros;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,7 +36,7 @@ use crate::app::App;
 use crate::core::idempotency::{self, Begin, IdempotencyScope};
 use crate::core::media_buy::MediaBuy;
 use crate::core::tenancy::Principal;
-use crate::core::{Error, accounts, buying, capabilities, creatives, delivery, discovery, feedback};
+use crate::core::{Error, accounts, buying, capabilities, creatives, delivery, discovery, feedback, macros};
 
 /// The authenticated caller of a request, put into the HTTP request extensions by `http`.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +49,8 @@ pub enum Access {
     Public,
     /// Any authenticated principal.
     Principal,
+    /// Publisher administrators (principals created with `--admin`).
+    Admin,
 }
 
 type Handler =
@@ -96,6 +99,9 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("get_media_buy_delivery", Access::Principal),
     ("provide_performance_feedback", Access::Principal),
     ("update_performance_index", Access::Principal),
+    ("get_creative_macros", Access::Public),
+    ("validate_creative_macros", Access::Principal),
+    ("process_creative_macros", Access::Admin),
 ];
 
 fn spec<T: JsonSchema + 'static>(
@@ -127,7 +133,7 @@ impl SalesAgent {
             ),
             spec::<wire::ListFormatsRequest>(
                 "list_creative_formats",
-                "List the creative formats this publisher accepts, with each asset's requirements (sizes, file types, durations, file size) and supported macros. Filter by format_ids, asset_types, dimensions or name.",
+                "List the creative formats this publisher accepts, with each asset's requirements (sizes, file types, durations, file size); get_creative_macros lists the macros each format supports. Filter by format_ids, asset_types, dimensions or name.",
                 true,
                 |agent, call| Box::pin(agent.list_creative_formats(call)),
             ),
@@ -197,6 +203,24 @@ impl SalesAgent {
                 false,
                 |agent, call| Box::pin(agent.update_performance_index(call)),
             ),
+            spec::<wire_macros::schemas::GetCreativeMacrosRequest>(
+                "get_creative_macros",
+                "List the creative macros this seller fills ({CACHEBUSTER}, {CITY}, ...; seed-era ${DCO_GEO_CITY} names as aliases), with category, where each value comes from, and the formats supporting each. Filter by category (dco, measurement, privacy) or format_id.",
+                true,
+                |agent, call| Box::pin(agent.get_creative_macros(call)),
+            ),
+            spec::<wire_macros::schemas::ValidateCreativeMacrosRequest>(
+                "validate_creative_macros",
+                "Check the macros in creative content before submitting it: macros found, unknown ones, ones the given format does not support, and the impression context fields they need.",
+                true,
+                |agent, call| Box::pin(agent.validate_creative_macros(call)),
+            ),
+            spec::<wire_macros::schemas::ProcessCreativeMacrosRequest>(
+                "process_creative_macros",
+                "Admin only: preview macro substitution on creative content with a sample impression context (aee_context), explicit macro_values and buy, package and creative ids. Unfilled macros stay in place and are listed.",
+                true,
+                |agent, call| Box::pin(agent.process_creative_macros(call)),
+            ),
         ];
         SalesAgent { app, tools: Arc::new(tools) }
     }
@@ -211,12 +235,16 @@ impl SalesAgent {
         let spec = self.tools.iter().find(|spec| spec.tool.name == name)?;
         let context = args.context().cloned();
         let result = match (spec.access, &principal) {
-            (Access::Principal, None) => {
+            (Access::Principal | Access::Admin, None) => {
                 // The HTTP layer answers 401 before we get here; this guards other transports.
                 Err(Error::PermissionDenied(
                     "this tool needs credentials (x-adcp-auth or Authorization: Bearer)".into(),
                 ))
             }
+            (Access::Admin, Some(principal)) if !principal.admin => Err(Error::PermissionDenied(format!(
+                "{name} is for the publisher's administrators; principal {} is not one",
+                principal.principal_id
+            ))),
             _ => match args.major_version().and_then(capabilities::check_version) {
                 Err(error) => Err(error),
                 Ok(()) => (spec.handler)(self, Call { args, principal }).await,
@@ -263,6 +291,39 @@ impl SalesAgent {
         let tenant = self.app.tenant_for(call.principal.as_ref())?;
         let catalog = self.app.catalog(tenant).await?;
         Ok(wire::properties_response(tenant, &catalog, request.tags.as_deref()))
+    }
+
+    async fn get_creative_macros(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_macros::schemas::GetCreativeMacrosRequest = call.args.parse()?;
+        let tenant = self.app.tenant_for(call.principal.as_ref())?;
+        let catalog = self.app.catalog(tenant).await?;
+        let format_id = request.format_id.map(Into::into);
+        let macros = macros::get_creative_macros(&catalog, tenant, request.category.as_deref(), format_id.as_ref())?;
+        Ok(wire_macros::macros_response(&macros))
+    }
+
+    async fn validate_creative_macros(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_macros::schemas::ValidateCreativeMacrosRequest = call.args.parse()?;
+        let tenant = self.app.tenant_for(call.principal.as_ref())?;
+        let catalog = self.app.catalog(tenant).await?;
+        let format_id = request.format_id.map(Into::into);
+        let check = macros::validate_creative_macros(&catalog, tenant, &request.creative_content, format_id.as_ref())?;
+        Ok(wire_macros::validation_response(&check))
+    }
+
+    async fn process_creative_macros(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_macros::schemas::ProcessCreativeMacrosRequest = call.args.parse()?;
+        let context = wire_macros::flatten(request.aee_context.as_ref());
+        let overrides = wire_macros::flatten(request.macro_values.as_ref());
+        let seller = macros::SellerValues {
+            media_buy_id: request.media_buy_id,
+            package_id: request.package_id,
+            creative_id: request.creative_id,
+            click_url: request.click_url,
+        };
+        let now = self.app.clock().now();
+        let processed = macros::process_creative_macros(&request.creative_content, &context, &overrides, &seller, now)?;
+        Ok(wire_macros::processed_response(&processed))
     }
 
     async fn sync_accounts(&self, call: Call) -> Result<Map<String, Value>, Error> {

@@ -409,6 +409,7 @@ impl Store for Db {
                 formats: documents::<Format>(formats, "format")?,
                 properties: documents::<Property>(properties, "property")?,
                 policy: serde_json::from_str::<AdvertisingPolicy>(&policy).map_err(corrupt)?,
+                ..Catalog::default()
             };
             Ok((version, catalog))
         })
