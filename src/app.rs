@@ -28,9 +28,23 @@ struct Inner {
     clock: Arc<dyn Clock>,
     ranker: Arc<dyn Ranker>,
     ad_server: Arc<dyn AdServer>,
-    /// Per tenant: the catalog version it was loaded at, and the catalog with `self` resolved.
-    catalogs: RwLock<HashMap<String, (i64, Arc<Catalog>)>>,
+    /// Per tenant: the catalog and the feedback records, with the versions they were read at.
+    tenants: RwLock<HashMap<String, TenantCache>>,
 }
+
+/// What [`App`] keeps per tenant between requests. One read of the tenant's versions per
+/// request tells whether either part is stale (a CLI import or another server instance may
+/// have changed them).
+#[derive(Clone)]
+struct TenantCache {
+    catalog_version: i64,
+    /// With `self` resolved to this agent's URL.
+    catalog: Arc<Catalog>,
+    /// Read on first use by brief ranking.
+    records: Option<(i64, Arc<ProductRecords>)>,
+}
+
+type ProductRecords = HashMap<String, crate::core::feedback::ProductRecord>;
 
 /// The placeholder a catalog file uses for this agent's own URL in format ids.
 pub const SELF_AGENT_URL: &str = "self";
@@ -43,8 +57,8 @@ impl App {
         ranker: Arc<dyn Ranker>,
         ad_server: Arc<dyn AdServer>,
     ) -> App {
-        let catalogs = RwLock::new(HashMap::new());
-        App { inner: Arc::new(Inner { db, config, clock, ranker, ad_server, catalogs }) }
+        let tenants = RwLock::new(HashMap::new());
+        App { inner: Arc::new(Inner { db, config, clock, ranker, ad_server, tenants }) }
     }
 
     pub fn ad_server(&self) -> &dyn AdServer {
@@ -86,33 +100,56 @@ impl App {
     /// # Errors
     /// Storage failures.
     pub async fn catalog(&self, tenant: &Tenant) -> Result<Arc<Catalog>, Error> {
-        let version = self.inner.db.catalog_version(&tenant.tenant_id).await?.unwrap_or(0);
-        if let Some((cached, catalog)) = self.inner.catalogs.read().expect("catalog cache lock").get(&tenant.tenant_id)
-            && *cached == version
-        {
-            return Ok(catalog.clone());
-        }
-        let (version, mut catalog) =
-            if version == 0 { (0, Catalog::default()) } else { self.inner.db.load_catalog(&tenant.tenant_id).await? };
-        resolve_self_urls(&mut catalog, &tenant.agent_url);
-        let catalog = Arc::new(catalog);
-        self.inner
-            .catalogs
-            .write()
-            .expect("catalog cache lock")
-            .insert(tenant.tenant_id.clone(), (version, catalog.clone()));
-        Ok(catalog)
+        Ok(self.tenant_data(tenant, false).await?.0)
     }
 
-    /// Buyers' performance record per product, which brief ranking takes into account.
+    /// The tenant's catalog and buyers' performance record per product (which brief ranking
+    /// takes into account), each read again only when its version changed.
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn product_records(
+    pub async fn catalog_and_records(&self, tenant: &Tenant) -> Result<(Arc<Catalog>, Arc<ProductRecords>), Error> {
+        let (catalog, records) = self.tenant_data(tenant, true).await?;
+        Ok((catalog, records.unwrap_or_default()))
+    }
+
+    async fn tenant_data(
         &self,
         tenant: &Tenant,
-    ) -> Result<HashMap<String, crate::core::feedback::ProductRecord>, Error> {
-        crate::core::feedback::records(&self.inner.db, &tenant.tenant_id).await
+        with_records: bool,
+    ) -> Result<(Arc<Catalog>, Option<Arc<ProductRecords>>), Error> {
+        let (catalog_version, feedback) = self.inner.db.tenant_versions(&tenant.tenant_id).await?;
+        let catalog_version = catalog_version.unwrap_or(0);
+        let cached = self.inner.tenants.read().expect("tenant cache lock").get(&tenant.tenant_id).cloned();
+        let mut changed = false;
+        let mut entry = match cached {
+            Some(entry) if entry.catalog_version == catalog_version => entry,
+            _ => {
+                changed = true;
+                let (version, mut catalog) = if catalog_version == 0 {
+                    (0, Catalog::default())
+                } else {
+                    self.inner.db.load_catalog(&tenant.tenant_id).await?
+                };
+                resolve_self_urls(&mut catalog, &tenant.agent_url);
+                TenantCache { catalog_version: version, catalog: Arc::new(catalog), records: None }
+            }
+        };
+        let records = match (&entry.records, with_records) {
+            (_, false) => None,
+            (Some((generation, records)), true) if *generation == feedback => Some(records.clone()),
+            (_, true) => {
+                let records = Arc::new(crate::core::feedback::records(&self.inner.db, &tenant.tenant_id).await?);
+                entry.records = Some((feedback, records.clone()));
+                changed = true;
+                Some(records)
+            }
+        };
+        let catalog = entry.catalog.clone();
+        if changed {
+            self.inner.tenants.write().expect("tenant cache lock").insert(tenant.tenant_id.clone(), entry);
+        }
+        Ok((catalog, records))
     }
 
     /// Resolves a bearer token to its principal.

@@ -267,13 +267,16 @@ impl SalesAgent {
     async fn get_products(&self, call: Call) -> Result<Map<String, Value>, Error> {
         let request: wire::GetProductsRequest = call.args.parse()?;
         let tenant = self.app.tenant_for(call.principal.as_ref())?;
-        let catalog = self.app.catalog(tenant).await?;
         let fields = request.fields.clone();
         let property_list = request.property_list.is_some();
         let mut query = request.into_query()?;
-        if matches!(query.mode, discovery::BuyingMode::Brief(_) | discovery::BuyingMode::Refine(_)) {
-            query.records = self.app.product_records(tenant).await?;
-        }
+        let catalog = if matches!(query.mode, discovery::BuyingMode::Brief(_) | discovery::BuyingMode::Refine(_)) {
+            let (catalog, records) = self.app.catalog_and_records(tenant).await?;
+            query.records = records.as_ref().clone();
+            catalog
+        } else {
+            self.app.catalog(tenant).await?
+        };
         let answer = discovery::find_products(&catalog, self.app.ranker(), &query).await?;
         Ok(wire::products_response(&answer, fields.as_deref(), property_list))
     }

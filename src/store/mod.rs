@@ -371,6 +371,17 @@ impl Store for Db {
         })
     }
 
+    async fn tenant_versions(&self, tenant_id: &str) -> Result<(Option<i64>, i64), StoreError> {
+        let versions: Option<(i64, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as("select catalog_version, feedback_generation from tenants where tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(backend)?
+        });
+        Ok(versions.map_or((None, 0), |(catalog, feedback)| ((catalog > 0).then_some(catalog), feedback)))
+    }
+
     async fn catalog_version(&self, tenant_id: &str) -> Result<Option<i64>, StoreError> {
         let version: Option<(i64,)> = on_pool!(self, |pool| {
             sqlx::query_as("select catalog_version from tenants where tenant_id = $1")
@@ -832,6 +843,15 @@ impl Store for Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
+            }
+            let mut tenants: Vec<&str> = feedback.iter().map(|f| f.tenant_id.as_str()).collect();
+            tenants.dedup();
+            for tenant_id in tenants {
+                sqlx::query("update tenants set feedback_generation = feedback_generation + 1 where tenant_id = $1")
+                    .bind(tenant_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
             }
             tx.commit().await.map_err(backend)
         })

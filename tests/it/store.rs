@@ -411,8 +411,10 @@ async fn feedback_is_stored_and_summarised_per_product() {
             },
             received_at: at,
         };
+        let (_, before) = db.tenant_versions("t1").await.unwrap();
         db.insert_feedback(&[item("fb_1", Some("prod"), 1.2), item("fb_2", Some("prod"), 0.8)]).await.unwrap();
         db.insert_feedback(&[item("fb_3", None, 2.0), item("fb_4", Some("prod"), 0.0)]).await.unwrap();
+        assert_eq!(db.tenant_versions("t1").await.unwrap().1, before + 2, "one generation per feedback batch");
         let records = db.product_records("t1").await.unwrap();
         assert_eq!(records.len(), 1, "{}", db.backend_name());
         let record = records["prod"];
