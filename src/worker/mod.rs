@@ -50,6 +50,9 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
 /// Drains the booking outbox of every tenant each `interval`, until `shutdown`.
 pub async fn run_bookings(app: App, interval: Duration, shutdown: CancellationToken) {
     loop {
+        if let Err(error) = app.db().checkpoint().await {
+            tracing::warn!(%error, "database checkpoint failed; retrying next tick");
+        }
         for tenant_config in &app.config().tenants {
             let tenant = &tenant_config.tenant;
             let now = app.clock().now();
