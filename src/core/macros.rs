@@ -899,7 +899,9 @@ mod tests {
             &seller,
             now,
         );
-        assert!(out.content.starts_with("<p>San Francisco ${DCO_WEATHER} San Francisco ${DCO_WEATHER}</p>"));
+        assert!(
+            out.content.starts_with("<p>San Francisco ${DCO_WEATHER} San Francisco ${DCO_WEATHER} ${DCO_WEATHER}</p>")
+        );
         assert!(out.content.contains("b=mb_1&ts=1775001600000&cb="));
         assert_eq!(out.replaced, ["DCO_GEO_CITY", "CITY", "MEDIA_BUY_ID", "TIMESTAMP", "CACHEBUSTER"]);
         assert_eq!(out.unresolved, ["DCO_WEATHER"]);
