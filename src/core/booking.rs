@@ -298,12 +298,8 @@ pub async fn sync_due<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<Vec<SyncOutcome>, Error> {
     let mut outcomes = Vec::new();
-    for mut record in store.bookings_due(&tenant.tenant_id, now, BATCH).await? {
-        let until = now + Duration::seconds(LEASE_SECONDS);
-        if !store.lease_booking(&tenant.tenant_id, &record.media_buy_id, now, until).await? {
-            continue; // another worker has it
-        }
-        record.leased_until = Some(until);
+    let until = now + Duration::seconds(LEASE_SECONDS);
+    for record in store.claim_bookings(&tenant.tenant_id, now, until, BATCH).await? {
         outcomes.push(sync_one(store, ad_server, record, now).await?);
     }
     Ok(outcomes)
@@ -320,13 +316,15 @@ async fn sync_one<S: Store>(
         return Err(Error::MediaBuyNotFound);
     };
     let ops = plan_ops(&buy, &record.booking);
-    for op in &ops {
+    for (index, op) in ops.iter().enumerate() {
         match ad_server.apply(&buy, &record.booking, op).await {
             Ok(applied) => {
                 record.booking.record(op, applied.platform_id);
-                // A created object's id is kept at once, so that nothing is left unaccounted for
-                // after a crash; other operations set state, and repeating them is harmless.
-                if matches!(op, AdServerOp::CreateOrder(_) | AdServerOp::CreateLine(_)) {
+                // A created object's id is kept at once (the last one with the final save), so
+                // that nothing is left unaccounted for after a crash; other operations set
+                // state, and repeating them is harmless.
+                let last = index + 1 == ops.len();
+                if !last && matches!(op, AdServerOp::CreateOrder(_) | AdServerOp::CreateLine(_)) {
                     store.save_booking(&record).await?;
                 }
             }

@@ -457,7 +457,12 @@ pub async fn get_media_buys<S: Store>(
     .await?;
     let rows =
         store.list_media_buys(&filter, &PageRequest { after: page.after.clone(), limit: page.limit + 1 }).await?;
-    let total = store.count_media_buys(&filter).await?;
+    // A first page that holds every match (the usual lookup by ids) is its own count.
+    let total = if page.after.is_none() && rows.len() <= page.limit {
+        rows.len() as u64
+    } else {
+        store.count_media_buys(&filter).await?
+    };
     let page = page.finish(rows, |buy| buy.media_buy_id.clone(), Some(total));
     let mut reviews: HashMap<String, Arc<ReviewStates>> = HashMap::new();
     let mut items = Vec::with_capacity(page.items.len());

@@ -204,23 +204,17 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Stores a new buy with its first history entries, and `seal` when given, in one
     /// transaction, and asks for its booking (see `core::booking`). `KeyTaken` (and nothing
     /// written) when the seal's key is already used.
-    /// Bookings behind their buy (`wanted_revision > synced_revision`), not refused, due by
-    /// `now` and not leased, oldest due first.
-    fn bookings_due(
+    /// Takes up to `limit` bookings that are behind their buy (`wanted_revision >
+    /// synced_revision`), not refused, due by `now` and not held by another worker, oldest due
+    /// first, and holds them until `until` (one write for the batch). Concurrent claims never
+    /// return the same booking.
+    fn claim_bookings(
         &self,
         tenant_id: &str,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<BookingRecord>, StoreError>> + Send;
-
-    /// Takes the buy's booking for a sync until `until`; false when another worker holds it.
-    fn lease_booking(
-        &self,
-        tenant_id: &str,
-        media_buy_id: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<BookingRecord>, StoreError>> + Send;
 
     /// Stores everything of `record` but its wanted revision (which only buy writes move).
     fn save_booking(&self, record: &BookingRecord) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -68,47 +68,37 @@ macro_rules! columns {
     };
 }
 
-pub(super) async fn due(
+pub(super) async fn claim(
     db: &Db,
     tenant_id: &str,
-    now: DateTime<Utc>,
-    limit: usize,
-) -> Result<Vec<BookingRecord>, StoreError> {
-    const SQL: &str = concat!(
-        "select ",
-        columns!(),
-        " from bookings where tenant_id = $1 and synced_revision < wanted_revision
-         and not failed and next_attempt_at <= $2 and (leased_until is null or leased_until <= $2)
-         order by next_attempt_at, media_buy_id limit $3"
-    );
-    let rows: Vec<BookingRow> = on_pool!(db, |pool| {
-        sqlx::query_as(SQL).bind(tenant_id).bind(now).bind(limit as i64).fetch_all(pool).await.map_err(backend)?
-    });
-    rows.into_iter().map(BookingRecord::try_from).collect()
-}
-
-pub(super) async fn lease(
-    db: &Db,
-    tenant_id: &str,
-    media_buy_id: &str,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let leased = on_writer!(db, |pool| {
-        sqlx::query(
-            "update bookings set leased_until = $1 where tenant_id = $2 and media_buy_id = $3
-             and (leased_until is null or leased_until <= $4)",
-        )
-        .bind(until)
-        .bind(tenant_id)
-        .bind(media_buy_id)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map_err(backend)?
-        .rows_affected()
+    limit: usize,
+) -> Result<Vec<BookingRecord>, StoreError> {
+    // The outer condition is checked again on the row a concurrent claim may just have taken
+    // (Postgres re-reads updated rows under read committed; SQLite has one writer).
+    const SQL: &str = concat!(
+        "update bookings set leased_until = $1
+         where media_buy_id in (
+             select media_buy_id from bookings where tenant_id = $2 and synced_revision < wanted_revision
+             and not failed and next_attempt_at <= $3 and (leased_until is null or leased_until <= $3)
+             order by next_attempt_at, media_buy_id limit $4)
+         and (leased_until is null or leased_until <= $3)
+         returning ",
+        columns!()
+    );
+    let mut rows: Vec<BookingRow> = on_writer!(db, |pool| {
+        sqlx::query_as(SQL)
+            .bind(until)
+            .bind(tenant_id)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(pool)
+            .await
+            .map_err(backend)?
     });
-    Ok(leased == 1)
+    rows.sort_by(|a, b| a.next_attempt_at.cmp(&b.next_attempt_at).then_with(|| a.media_buy_id.cmp(&b.media_buy_id)));
+    rows.into_iter().map(BookingRecord::try_from).collect()
 }
 
 pub(super) async fn save(db: &Db, record: &BookingRecord) -> Result<(), StoreError> {

@@ -747,23 +747,14 @@ impl Store for Db {
         })
     }
 
-    async fn bookings_due(
+    async fn claim_bookings(
         &self,
         tenant_id: &str,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<BookingRecord>, StoreError> {
-        bookings::due(self, tenant_id, now, limit).await
-    }
-
-    async fn lease_booking(
-        &self,
-        tenant_id: &str,
-        media_buy_id: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        bookings::lease(self, tenant_id, media_buy_id, now, until).await
+        limit: usize,
+    ) -> Result<Vec<BookingRecord>, StoreError> {
+        bookings::claim(self, tenant_id, now, until, limit).await
     }
 
     async fn save_booking(&self, record: &BookingRecord) -> Result<(), StoreError> {

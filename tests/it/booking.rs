@@ -64,8 +64,10 @@ async fn every_buy_change_reaches_the_ad_server() {
 
         // Another worker holds the buy for a minute: nobody else syncs it meanwhile.
         let lease_end = t0() + Duration::minutes(1);
-        assert!(db.lease_booking("demo", &buy.media_buy_id, t0(), lease_end).await.unwrap());
-        assert!(!db.lease_booking("demo", &buy.media_buy_id, t0(), lease_end).await.unwrap(), "one holder");
+        let claimed = db.claim_bookings("demo", t0(), lease_end, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].leased_until, Some(lease_end));
+        assert!(db.claim_bookings("demo", t0(), lease_end, 10).await.unwrap().is_empty(), "one holder");
         assert!(sync_due(db, &mock, &demo.tenant, t0()).await.unwrap().is_empty(), "due, but leased");
 
         let outcomes = sync_due(db, &mock, &demo.tenant, lease_end).await.unwrap();
