@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::core::catalog::Catalog;
 use crate::core::creative::ReviewPolicy;
 use crate::core::tenancy::{AccountPolicy, Billing, Tenant};
+use crate::core::webhook::UrlPolicy;
 
 const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 const DEMO_CATALOG: &str = include_str!("../config/demo-catalog.toml");
@@ -58,6 +59,8 @@ pub struct TenantSection {
     pub accounts: AccountsSection,
     #[serde(default)]
     pub creatives: CreativesSection,
+    #[serde(default)]
+    pub webhooks: WebhooksSection,
     /// Principals with fixed tokens; allowed only in sandbox tenants (the demo's `test-token`).
     #[serde(default)]
     pub sandbox_principals: Vec<SandboxPrincipal>,
@@ -98,6 +101,15 @@ pub struct CreativesSection {
     /// `auto` approves valid creatives on upload; `human` holds them for publisher review.
     #[serde(default)]
     pub review: CreativeReview,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSection {
+    /// Accept `http` and loopback or private webhook URLs from buyers (a sandbox whose buyers
+    /// run local receivers). Off by default: production accepts public https URLs only.
+    #[serde(default)]
+    pub allow_private_urls: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -255,6 +267,7 @@ fn tenant_config(section: TenantSection, base: Option<&Path>, public_url: &str) 
             CreativeReview::Auto => ReviewPolicy::AutoApprove,
             CreativeReview::Human => ReviewPolicy::Human,
         },
+        webhook_urls: UrlPolicy { allow_private: section.webhooks.allow_private_urls },
     };
     Ok(TenantConfig { tenant, catalog, sandbox_principals: section.sandbox_principals })
 }

@@ -22,6 +22,7 @@ use super::media_buy::{
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{HistoryEntry, MediaBuyFilter, PageRequest, Store};
 use super::tenancy::{Principal, Tenant};
+use super::webhook::{Webhook, check_url};
 
 fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
@@ -40,6 +41,7 @@ pub async fn create_media_buy<S: Store>(
     now: DateTime<Utc>,
     seal: Option<&Seal<'_, MediaBuy>>,
 ) -> Result<MediaBuy, Error> {
+    check_webhooks(tenant, request.push_notification.as_ref(), request.reporting_webhook.as_ref())?;
     let account = resolve_account(store, tenant, principal, &request.account, Use::Spend, now).await?;
     let buyer =
         Buyer { tenant_id: &tenant.tenant_id, principal_id: &principal.principal_id, account_id: &account.account_id };
@@ -114,6 +116,10 @@ pub struct UpdateMediaBuy {
     pub end_time: Option<DateTime<Utc>>,
     pub packages: Vec<PackageUpdate>,
     pub new_packages: Vec<PackageRequest>,
+    /// Replaces where status changes are pushed.
+    pub push_notification: Option<Webhook>,
+    /// Replaces where delivery reports are sent.
+    pub reporting_webhook: Option<Webhook>,
 }
 
 /// The buy after an update, and the packages the update touched.
@@ -138,6 +144,7 @@ pub async fn update_media_buy<S: Store>(
     seal: Option<&Seal<'_, Updated>>,
 ) -> Result<Updated, Error> {
     let mut buy = owned_buy(store, tenant, principal, &request.media_buy_id).await?;
+    check_webhooks(tenant, request.push_notification.as_ref(), request.reporting_webhook.as_ref())?;
     let usage = if request.new_packages.is_empty() { Use::Manage } else { Use::Spend };
     // The buy's own account gates the change. Outside sandbox the request must name that same
     // account; sandbox tenants accept the inconsistent account references of test harnesses
@@ -227,6 +234,20 @@ pub async fn update_media_buy<S: Store>(
             None => {}
         }
     }
+    // Where notifications go may change in any state, also alongside a cancellation.
+    let push = request.push_notification.as_ref().filter(|w| buy.push_notification.as_ref() != Some(*w));
+    let reporting = request.reporting_webhook.as_ref().filter(|w| buy.reporting_webhook.as_ref() != Some(*w));
+    if push.is_some() || reporting.is_some() {
+        let what: Vec<&str> =
+            [push.map(|_| "push notifications"), reporting.map(|_| "delivery reports")].into_iter().flatten().collect();
+        history.push(entry("notifications_updated", format!("New destination for {}", what.join(" and ")), None));
+        if let Some(push) = push {
+            buy.push_notification = Some(push.clone());
+        }
+        if let Some(reporting) = reporting {
+            buy.reporting_webhook = Some(reporting.clone());
+        }
+    }
     if history.is_empty() {
         // Nothing to change: answer with the buy as it is, without a new revision.
         let updated = Updated { media_buy: buy, affected_packages: affected };
@@ -245,6 +266,17 @@ pub async fn update_media_buy<S: Store>(
         });
     }
     Ok(updated)
+}
+
+/// Refuses webhook destinations the tenant does not accept (see `core::webhook`).
+fn check_webhooks(tenant: &Tenant, push: Option<&Webhook>, reporting: Option<&Webhook>) -> Result<(), Error> {
+    if let Some(push) = push {
+        check_url(&push.url, "push_notification_config.url", tenant.webhook_urls)?;
+    }
+    if let Some(reporting) = reporting {
+        check_url(&reporting.url, "reporting_webhook.url", tenant.webhook_urls)?;
+    }
+    Ok(())
 }
 
 fn rename_field(error: Error, from: &str, to: &str) -> Error {

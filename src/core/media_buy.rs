@@ -10,6 +10,7 @@ use super::accounts::AccountRef;
 use super::catalog::{Catalog, Channel, FormatId, PricingModel, PricingOption, Product};
 use super::discovery::same_format;
 use super::error::Error;
+use super::webhook::Webhook;
 
 /// AdCP `enums/media-buy-status.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -271,6 +272,10 @@ pub struct MediaBuy {
     pub po_number: Option<String>,
     pub cancellation: Option<Cancellation>,
     pub packages: Vec<Package>,
+    /// Where the buyer wants task and status changes pushed.
+    pub push_notification: Option<Webhook>,
+    /// Where the buyer wants scheduled delivery reports.
+    pub reporting_webhook: Option<Webhook>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -367,6 +372,8 @@ pub struct CreateMediaBuy {
     pub packages: Vec<PackageRequest>,
     pub total_budget: Option<(f64, String)>,
     pub po_number: Option<String>,
+    pub push_notification: Option<Webhook>,
+    pub reporting_webhook: Option<Webhook>,
 }
 
 /// Who is buying, for a new buy.
@@ -472,6 +479,8 @@ pub fn plan_media_buy(
         po_number: request.po_number.clone(),
         cancellation: None,
         packages,
+        push_notification: request.push_notification.clone(),
+        reporting_webhook: request.reporting_webhook.clone(),
         created_at: now,
         updated_at: now,
     })
@@ -754,6 +763,8 @@ mod tests {
             }],
             total_budget: None,
             po_number: None,
+            push_notification: None,
+            reporting_webhook: None,
         };
         let buyer = Buyer { tenant_id: "t", principal_id: "p", account_id: "a" };
         let mut ids = |prefix: &str| format!("{prefix}_1");

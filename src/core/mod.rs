@@ -25,6 +25,7 @@ pub mod ports;
 pub mod ranking;
 pub mod schedule;
 pub mod tenancy;
+pub mod webhook;
 
 pub use error::{Error, StoreError};
 pub use ports::Store;

@@ -21,6 +21,8 @@ pub struct Tenant {
     pub account_policy: AccountPolicy,
     /// How new and changed creatives are reviewed.
     pub creative_review: super::creative::ReviewPolicy,
+    /// Which webhook destinations buyers may give.
+    pub webhook_urls: super::webhook::UrlPolicy,
 }
 
 /// How a tenant treats accounts that buyers declare through `sync_accounts`.

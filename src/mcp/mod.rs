@@ -230,6 +230,12 @@ impl SalesAgent {
         self.tools.iter().map(|spec| spec.tool.clone()).collect()
     }
 
+    /// The tools `principal` may call: publisher-admin tools only for administrators.
+    pub fn tools_for(&self, principal: Option<&Principal>) -> Vec<Tool> {
+        let admin = principal.is_some_and(|p| p.admin);
+        self.tools.iter().filter(|spec| admin || spec.access != Access::Admin).map(|spec| spec.tool.clone()).collect()
+    }
+
     /// Runs a tool and renders its AdCP response or error.
     pub async fn call(&self, name: &str, args: Args, principal: Option<Principal>) -> Option<CallToolResult> {
         let spec = self.tools.iter().find(|spec| spec.tool.name == name)?;
@@ -645,8 +651,7 @@ impl ServerHandler for SalesAgent {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let _ = context;
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        Ok(ListToolsResult::with_all_items(self.tools_for(caller(&context).as_ref())))
     }
 
     async fn call_tool(

@@ -16,6 +16,7 @@ use crate::core::media_buy::{
 use crate::core::pagination::Page;
 use crate::core::ports::HistoryEntry;
 use crate::core::tenancy::AccountKey;
+use crate::core::webhook::Webhook;
 
 /// Request types; their doc comments are the published input schemas.
 pub mod schemas {
@@ -363,8 +364,27 @@ impl CreateMediaBuyRequest {
             packages,
             total_budget: self.total_budget.as_ref().map(|m| (m.amount, m.currency.clone())),
             po_number: self.po_number.clone(),
+            push_notification: webhook(self.push_notification_config.as_ref(), "push_notification_config")?,
+            reporting_webhook: webhook(self.reporting_webhook.as_ref(), "reporting_webhook")?,
         })
     }
+}
+
+/// A webhook configuration: an object with a `url`, kept verbatim (authentication included,
+/// for signing deliveries).
+fn webhook(config: Option<&Value>, field: &str) -> Result<Option<Webhook>, Error> {
+    let Some(config) = config else { return Ok(None) };
+    if !config.is_object() {
+        return Err(Error::invalid(field, format!("{field} must be an object")));
+    }
+    let url = config.get("url").and_then(Value::as_str).ok_or_else(|| {
+        Error::invalid_with(
+            format!("{field}.url"),
+            format!("{field} needs a url"),
+            "send {\"url\": \"https://...\"} with optional authentication",
+        )
+    })?;
+    Ok(Some(Webhook { url: url.to_owned(), config: Verbatim(config.to_string()) }))
 }
 
 impl UpdateMediaBuyRequest {
@@ -430,6 +450,8 @@ impl UpdateMediaBuyRequest {
             end_time: self.end_time.as_deref().map(|t| timestamp(t, "end_time")).transpose()?,
             packages,
             new_packages,
+            push_notification: webhook(self.push_notification_config.as_ref(), "push_notification_config")?,
+            reporting_webhook: webhook(self.reporting_webhook.as_ref(), "reporting_webhook")?,
         })
     }
 }

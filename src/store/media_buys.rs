@@ -9,6 +9,7 @@ use crate::core::StoreError;
 use crate::core::catalog::{FormatId, PricingModel};
 use crate::core::media_buy::{Cancellation, MediaBuy, MediaBuyStatus, Pacing, Package, Party, Verbatim};
 use crate::core::ports::{HistoryEntry, MediaBuyFilter, PageRequest, SealedResponse};
+use crate::core::webhook::Webhook;
 
 #[derive(Serialize, Deserialize)]
 struct BuyDoc {
@@ -27,6 +28,10 @@ struct BuyDoc {
     po_number: Option<String>,
     cancellation: Option<CancellationDoc>,
     packages: Vec<PackageDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    push_notification_config: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reporting_webhook: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -92,6 +97,8 @@ fn to_doc(buy: &MediaBuy) -> BuyDoc {
         revision: buy.revision,
         po_number: buy.po_number.clone(),
         cancellation: buy.cancellation.as_ref().map(cancellation_doc),
+        push_notification_config: buy.push_notification.as_ref().map(|w| w.config.0.clone()),
+        reporting_webhook: buy.reporting_webhook.as_ref().map(|w| w.config.0.clone()),
         packages: buy
             .packages
             .iter()
@@ -161,9 +168,21 @@ fn from_doc(doc: BuyDoc) -> Result<MediaBuy, StoreError> {
         revision: doc.revision,
         po_number: doc.po_number,
         packages,
+        push_notification: doc.push_notification_config.map(webhook).transpose()?,
+        reporting_webhook: doc.reporting_webhook.map(webhook).transpose()?,
         created_at: doc.created_at,
         updated_at: doc.updated_at,
     })
+}
+
+/// A stored webhook configuration; its URL is read back from the verbatim JSON.
+fn webhook(config: String) -> Result<Webhook, StoreError> {
+    #[derive(Deserialize)]
+    struct Url {
+        url: String,
+    }
+    let Url { url } = serde_json::from_str(&config).map_err(corrupt)?;
+    Ok(Webhook { url, config: Verbatim(config) })
 }
 
 fn parse(document: &str) -> Result<MediaBuy, StoreError> {

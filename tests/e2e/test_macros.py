@@ -106,3 +106,11 @@ async def test_processing_is_for_admins(buyer, server, schemas):
     assert re.search(r"mb=mb_123&cb=\d{10}&ts=\d{13}&c=\{GDPR_CONSENT\}", content), content
     assert body["macros_replaced"] == ["DCO_GEO_CITY", "MEDIA_BUY_ID", "CACHEBUSTER", "TIMESTAMP"]
     assert body["macros_unresolved"] == ["GDPR_CONSENT", "DCO_WEATHER"]
+
+
+async def test_admin_tools_are_listed_to_admins_only(buyer, server, schemas):
+    assert "process_creative_macros" not in await buyer.tool_names()
+    assert "get_creative_macros" in await buyer.tool_names()
+    _, token = server.create_principal("Lister ops", admin=True)
+    async with connect(server.mcp_url, schemas, token) as admin:
+        assert "process_creative_macros" in await admin.tool_names()

@@ -902,3 +902,45 @@ def test_raw_create_and_missing_key(server, schemas):
     request = raw.tool_call("get_media_buys", {"media_buy_ids": [body["media_buy_id"]]})
     got = raw_result(schemas, raw.post(server.mcp_url, request, raw.headers(DEMO_TOKEN)), request, "get_media_buys").ok()
     assert [b["media_buy_id"] for b in got["media_buys"]] == [body["media_buy_id"]]
+
+
+# -- webhook destinations ------------------------------------------------------------------------
+
+
+async def test_webhook_destinations_are_kept_and_changed_with_history(buyer):
+    domain = unique_domain("hook")
+    push = {
+        "url": "https://buyer.example/webhooks/adcp",
+        "authentication": {"schemes": ["HMAC-SHA256"], "credentials": "s" * 32},
+    }
+    created = await buyer.ok(
+        "create_media_buy", create_request(domain, push_notification_config=push)
+    )
+    # The demo sandbox accepts local receivers (production tenants accept public https only).
+    reporting = {
+        "url": "http://127.0.0.1:9/reports",
+        "reporting_frequency": "daily",
+        "authentication": {"schemes": ["Bearer"], "credentials": "b" * 32},
+    }
+    updated = await buyer.ok(
+        "update_media_buy",
+        {"idempotency_key": key(), "account": account(domain), "media_buy_id": created["media_buy_id"],
+         "reporting_webhook": reporting},
+    )
+    assert updated["revision"] == created["revision"] + 1
+    body = await buyer.ok(
+        "get_media_buys", {"account": account(domain), "media_buy_ids": [created["media_buy_id"]], "include_history": 5}
+    )
+    history = body["media_buys"][0]["history"]
+    assert history[0]["action"] == "notifications_updated"
+    assert "delivery reports" in history[0]["summary"]
+
+
+async def test_webhook_destinations_need_a_url(buyer):
+    domain = unique_domain("hook")
+    error = await buyer.error(
+        "create_media_buy", create_request(domain, push_notification_config={"authentication": {"schemes": ["Bearer"]}})
+    )
+    assert (error["code"], error["field"]) == ("INVALID_REQUEST", "push_notification_config.url")
+    error = await buyer.error("create_media_buy", create_request(domain, reporting_webhook={"url": "gopher://x/y"}))
+    assert (error["code"], error["field"]) == ("INVALID_REQUEST", "reporting_webhook.url")

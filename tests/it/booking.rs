@@ -41,6 +41,8 @@ async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
         packages: budgets.iter().map(|b| package(*b)).collect(),
         total_budget: None,
         po_number: None,
+        push_notification: None,
+        reporting_webhook: None,
     };
     buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, t0(), None).await.unwrap()
 }

@@ -68,6 +68,8 @@ async fn delivery_follows_budget_pacing_and_pauses() {
             }],
             total_budget: None,
             po_number: None,
+            push_notification: None,
+            reporting_webhook: None,
         };
         let buy = buying::create_media_buy(db, &catalog, &tenant, &principal, &request, t0, None).await.unwrap();
         assert_eq!(buy.packages[0].impressions, 400_000.0, "$5,000 at $12.50 CPM");
@@ -140,6 +142,8 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
             }],
             total_budget: None,
             po_number: None,
+            push_notification: None,
+            reporting_webhook: None,
         };
         let create = |request: CreateMediaBuy| {
             let (catalog, tenant, principal) = (catalog.clone(), tenant.clone(), principal.clone());

@@ -27,6 +27,7 @@ fn tenant(id: &str) -> Tenant {
             require_approval: false,
         },
         creative_review: sales_agent::core::creative::ReviewPolicy::AutoApprove,
+        webhook_urls: sales_agent::core::webhook::UrlPolicy::default(),
     }
 }
 
@@ -245,6 +246,11 @@ fn buy(id: &str, status: sales_agent::core::media_buy::MediaBuyStatus) -> sales_
             measurement_terms: None,
             creative_ids: vec!["cr_1".into()],
         }],
+        push_notification: Some(sales_agent::core::webhook::Webhook {
+            url: "https://buyer.example/hooks".into(),
+            config: Verbatim(r#"{"url":"https://buyer.example/hooks","token":"t0k3n-abcdefghijklmnop"}"#.into()),
+        }),
+        reporting_webhook: None,
         created_at: at,
         updated_at: at,
     }
