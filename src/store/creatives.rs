@@ -154,16 +154,26 @@ pub(super) async fn media_buy_id_for_package(
 
 /// Brings the package and assignment indexes of one buy up to date inside the caller's
 /// transaction: new assignments are recorded with the buy's update time, existing ones keep
-/// their date, and assignments no longer on the buy are removed.
+/// their date, and assignments no longer on the buy are removed. `fresh` (a buy being
+/// inserted) has nothing indexed yet.
 macro_rules! index_buy {
-    ($tx:expr, $buy:expr) => {{
+    ($tx:expr, $buy:expr, fresh) => {
+        $crate::store::creatives::index_buy!(@ $tx, $buy, Vec::<(String, String)>::new())
+    };
+    ($tx:expr, $buy:expr, changed) => {
+        $crate::store::creatives::index_buy!(@ $tx, $buy, {
+            let existing: Vec<(String, String)> =
+                sqlx::query_as("select creative_id, package_id from creative_assignments where media_buy_id = $1")
+                    .bind(&$buy.media_buy_id)
+                    .fetch_all(&mut *$tx)
+                    .await
+                    .map_err(backend)?;
+            existing
+        })
+    };
+    (@ $tx:expr, $buy:expr, $existing:expr) => {{
         let buy: &crate::core::media_buy::MediaBuy = $buy;
-        let existing: Vec<(String, String)> =
-            sqlx::query_as("select creative_id, package_id from creative_assignments where media_buy_id = $1")
-                .bind(&buy.media_buy_id)
-                .fetch_all(&mut *$tx)
-                .await
-                .map_err(backend)?;
+        let existing: Vec<(String, String)> = $existing;
         let current: Vec<(&str, &str)> = buy
             .packages
             .iter()

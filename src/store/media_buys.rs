@@ -195,22 +195,23 @@ fn serialize(buy: &MediaBuy) -> Result<String, StoreError> {
 
 macro_rules! insert_history {
     ($tx:expr, $id:expr, $entries:expr) => {
-        for (seq, entry) in $entries.iter().enumerate() {
-            sqlx::query(
-                "insert into media_buy_history (media_buy_id, revision, seq, changed_at, actor, action, summary, package_id)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind($id)
-            .bind(entry.revision)
-            .bind(seq as i64)
-            .bind(entry.at)
-            .bind(&entry.actor)
-            .bind(&entry.action)
-            .bind(&entry.summary)
-            .bind(&entry.package_id)
-            .execute(&mut *$tx)
-            .await
-            .map_err(backend)?;
+        if !$entries.is_empty() {
+            // One statement for all entries: each statement is a round trip inside the writer's
+            // transaction.
+            let mut insert = sqlx::QueryBuilder::new(
+                "insert into media_buy_history (media_buy_id, revision, seq, changed_at, actor, action, summary, package_id) ",
+            );
+            insert.push_values($entries.iter().enumerate(), |mut row, (seq, entry)| {
+                row.push_bind($id)
+                    .push_bind(entry.revision)
+                    .push_bind(seq as i64)
+                    .push_bind(entry.at)
+                    .push_bind(&entry.actor)
+                    .push_bind(&entry.action)
+                    .push_bind(&entry.summary)
+                    .push_bind(&entry.package_id);
+            });
+            insert.build().execute(&mut *$tx).await.map_err(backend)?;
         }
     };
 }
@@ -247,7 +248,7 @@ pub(super) async fn insert(
         .await
         .map_err(backend)?;
         insert_history!(tx, &buy.media_buy_id, history);
-        super::creatives::index_buy!(tx, buy);
+        super::creatives::index_buy!(tx, buy, fresh);
         super::bookings::want_booking!(tx, buy);
         tx.commit().await.map_err(backend)
     })
@@ -301,7 +302,7 @@ pub(super) async fn update(
             return Ok(false);
         }
         insert_history!(tx, &buy.media_buy_id, history);
-        super::creatives::index_buy!(tx, buy);
+        super::creatives::index_buy!(tx, buy, changed);
         super::bookings::want_booking!(tx, buy);
         tx.commit().await.map_err(backend)?;
         Ok(true)

@@ -661,28 +661,13 @@ impl Store for Db {
             if inserted == 1 {
                 return Ok(Claim::Claimed);
             }
-            let row: Option<IdempotencyRow> = sqlx::query_as(
-                "select request_hash, response, created_at, expires_at from idempotency_keys
-                 where principal_id = $1 and account_scope = $2 and idem_key = $3",
-            )
-            .bind(&scope.principal_id)
-            .bind(&scope.account_scope)
-            .bind(&scope.key)
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?;
-            match row {
-                Some(row) => Ok(Claim::Existing(IdempotencyRecord {
-                    request_hash: row.request_hash,
-                    response: row.response,
-                    created_at: row.created_at,
-                    expires_at: row.expires_at,
-                })),
-                // Released between our insert and select: the key is free again, so the caller
-                // retries and will normally claim it.
-                None => Err(StoreError::Conflict("idempotency key released concurrently".to_owned())),
-            }
-        })
+        });
+        match self.idempotency_record(scope).await? {
+            Some(record) => Ok(Claim::Existing(record)),
+            // Released between our insert and select: the key is free again, so the caller
+            // retries and will normally claim it.
+            None => Err(StoreError::Conflict("idempotency key released concurrently".to_owned())),
+        }
     }
 
     async fn complete_idempotency_key(&self, scope: &IdempotencyScope, response: &str) -> Result<(), StoreError> {

@@ -5,11 +5,11 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use sales_agent::adapters::mock::{Fault, MockAdServer};
 use sales_agent::core::booking::{RunState, SyncOutcome, sync_due};
 use sales_agent::core::buying::{self, PackageUpdate, UpdateMediaBuy};
-use sales_agent::core::media_buy::{CreateMediaBuy, MediaBuy, MediaBuyStatus, PackageRequest, StartTime};
+use sales_agent::core::media_buy::{MediaBuy, MediaBuyStatus, StartTime};
 use sales_agent::core::ports::Store;
 use sales_agent::store::Db;
 
-use crate::delivery::{Demo, demo};
+use crate::delivery::{Demo, demo, display_package, techcorp_buy};
 use crate::support;
 
 fn t0() -> DateTime<Utc> {
@@ -17,33 +17,8 @@ fn t0() -> DateTime<Utc> {
 }
 
 async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
-    let package = |budget: f64| PackageRequest {
-        product_id: "prod-tech-display-001".into(),
-        pricing_option_id: "cpm_guaranteed".into(),
-        budget,
-        bid_price: None,
-        impressions: None,
-        pacing: None,
-        start_time: None,
-        end_time: None,
-        paused: false,
-        format_ids: None,
-        targeting_overlay: None,
-        measurement_terms: None,
-        creative_ids: vec!["cr_1".into()],
-    };
-    let request = CreateMediaBuy {
-        account: demo.account.clone(),
-        brand_domain: "techcorp.example".into(),
-        brand_industries: vec![],
-        start_time: StartTime::Asap,
-        end_time: t0() + Duration::days(30),
-        packages: budgets.iter().map(|b| package(*b)).collect(),
-        total_budget: None,
-        po_number: None,
-        push_notification: None,
-        reporting_webhook: None,
-    };
+    let packages = budgets.iter().map(|b| display_package(*b)).collect();
+    let request = techcorp_buy(&demo.account, StartTime::Asap, t0() + Duration::days(30), packages);
     buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, t0(), None).await.unwrap()
 }
 

@@ -39,38 +39,53 @@ pub(crate) async fn demo(test_db: &support::TestDb) -> Demo {
     }
 }
 
+/// TechCorp's buy of `packages` from `start` to `end`.
+pub(crate) fn techcorp_buy(
+    account: &AccountRef,
+    start: StartTime,
+    end: chrono::DateTime<Utc>,
+    packages: Vec<PackageRequest>,
+) -> CreateMediaBuy {
+    CreateMediaBuy {
+        account: account.clone(),
+        brand_domain: "techcorp.example".into(),
+        brand_industries: vec![],
+        start_time: start,
+        end_time: end,
+        packages,
+        total_budget: None,
+        po_number: None,
+        push_notification: None,
+        reporting_webhook: None,
+    }
+}
+
+/// A package of the demo's guaranteed tech display product at $12.50 CPM, with creative `cr_1`.
+pub(crate) fn display_package(budget: f64) -> PackageRequest {
+    PackageRequest {
+        product_id: "prod-tech-display-001".into(),
+        pricing_option_id: "cpm_guaranteed".into(),
+        budget,
+        bid_price: None,
+        impressions: None,
+        pacing: None,
+        start_time: None,
+        end_time: None,
+        paused: false,
+        format_ids: None,
+        targeting_overlay: None,
+        measurement_terms: None,
+        creative_ids: vec!["cr_1".into()],
+    }
+}
+
 #[tokio::test]
 async fn delivery_follows_budget_pacing_and_pauses() {
     for test_db in &support::backends().await {
         let db = &test_db.db;
         let Demo { tenant, catalog, principal, account } = demo(test_db).await;
         let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
-        let request = CreateMediaBuy {
-            account: account.clone(),
-            brand_domain: "techcorp.example".into(),
-            brand_industries: vec![],
-            start_time: StartTime::Asap,
-            end_time: t0 + Duration::days(30),
-            packages: vec![PackageRequest {
-                product_id: "prod-tech-display-001".into(),
-                pricing_option_id: "cpm_guaranteed".into(),
-                budget: 5000.0,
-                bid_price: None,
-                impressions: None,
-                pacing: None,
-                start_time: None,
-                end_time: None,
-                paused: false,
-                format_ids: None,
-                targeting_overlay: None,
-                measurement_terms: None,
-                creative_ids: vec!["cr_1".into()],
-            }],
-            total_budget: None,
-            po_number: None,
-            push_notification: None,
-            reporting_webhook: None,
-        };
+        let request = techcorp_buy(&account, StartTime::Asap, t0 + Duration::days(30), vec![display_package(5000.0)]);
         let buy = buying::create_media_buy(db, &catalog, &tenant, &principal, &request, t0, None).await.unwrap();
         assert_eq!(buy.packages[0].impressions, 400_000.0, "$5,000 at $12.50 CPM");
         let report = |at| {
@@ -119,31 +134,14 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
         let db = &test_db.db;
         let Demo { tenant, catalog, principal, account } = demo(test_db).await;
         let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
-        let new_buy = |start: StartTime, days: i64, creatives: bool, pacing: Pacing, budget: f64| CreateMediaBuy {
-            account: account.clone(),
-            brand_domain: "techcorp.example".into(),
-            brand_industries: vec![],
-            start_time: start,
-            end_time: t0 + Duration::days(days),
-            packages: vec![PackageRequest {
-                product_id: "prod-tech-display-001".into(),
-                pricing_option_id: "cpm_guaranteed".into(),
-                budget,
-                bid_price: None,
+        let new_buy = |start: StartTime, days: i64, creatives: bool, pacing: Pacing, budget: f64| {
+            let package = PackageRequest {
                 impressions: Some(1_000_000.0),
                 pacing: Some(pacing),
-                start_time: None,
-                end_time: None,
-                paused: false,
-                format_ids: None,
-                targeting_overlay: None,
-                measurement_terms: None,
                 creative_ids: if creatives { vec!["cr_1".into()] } else { vec![] },
-            }],
-            total_budget: None,
-            po_number: None,
-            push_notification: None,
-            reporting_webhook: None,
+                ..display_package(budget)
+            };
+            techcorp_buy(&account, start, t0 + Duration::days(days), vec![package])
         };
         let create = |request: CreateMediaBuy| {
             let (catalog, tenant, principal) = (catalog.clone(), tenant.clone(), principal.clone());
