@@ -31,6 +31,9 @@ pub const SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_se
 /// How often the booking outbox is drained (buy changes reach the ad server within this).
 pub const BOOKING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How often SQLite's write-ahead log is checkpointed (small and often keeps each fsync short).
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Connects the database, applies migrations and configuration, and serves on `listener`
 /// until `shutdown` is cancelled.
 ///
@@ -63,9 +66,10 @@ pub async fn run_with_clock(
     let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker), Arc::new(MockAdServer::new()));
     let scheduler = tokio::spawn(worker::run_scheduler(app.clone(), SCHEDULER_INTERVAL, shutdown.child_token()));
     let bookings = tokio::spawn(worker::run_bookings(app.clone(), BOOKING_INTERVAL, shutdown.child_token()));
+    let checkpoints = tokio::spawn(worker::run_checkpoints(app.clone(), CHECKPOINT_INTERVAL, shutdown.child_token()));
     let served = http::serve(listener, app, shutdown.clone()).await;
     shutdown.cancel();
-    for (name, task) in [("scheduler", scheduler), ("booking sync", bookings)] {
+    for (name, task) in [("scheduler", scheduler), ("booking sync", bookings), ("checkpoints", checkpoints)] {
         if let Err(error) = task.await {
             tracing::error!(%error, worker = name, "worker stopped abnormally");
         }

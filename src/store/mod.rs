@@ -157,8 +157,8 @@ impl Db {
     }
 
     /// Copies SQLite's write-ahead log into the database file without blocking readers or
-    /// writers (a passive checkpoint); the server calls it every second, so that no request
-    /// pays for the checkpoint and its fsync. Nothing to do on Postgres.
+    /// writers (a passive checkpoint); the server calls it four times a second, so that no
+    /// request pays for the checkpoint and its fsync. Nothing to do on Postgres.
     ///
     /// # Errors
     /// Storage failures.

@@ -50,9 +50,6 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
 /// Drains the booking outbox of every tenant each `interval`, until `shutdown`.
 pub async fn run_bookings(app: App, interval: Duration, shutdown: CancellationToken) {
     loop {
-        if let Err(error) = app.db().checkpoint().await {
-            tracing::warn!(%error, "database checkpoint failed; retrying next tick");
-        }
         for tenant_config in &app.config().tenants {
             let tenant = &tenant_config.tenant;
             let now = app.clock().now();
@@ -77,6 +74,20 @@ pub async fn run_bookings(app: App, interval: Duration, shutdown: CancellationTo
                     tracing::warn!(tenant = %tenant.tenant_id, %error, "booking pass failed; retrying next tick")
                 }
             }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Checkpoints SQLite's write-ahead log each `interval`, until `shutdown`: small, frequent,
+/// passive checkpoints off the request path (see `Db::checkpoint`).
+pub async fn run_checkpoints(app: App, interval: Duration, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = app.db().checkpoint().await {
+            tracing::warn!(%error, "database checkpoint failed; retrying next tick");
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
