@@ -116,7 +116,7 @@ fn decide(record: IdempotencyRecord, request_hash: &str, now: DateTime<Utc>) -> 
 pub struct Seal<'a, T> {
     pub scope: &'a IdempotencyScope,
     pub request_hash: &'a str,
-    pub render: &'a (dyn Fn(&T) -> String + Send + Sync),
+    pub render: Box<dyn Fn(&T) -> String + Send + Sync + 'a>,
 }
 
 impl<T> Seal<'_, T> {

@@ -369,8 +369,7 @@ impl SalesAgent {
             return Ok(replayed);
         }
         let render = |buy: &MediaBuy| wire_buying::created_response(buy, tenant.sandbox);
-        let text = |buy: &MediaBuy| Value::Object(render(buy)).to_string();
-        let seal = sealing.seal(&text);
+        let seal = sealing.seal(&render);
         let now = self.app.clock().now();
         let created =
             buying::create_media_buy(self.app.db(), &catalog, tenant, principal, &command, now, Some(&seal)).await;
@@ -390,8 +389,7 @@ impl SalesAgent {
         }
         let now = self.app.clock().now();
         let render = |updated: &buying::Updated| wire_buying::updated_response(updated, now, tenant.sandbox);
-        let text = |updated: &buying::Updated| Value::Object(render(updated)).to_string();
-        let seal = sealing.seal(&text);
+        let seal = sealing.seal(&render);
         let updated =
             buying::update_media_buy(self.app.db(), &catalog, tenant, principal, &command, now, Some(&seal)).await;
         self.sealed(&sealing, updated, &render).await
@@ -556,7 +554,9 @@ impl Sealing {
         Sealing { scope, request_hash: request_hash(args) }
     }
 
-    fn seal<'a, T>(&'a self, render: &'a (dyn Fn(&T) -> String + Send + Sync)) -> idempotency::Seal<'a, T> {
+    /// The seal that stores the response `render` gives, as JSON text.
+    fn seal<'a, T>(&'a self, render: &'a (dyn Fn(&T) -> Map<String, Value> + Send + Sync)) -> idempotency::Seal<'a, T> {
+        let render = Box::new(move |outcome: &T| Value::Object(render(outcome)).to_string());
         idempotency::Seal { scope: &self.scope, request_hash: &self.request_hash, render }
     }
 }
