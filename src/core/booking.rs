@@ -172,15 +172,17 @@ pub fn order_state(status: MediaBuyStatus) -> RunState {
 }
 
 /// The operations that take `booking` to what `buy` calls for, in the order they must run.
-/// Stopping comes first (nothing delivers while the rest is done); a buy that ends before it
-/// was ever booked books nothing.
+/// Stopping comes first, right after a new order is made (nothing delivers while the rest is
+/// done), resuming last; a buy that ends before it was ever booked books nothing.
 pub fn plan_ops(buy: &MediaBuy, booking: &Booking) -> Vec<AdServerOp> {
     let wanted = order_state(buy.status);
     let mut ops = Vec::new();
+    let mut current = booking.order_state;
     if booking.order_id.is_none() {
         if wanted == RunState::Canceled {
             return ops;
         }
+        current = Some(RunState::Running);
         ops.push(AdServerOp::CreateOrder(OrderSpec {
             media_buy_id: buy.media_buy_id.clone(),
             brand_domain: buy.brand_domain.clone(),
@@ -190,9 +192,9 @@ pub fn plan_ops(buy: &MediaBuy, booking: &Booking) -> Vec<AdServerOp> {
             end: buy.end_time,
         }));
     }
-    let stop_first = wanted != RunState::Running && booking.order_state != Some(wanted) && booking.order_id.is_some();
-    if stop_first {
+    if wanted != RunState::Running && current != Some(wanted) {
         ops.push(AdServerOp::SetOrderState(wanted));
+        current = Some(wanted);
     }
     for package in &buy.packages {
         let spec = LineSpec::of(package);
@@ -203,9 +205,7 @@ pub fn plan_ops(buy: &MediaBuy, booking: &Booking) -> Vec<AdServerOp> {
             Some(_) => {}
         }
     }
-    let order_state_after_create =
-        if booking.order_id.is_none() { Some(RunState::Running) } else { booking.order_state };
-    if !stop_first && order_state_after_create != Some(wanted) {
+    if current != Some(wanted) {
         ops.push(AdServerOp::SetOrderState(wanted));
     }
     ops
@@ -380,4 +380,114 @@ async fn refuse<S: Store>(
         seller_move(store, buy.clone(), event, action, &summary, now).await?;
     }
     Ok(SyncOutcome::Refused { media_buy_id, error })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::core::media_buy::{Pacing, Package};
+
+    fn buy(status: MediaBuyStatus) -> MediaBuy {
+        let at = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+        let package = Package {
+            package_id: "pkg_1".into(),
+            product_id: "p".into(),
+            pricing_option_id: "o".into(),
+            pricing_model: PricingModel::Cpm,
+            rate: 10.0,
+            currency: "USD".into(),
+            budget: 1000.0,
+            bid_price: None,
+            impressions: 100_000.0,
+            pacing: Pacing::Even,
+            start_time: at,
+            end_time: at + Duration::days(10),
+            paused: false,
+            cancellation: None,
+            format_ids: vec![],
+            targeting_overlay: None,
+            measurement_terms: None,
+            creative_ids: vec![],
+        };
+        MediaBuy {
+            media_buy_id: "mb_1".into(),
+            tenant_id: "t".into(),
+            principal_id: "p".into(),
+            account_id: "a".into(),
+            brand_domain: "b.example".into(),
+            status,
+            currency: "USD".into(),
+            start_time: at,
+            end_time: at + Duration::days(10),
+            confirmed_at: at,
+            creative_deadline: at,
+            revision: 1,
+            po_number: None,
+            cancellation: None,
+            packages: vec![package],
+            push_notification: None,
+            reporting_webhook: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn kinds(ops: &[AdServerOp]) -> Vec<String> {
+        ops.iter()
+            .map(|op| match op {
+                AdServerOp::CreateOrder(_) => "create_order".to_owned(),
+                AdServerOp::CreateLine(spec) => format!("create_line {:?}", spec.state),
+                AdServerOp::UpdateLine(spec) => format!("update_line {:?}", spec.state),
+                AdServerOp::SetOrderState(state) => format!("order {state:?}"),
+            })
+            .collect()
+    }
+
+    fn booked(plan_for: &MediaBuy) -> Booking {
+        let mut booking = Booking::default();
+        for op in plan_ops(plan_for, &Booking::default()) {
+            booking.record(&op, Some("id".into()));
+        }
+        booking
+    }
+
+    #[test]
+    fn a_new_buy_books_an_order_and_its_lines() {
+        assert_eq!(
+            kinds(&plan_ops(&buy(MediaBuyStatus::Active), &Booking::default())),
+            ["create_order", "create_line Running"]
+        );
+        assert!(plan_ops(&buy(MediaBuyStatus::Canceled), &Booking::default()).is_empty(), "nothing to book");
+        let paused = plan_ops(&buy(MediaBuyStatus::Paused), &Booking::default());
+        assert_eq!(
+            kinds(&paused),
+            ["create_order", "order Paused", "create_line Running"],
+            "paused before lines exist"
+        );
+    }
+
+    #[test]
+    fn changes_become_set_state_operations_in_a_safe_order() {
+        let active = buy(MediaBuyStatus::Active);
+        let booking = booked(&active);
+        assert!(plan_ops(&active, &booking).is_empty(), "in sync");
+
+        let mut paused = active.clone();
+        paused.status = MediaBuyStatus::Paused;
+        paused.packages[0].budget = 2000.0;
+        assert_eq!(kinds(&plan_ops(&paused, &booking)), ["order Paused", "update_line Running"], "stop first");
+
+        let paused_booking = booked(&paused);
+        assert_eq!(kinds(&plan_ops(&active, &paused_booking)), ["update_line Running", "order Running"], "resume last");
+
+        let mut canceled_package = active.clone();
+        canceled_package.packages[0].cancellation = Some(crate::core::media_buy::Cancellation {
+            canceled_at: active.start_time,
+            canceled_by: crate::core::media_buy::Party::Buyer,
+            reason: None,
+        });
+        assert_eq!(kinds(&plan_ops(&canceled_package, &booking)), ["update_line Canceled"]);
+    }
 }
