@@ -187,7 +187,7 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
     for tenant_config in &config.tenants {
         let tenant = &tenant_config.tenant;
         db.upsert_tenant(tenant).await.with_context(|| format!("tenant {}", tenant.tenant_id))?;
-        if db.catalog_version(&tenant.tenant_id).await?.is_none()
+        if db.tenant_versions(&tenant.tenant_id).await?.0.is_none()
             && let Some(catalog) = &tenant_config.catalog
         {
             db.replace_catalog(&tenant.tenant_id, catalog, now).await?;

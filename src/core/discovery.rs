@@ -88,7 +88,7 @@ pub struct ProductQuery {
     pub preferred_delivery_types: Vec<DeliveryType>,
     pub page: PageParams,
     /// Buyers' feedback per product, which ranking takes into account.
-    pub records: HashMap<String, ProductRecord>,
+    pub records: std::sync::Arc<HashMap<String, ProductRecord>>,
 }
 
 /// One product in an answer, with why it was chosen when a brief was given.

@@ -548,6 +548,19 @@ pub fn seed_macro(name: &str) -> Option<&'static SeedMacro> {
     SEED.iter().find(|m| m.name == name)
 }
 
+/// A known macro name resolved: the name formats list it under (the universal macro a seed name
+/// stands for, else the name itself) and where its value comes from.
+fn resolve(name: &str) -> Option<(&'static str, Filled)> {
+    if let Some(def) = universal(name) {
+        return Some((def.name, def.filled));
+    }
+    let seed = seed_macro(name)?;
+    Some(match seed.universal.and_then(universal) {
+        Some(def) => (def.name, def.filled),
+        None => (seed.name, Filled::Context(seed.path)),
+    })
+}
+
 /// A macro as listed by `get_creative_macros`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MacroInfo {
@@ -671,30 +684,22 @@ pub fn validate(content: &str, format: Option<&Format>) -> MacroCheck {
         }
         let name = token.name;
         let format_own = format.is_some_and(|f| f.supported_macros.contains(&name));
-        let (canonical, filled) = match (universal(&name), seed_macro(&name)) {
-            (Some(def), _) => (Some(def.name), Some(def.filled)),
-            (None, Some(seed)) => {
-                match seed.universal {
-                    Some(u) => check.warnings.push(format!("{name} is a seed-era name; AdCP 3.0 calls it {{{u}}}")),
-                    None => check.warnings.push(format!("{name} is a seed-era macro with no AdCP 3.0 equivalent")),
-                }
-                (
-                    Some(seed.universal.unwrap_or(seed.name)),
-                    Some(seed.universal.and_then(universal).map_or(Filled::Context(seed.path), |u| u.filled)),
-                )
-            }
-            (None, None) => (None, None),
-        };
-        match (canonical, format) {
+        match seed_macro(&name).map(|seed| seed.universal) {
+            Some(Some(u)) => check.warnings.push(format!("{name} is a seed-era name; AdCP 3.0 calls it {{{u}}}")),
+            Some(None) => check.warnings.push(format!("{name} is a seed-era macro with no AdCP 3.0 equivalent")),
+            None => {}
+        }
+        let resolved = resolve(&name);
+        match (resolved, format) {
             (None, _) if !format_own => check.unknown.push(name.clone()),
-            (Some(canonical), Some(format))
+            (Some((canonical, _)), Some(format))
                 if !format_own && !format.supported_macros.iter().any(|m| m == canonical) =>
             {
                 check.unsupported.push(name.clone());
             }
             _ => {}
         }
-        if let Some(Filled::Context(path)) = filled
+        if let Some((_, Filled::Context(path))) = resolved
             && !check.context_fields.contains(&path)
         {
             check.context_fields.push(path);
@@ -770,27 +775,20 @@ fn value_of(
     if let Some(value) = overrides.get(name) {
         return Some(value.clone());
     }
-    let seed = seed_macro(name);
-    let canonical = seed.and_then(|s| s.universal).unwrap_or(name);
-    match canonical {
-        "MEDIA_BUY_ID" => return seller.media_buy_id.clone(),
-        "PACKAGE_ID" => return seller.package_id.clone(),
-        "CREATIVE_ID" => return seller.creative_id.clone(),
-        "CLICK_URL" => return seller.click_url.clone(),
-        "TIMESTAMP" => return Some(now.timestamp_millis().to_string()),
-        "CACHEBUSTER" => {
+    match resolve(name)? {
+        (_, Filled::Context(path)) => context.get(path).cloned(),
+        ("MEDIA_BUY_ID", Filled::Seller) => seller.media_buy_id.clone(),
+        ("PACKAGE_ID", Filled::Seller) => seller.package_id.clone(),
+        ("CREATIVE_ID", Filled::Seller) => seller.creative_id.clone(),
+        ("CLICK_URL", Filled::Seller) => seller.click_url.clone(),
+        ("TIMESTAMP", Filled::Seller) => Some(now.timestamp_millis().to_string()),
+        ("CACHEBUSTER", Filled::Seller) => {
             let digest = sha2::Sha256::digest(format!("{}|{content}", now.timestamp_nanos_opt().unwrap_or_default()));
             let number = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % 10_000_000_000;
-            return Some(format!("{number:010}"));
+            Some(format!("{number:010}"))
         }
-        _ => {}
+        (_, Filled::Seller) => None,
     }
-    let path = match (universal(canonical), seed) {
-        (Some(MacroDef { filled: Filled::Context(path), .. }), _) => *path,
-        (_, Some(seed)) => seed.path,
-        _ => return None,
-    };
-    context.get(path).cloned()
 }
 
 fn format_of<'a>(

@@ -130,11 +130,9 @@ pub trait Store: Clone + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// The tenant's catalog version, bumped on every change; `None` when never imported.
-    fn catalog_version(&self, tenant_id: &str) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
-
-    /// The catalog version (`None` when never imported) and the feedback generation (bumped by
-    /// every `insert_feedback`) of a tenant, in one read: what caches of both check per request.
+    /// The catalog version (bumped on every catalog change; `None` when never imported) and the
+    /// feedback generation (bumped by every `insert_feedback`) of a tenant, in one read: what
+    /// caches of both check per request.
     fn tenant_versions(&self, tenant_id: &str) -> impl Future<Output = Result<(Option<i64>, i64), StoreError>> + Send;
 
     /// The tenant's catalog with its version.

@@ -278,7 +278,7 @@ impl SalesAgent {
         let mut query = request.into_query()?;
         let catalog = if matches!(query.mode, discovery::BuyingMode::Brief(_) | discovery::BuyingMode::Refine(_)) {
             let (catalog, records) = self.app.catalog_and_records(tenant).await?;
-            query.records = records.as_ref().clone();
+            query.records = records;
             catalog
         } else {
             self.app.catalog(tenant).await?

@@ -400,17 +400,6 @@ impl Store for Db {
         Ok(versions.map_or((None, 0), |(catalog, feedback)| ((catalog > 0).then_some(catalog), feedback)))
     }
 
-    async fn catalog_version(&self, tenant_id: &str) -> Result<Option<i64>, StoreError> {
-        let version: Option<(i64,)> = on_pool!(self, |pool| {
-            sqlx::query_as("select catalog_version from tenants where tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_optional(pool)
-                .await
-                .map_err(backend)?
-        });
-        Ok(version.map(|(v,)| v).filter(|v| *v > 0))
-    }
-
     async fn load_catalog(&self, tenant_id: &str) -> Result<(i64, Catalog), StoreError> {
         on_pool!(self, |pool| {
             // One transaction so that the version and the entries agree.

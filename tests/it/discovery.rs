@@ -153,8 +153,13 @@ async fn buyer_feedback_moves_products_in_the_ranking() {
     let second = plain.products.items[1].product.product_id.clone();
     let third = plain.products.items[2].product.product_id.clone();
     let mut with_feedback = query(BuyingMode::Brief(brief.into()));
-    with_feedback.records.insert(second.clone(), ProductRecord { mean_index: 0.4, reports: 4 });
-    with_feedback.records.insert(third.clone(), ProductRecord { mean_index: 1.6, reports: 4 });
+    with_feedback.records = std::sync::Arc::new(
+        [
+            (second.clone(), ProductRecord { mean_index: 0.4, reports: 4 }),
+            (third.clone(), ProductRecord { mean_index: 1.6, reports: 4 }),
+        ]
+        .into(),
+    );
     let ranked = find_products(&catalog, &KeywordRanker, &with_feedback).await.unwrap();
     let position = |id: &str| ranked.products.items.iter().position(|m| m.product.product_id == id).unwrap();
     assert!(position(&third) < position(&second), "good feedback lifts, poor feedback sinks");

@@ -94,7 +94,7 @@ async fn catalogs_round_trip_in_order_and_bump_their_version() {
     for test_db in support::backends().await {
         let db = &test_db.db;
         seeded(db).await;
-        assert_eq!(db.catalog_version("t1").await.unwrap(), None, "no catalog yet");
+        assert_eq!(db.tenant_versions("t1").await.unwrap().0, None, "no catalog yet");
         let v1 = db.replace_catalog("t1", &demo, Utc::now()).await.unwrap();
         let (version, loaded) = db.load_catalog("t1").await.unwrap();
         assert_eq!((version, &loaded), (v1, &demo), "{}", db.backend_name());
