@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::core::approval::{ApprovalPolicy, BuyApproval};
 use crate::core::catalog::Catalog;
 use crate::core::creative::ReviewPolicy;
 use crate::core::tenancy::{AccountPolicy, Billing, Tenant};
@@ -61,6 +62,8 @@ pub struct TenantSection {
     pub creatives: CreativesSection,
     #[serde(default)]
     pub webhooks: WebhooksSection,
+    #[serde(default)]
+    pub approvals: ApprovalsSection,
     /// Principals with fixed tokens; allowed only in sandbox tenants (the demo's `test-token`).
     #[serde(default)]
     pub sandbox_principals: Vec<SandboxPrincipal>,
@@ -110,6 +113,51 @@ pub struct WebhooksSection {
     /// run local receivers). Off by default: production accepts public https URLs only.
     #[serde(default)]
     pub allow_private_urls: bool,
+}
+
+/// When a buyer's operation waits for a person at the publisher (see `core::approval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsSection {
+    /// `never` (default), `always`, `above_budget` (buys whose total budget exceeds
+    /// `budget_threshold`) or `untrusted` (buys of principals not in `trusted_principals`).
+    #[serde(default)]
+    pub media_buys: BuyApprovalMode,
+    pub budget_threshold: Option<f64>,
+    #[serde(default)]
+    pub trusted_principals: Vec<String>,
+    /// Updates raising a buy's total budget by more than this share (0.25 = 25 %) wait for a
+    /// person; unset, none do.
+    pub budget_increase_share: Option<f64>,
+    /// Hours a task may wait before it is overdue and escalated.
+    #[serde(default = "default_due_hours")]
+    pub due_hours: u32,
+}
+
+impl Default for ApprovalsSection {
+    fn default() -> Self {
+        ApprovalsSection {
+            media_buys: BuyApprovalMode::Never,
+            budget_threshold: None,
+            trusted_principals: Vec::new(),
+            budget_increase_share: None,
+            due_hours: default_due_hours(),
+        }
+    }
+}
+
+fn default_due_hours() -> u32 {
+    24
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuyApprovalMode {
+    #[default]
+    Never,
+    Always,
+    AboveBudget,
+    Untrusted,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -268,8 +316,36 @@ fn tenant_config(section: TenantSection, base: Option<&Path>, public_url: &str) 
             CreativeReview::Human => ReviewPolicy::Human,
         },
         webhook_urls: UrlPolicy { allow_private: section.webhooks.allow_private_urls },
+        approvals: approval_policy(id, section.approvals)?,
     };
     Ok(TenantConfig { tenant, catalog, sandbox_principals: section.sandbox_principals })
+}
+
+fn approval_policy(id: &str, section: ApprovalsSection) -> anyhow::Result<ApprovalPolicy> {
+    let media_buys = match (section.media_buys, section.budget_threshold) {
+        (BuyApprovalMode::Never, _) => BuyApproval::Never,
+        (BuyApprovalMode::Always, _) => BuyApproval::Always,
+        (BuyApprovalMode::AboveBudget, Some(limit)) if limit.is_finite() && limit >= 0.0 => {
+            BuyApproval::AboveBudget(limit)
+        }
+        (BuyApprovalMode::AboveBudget, _) => {
+            bail!("tenant {id}: approvals.media_buys = \"above_budget\" needs a non-negative budget_threshold")
+        }
+        (BuyApprovalMode::Untrusted, _) => BuyApproval::UntrustedPrincipals(section.trusted_principals),
+    };
+    if let Some(share) = section.budget_increase_share
+        && !(share.is_finite() && share >= 0.0)
+    {
+        bail!("tenant {id}: approvals.budget_increase_share must be a non-negative number (0.25 = 25 %)");
+    }
+    if section.due_hours == 0 {
+        bail!("tenant {id}: approvals.due_hours must be at least 1");
+    }
+    Ok(ApprovalPolicy {
+        media_buys,
+        budget_increase_share: section.budget_increase_share,
+        due_in: chrono::Duration::hours(i64::from(section.due_hours)),
+    })
 }
 
 /// Reads a catalog file (`.toml` or `.json`) and checks its invariants.

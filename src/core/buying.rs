@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::accounts::{AccountRef, Use, resolve_account};
+use super::approval::{self, Submission, Wire};
 use super::catalog::Catalog;
 use super::creative::CreativeStatus;
 use super::creatives::review_states;
@@ -20,7 +21,8 @@ use super::media_buy::{
     check_budget, estimate_impressions, plan_media_buy, plan_package, transition,
 };
 use super::pagination::{KeysetPage, Page, PageParams};
-use super::ports::{HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::ports::{Also, AuditEntry, HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::tasks::{Operation, Resolution, Task};
 use super::tenancy::{Principal, Tenant};
 use super::webhook::{Webhook, check_url};
 
@@ -28,7 +30,60 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Creates a buy for the principal under the referenced account.
+/// How a mutation runs: when, with what idempotency seal, the request as received (kept by a
+/// task if the operation waits for a person), and the sandbox testing hooks.
+pub struct Mutation<'a, T> {
+    pub now: DateTime<Utc>,
+    pub seal: Option<&'a Seal<'a, T>>,
+    pub request: &'a str,
+    /// Validate and plan only; write nothing (X-Dry-Run).
+    pub dry_run: bool,
+    /// Approve at once what would wait for a person (X-Auto-Advance), reading the request back
+    /// with this.
+    pub auto_advance: Option<&'a dyn Wire>,
+}
+
+impl<T> Mutation<'_, T> {
+    /// A plain mutation at `now`: no seal, no hooks.
+    pub fn at(now: DateTime<Utc>) -> Self {
+        Mutation { now, seal: None, request: "{}", dry_run: false, auto_advance: None }
+    }
+
+    /// The testing hooks are for sandbox tenants only.
+    fn check_hooks(&self, tenant: &Tenant) -> Result<(), Error> {
+        let hooks = [(self.dry_run, "X-Dry-Run"), (self.auto_advance.is_some(), "X-Auto-Advance")];
+        match hooks.iter().find(|(on, _)| *on) {
+            Some((_, name)) if !tenant.sandbox => Err(Error::PermissionDenied(format!(
+                "{name} is a testing hook of sandbox tenants; this tenant is not a sandbox"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What `create_media_buy` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// The buy exists.
+    Buy(MediaBuy),
+    /// The buy waits for a person; the task tells what happens.
+    Submitted(Task),
+    /// Nothing was written: the buy as it would be, and why it would wait, if it would.
+    DryRun { media_buy: MediaBuy, approval: Option<String> },
+}
+
+impl Created {
+    /// The created buy, when it was created.
+    pub fn into_buy(self) -> Option<MediaBuy> {
+        match self {
+            Created::Buy(buy) => Some(buy),
+            _ => None,
+        }
+    }
+}
+
+/// Creates a buy for the principal under the referenced account, or submits it for approval
+/// when the tenant's policy says a person must decide (see `approval`).
 ///
 /// # Errors
 /// Account resolution and gating, catalog validation (see `plan_media_buy`), storage.
@@ -38,9 +93,78 @@ pub async fn create_media_buy<S: Store>(
     tenant: &Tenant,
     principal: &Principal,
     request: &CreateMediaBuy,
+    mutation: &Mutation<'_, Created>,
+) -> Result<Created, Error> {
+    let now = mutation.now;
+    mutation.check_hooks(tenant)?;
+    let (buy, history) = plan_create(store, catalog, tenant, principal, request, now).await?;
+    let waits = approval::for_create(&tenant.approvals, principal, &buy);
+    if mutation.dry_run {
+        return Ok(Created::DryRun { media_buy: buy, approval: waits });
+    }
+    if let Some(reason) = waits {
+        let submission = Submission {
+            operation: Operation::CreateMediaBuy,
+            task_type: "media_buy_approval",
+            description: format!(
+                "Approve media buy for {}: {} package(s), {:.2} {}, {} to {}",
+                buy.brand_domain,
+                buy.packages.len(),
+                buy.total_budget(),
+                buy.currency,
+                buy.start_time.format("%Y-%m-%d"),
+                buy.end_time.format("%Y-%m-%d")
+            ),
+            reason,
+            media_buy_id: None,
+            request: mutation.request,
+            push_notification: request.push_notification.clone(),
+        };
+        return submitted(store, catalog, tenant, principal, submission, mutation, Created::Submitted).await;
+    }
+    let audit = vec![created_audit(&buy, &principal.principal_id, now)];
+    let created = Created::Buy(buy);
+    let also = Also { seal: mutation.seal.map(|seal| seal.response(&created, now)), task: None, audit };
+    let Created::Buy(buy) = &created else { unreachable!("built above") };
+    store.insert_media_buy(buy, &history, &also).await?;
+    Ok(created)
+}
+
+/// Stores the submission's task (sealed with the answer `arm` gives), and approves it at once
+/// when the sandbox hook asks for that.
+async fn submitted<S: Store, T>(
+    store: &S,
+    catalog: &Catalog,
+    tenant: &Tenant,
+    principal: &Principal,
+    submission: Submission<'_>,
+    mutation: &Mutation<'_, T>,
+    arm: fn(Task) -> T,
+) -> Result<T, Error> {
+    let now = mutation.now;
+    let seal = |task: &Task| mutation.seal.map(|seal| seal.response(&arm(task.clone()), now));
+    let task = approval::submit(store, tenant, principal, submission, seal, now).await?;
+    if let Some(wire) = mutation.auto_advance {
+        let actor = format!("auto-advance:{}", principal.principal_id);
+        let notes = Some("approved by the X-Auto-Advance testing hook");
+        approval::decide(store, catalog, wire, tenant, &actor, &task, Resolution::Approved, notes, now).await?;
+    }
+    Ok(arm(task))
+}
+
+/// Validates a new buy against the account, catalog and webhook rules and plans it, with its
+/// first history entries; writes nothing.
+///
+/// # Errors
+/// As [`create_media_buy`].
+pub async fn plan_create<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    tenant: &Tenant,
+    principal: &Principal,
+    request: &CreateMediaBuy,
     now: DateTime<Utc>,
-    seal: Option<&Seal<'_, MediaBuy>>,
-) -> Result<MediaBuy, Error> {
+) -> Result<(MediaBuy, Vec<HistoryEntry>), Error> {
     check_webhooks(tenant, request.push_notification.as_ref(), request.reporting_webhook.as_ref())?;
     let account = resolve_account(store, tenant, principal, &request.account, Use::Spend, now).await?;
     let buyer =
@@ -67,9 +191,43 @@ pub async fn create_media_buy<S: Store>(
             ..entries[0].clone()
         });
     }
-    let sealed = seal.map(|seal| seal.response(&buy, now));
-    store.insert_media_buy(&buy, &entries, sealed.as_ref()).await?;
-    Ok(buy)
+    Ok((buy, entries))
+}
+
+/// The audit entry of a new buy.
+pub fn created_audit(buy: &MediaBuy, actor: &str, now: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        tenant_id: buy.tenant_id.clone(),
+        at: now,
+        actor: actor.to_owned(),
+        object_type: "media_buy".to_owned(),
+        object_id: buy.media_buy_id.clone(),
+        action: "created".to_owned(),
+        before: None,
+        after: Some(buy.status.as_str().to_owned()),
+        detail: Some(format!("{:.2} {}", buy.total_budget(), buy.currency)),
+    }
+}
+
+/// The audit entry of a status change, if the status changed.
+pub fn status_audit(
+    buy: &MediaBuy,
+    from: MediaBuyStatus,
+    actor: &str,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+) -> Option<AuditEntry> {
+    (buy.status != from).then(|| AuditEntry {
+        tenant_id: buy.tenant_id.clone(),
+        at: now,
+        actor: actor.to_owned(),
+        object_type: "media_buy".to_owned(),
+        object_id: buy.media_buy_id.clone(),
+        action: "status_changed".to_owned(),
+        before: Some(from.as_str().to_owned()),
+        after: Some(buy.status.as_str().to_owned()),
+        detail,
+    })
 }
 
 /// A buy the principal may see, or `MediaBuyNotFound` (also for other principals' buys).
@@ -129,7 +287,31 @@ pub struct Updated {
     pub affected_packages: Vec<String>,
 }
 
-/// Applies a PATCH to a buy.
+/// What `update_media_buy` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changed {
+    Buy(Updated),
+    /// The change waits for a person; the task tells what happens.
+    Submitted(Task),
+    /// Nothing was written: the buy as it would be, and why it would wait, if it would.
+    DryRun {
+        updated: Updated,
+        approval: Option<String>,
+    },
+}
+
+impl Changed {
+    /// The updated buy, when the update was applied.
+    pub fn into_updated(self) -> Option<Updated> {
+        match self {
+            Changed::Buy(updated) => Some(updated),
+            _ => None,
+        }
+    }
+}
+
+/// Applies a PATCH to a buy, or submits it for approval when it raises the budget more than the
+/// tenant's policy lets through without a person.
 ///
 /// # Errors
 /// `MediaBuyNotFound`, `PackageNotFound`, `InvalidState`, `NotCancellable`, `Conflict`
@@ -140,10 +322,76 @@ pub async fn update_media_buy<S: Store>(
     tenant: &Tenant,
     principal: &Principal,
     request: &UpdateMediaBuy,
+    mutation: &Mutation<'_, Changed>,
+) -> Result<Changed, Error> {
+    let now = mutation.now;
+    mutation.check_hooks(tenant)?;
+    let plan = plan_update(store, catalog, tenant, principal, request, now).await?;
+    let waits = approval::for_update(&tenant.approvals, principal, plan.budget_before, &plan.updated.media_buy);
+    if mutation.dry_run {
+        return Ok(Changed::DryRun { updated: plan.updated, approval: waits });
+    }
+    if let Some(reason) = waits {
+        let buy = &plan.updated.media_buy;
+        let submission = Submission {
+            operation: Operation::UpdateMediaBuy,
+            task_type: "budget_increase_approval",
+            description: format!(
+                "Approve budget increase of media buy {} from {:.2} to {:.2} {}",
+                buy.media_buy_id,
+                plan.budget_before,
+                buy.total_budget(),
+                buy.currency
+            ),
+            reason,
+            media_buy_id: Some(buy.media_buy_id.clone()),
+            request: mutation.request,
+            push_notification: request.push_notification.clone().or_else(|| buy.push_notification.clone()),
+        };
+        return submitted(store, catalog, tenant, principal, submission, mutation, Changed::Submitted).await;
+    }
+    let changed = Changed::Buy(plan.updated);
+    let also = Also { seal: mutation.seal.map(|seal| seal.response(&changed, now)), task: None, audit: plan.audit };
+    let Changed::Buy(updated) = &changed else { unreachable!("built above") };
+    if plan.history.is_empty() {
+        // Nothing to change: the answer is the buy as it is, without a new revision.
+        if let Some(sealed) = &also.seal {
+            store.seal_idempotency_key(sealed).await?;
+        }
+    } else if !store.update_media_buy(&updated.media_buy, plan.expected, &plan.history, &also).await? {
+        return Err(Error::Conflict {
+            message: "the media buy changed concurrently; read it again and retry".to_owned(),
+        });
+    }
+    Ok(changed)
+}
+
+/// A validated update, not yet written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdatePlan {
+    pub updated: Updated,
+    /// The revision the write must find.
+    pub expected: i64,
+    /// Empty when the request changes nothing.
+    pub history: Vec<HistoryEntry>,
+    pub audit: Vec<AuditEntry>,
+    pub budget_before: f64,
+}
+
+/// Validates a PATCH against the buy as stored now and plans the result; writes nothing.
+///
+/// # Errors
+/// As [`update_media_buy`].
+pub async fn plan_update<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    tenant: &Tenant,
+    principal: &Principal,
+    request: &UpdateMediaBuy,
     now: DateTime<Utc>,
-    seal: Option<&Seal<'_, Updated>>,
-) -> Result<Updated, Error> {
+) -> Result<UpdatePlan, Error> {
     let mut buy = owned_buy(store, tenant, principal, &request.media_buy_id).await?;
+    let (from, budget_before) = (buy.status, buy.total_budget());
     check_webhooks(tenant, request.push_notification.as_ref(), request.reporting_webhook.as_ref())?;
     let usage = if request.new_packages.is_empty() { Use::Manage } else { Use::Spend };
     // The buy's own account gates the change. Outside sandbox the request must name that same
@@ -248,24 +496,18 @@ pub async fn update_media_buy<S: Store>(
             buy.reporting_webhook = Some(reporting.clone());
         }
     }
-    if history.is_empty() {
-        // Nothing to change: answer with the buy as it is, without a new revision.
-        let updated = Updated { media_buy: buy, affected_packages: affected };
-        if let Some(seal) = seal {
-            store.seal_idempotency_key(&seal.response(&updated, now)).await?;
-        }
-        return Ok(updated);
+    if !history.is_empty() {
+        buy.revision = expected + 1;
+        buy.updated_at = now;
     }
-    buy.revision = expected + 1;
-    buy.updated_at = now;
-    let updated = Updated { media_buy: buy, affected_packages: affected };
-    let sealed = seal.map(|seal| seal.response(&updated, now));
-    if !store.update_media_buy(&updated.media_buy, expected, &history, sealed.as_ref()).await? {
-        return Err(Error::Conflict {
-            message: "the media buy changed concurrently; read it again and retry".to_owned(),
-        });
-    }
-    Ok(updated)
+    let audit = status_audit(&buy, from, &principal.principal_id, None, now).into_iter().collect();
+    Ok(UpdatePlan {
+        updated: Updated { media_buy: buy, affected_packages: affected },
+        expected,
+        history,
+        audit,
+        budget_before,
+    })
 }
 
 /// Refuses webhook destinations the tenant does not accept (see `core::webhook`).

@@ -15,7 +15,7 @@ use super::discovery::same_format;
 use super::error::Error;
 use super::media_buy::{Event, MediaBuy, Verbatim, transition};
 use super::pagination::{OffsetPage, Page, PageParams};
-use super::ports::{Assignment, HistoryEntry, Store};
+use super::ports::{Also, Assignment, HistoryEntry, Store};
 use super::tenancy::{Principal, Tenant};
 
 /// One creative as the buyer uploads it.
@@ -308,7 +308,7 @@ async fn assign<S: Store>(
         return Err(Error::CreativeDeadlineExceeded { deadline: buy.creative_deadline });
     }
     package.creative_ids.push(creative_id.to_owned());
-    let expected = buy.revision;
+    let (expected, from) = (buy.revision, buy.status);
     buy.status = transition(buy.status, Event::CreativesReady { flight_started: now >= buy.start_time })?;
     buy.revision += 1;
     buy.updated_at = now;
@@ -320,7 +320,10 @@ async fn assign<S: Store>(
         summary: format!("Creative {creative_id} assigned"),
         package_id: Some(package_id.to_owned()),
     };
-    if store.update_media_buy(&buy, expected, &[history], None).await? {
+    let detail = Some(format!("creative {creative_id} assigned"));
+    let audit = super::buying::status_audit(&buy, from, &principal.principal_id, detail, now).into_iter().collect();
+    let also = Also { audit, ..Also::default() };
+    if store.update_media_buy(&buy, expected, &[history], &also).await? {
         Ok(())
     } else {
         Err(Error::Conflict { message: "the media buy changed concurrently; retry the assignment".to_owned() })

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// The idempotency key of a sealed write was used meanwhile; nothing was written.
     #[error("idempotency key already used")]
     KeyTaken,
+    /// The task a write decides was changed meanwhile; nothing was written.
+    #[error("task changed concurrently")]
+    TaskChanged,
     /// Stored data could not be read back (corrupt row or incompatible document).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
@@ -62,6 +65,9 @@ pub enum Error {
     NotCancellable { message: String },
     #[error("media buy not found")]
     MediaBuyNotFound,
+    /// The task does not exist or is not the caller's (indistinguishable on purpose).
+    #[error("task {task_id} not found")]
+    TaskNotFound { task_id: String },
     #[error("package {package_id} not found in this media buy")]
     PackageNotFound { package_id: String, field: String },
     #[error("product {product_id} not found")]

@@ -6,6 +6,7 @@
 //! `idempotency`, `capabilities`, `ports`, `error`.
 
 pub mod accounts;
+pub mod approval;
 pub mod auth;
 pub mod booking;
 pub mod buying;
@@ -24,6 +25,7 @@ pub mod pagination;
 pub mod ports;
 pub mod ranking;
 pub mod schedule;
+pub mod tasks;
 pub mod tenancy;
 pub mod webhook;
 

@@ -12,6 +12,7 @@ use super::error::StoreError;
 use super::feedback::{Feedback, ProductRecord};
 use super::idempotency::{IdempotencyRecord, IdempotencyScope};
 use super::media_buy::{MediaBuy, MediaBuyStatus};
+use super::tasks::{Priority, Task, TaskState, TaskStatus};
 use super::tenancy::{Account, AccountKey, AccountStatus, Principal, Tenant};
 
 /// Source of the current time; injected so that tests control it.
@@ -88,6 +89,79 @@ pub struct SealedResponse {
     pub response: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Writes that commit in the same transaction as the write they accompany, or not at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Also {
+    /// The response stored under the request's idempotency key; written first, so that a taken
+    /// key (`StoreError::KeyTaken`) costs nothing else.
+    pub seal: Option<SealedResponse>,
+    /// A task this write decides: stored only if the task is still at its expected revision
+    /// (`StoreError::TaskChanged` and nothing written otherwise).
+    pub task: Option<TaskWrite>,
+    pub audit: Vec<AuditEntry>,
+}
+
+impl Also {
+    pub fn sealed(seal: Option<SealedResponse>) -> Also {
+        Also { seal, ..Also::default() }
+    }
+}
+
+/// A task replacing the stored one at `expected_revision`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskWrite {
+    pub task: Task,
+    pub expected_revision: i64,
+}
+
+/// One entry of the audit log: who changed what, when, from what to what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub tenant_id: String,
+    pub at: DateTime<Utc>,
+    /// The principal (or `system:<worker>`) that made the change.
+    pub actor: String,
+    /// `media_buy`, `task` or `creative`.
+    pub object_type: String,
+    pub object_id: String,
+    /// What happened: `created`, `status_changed`, `assigned`, `resolved`, `escalated`, ...
+    pub action: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Which audit entries a listing returns, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub tenant_id: String,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub actor: Option<String>,
+}
+
+/// Which tasks a listing returns. Tasks list in creation order (ids are time-ordered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub tenant_id: String,
+    /// `None` lists every principal's tasks (publisher ops).
+    pub principal_id: Option<String>,
+    /// Empty means every state.
+    pub states: Vec<TaskState>,
+    /// Empty means every AdCP status.
+    pub statuses: Vec<TaskStatus>,
+    /// Empty means every type; matches the seed type or the deferred operation's name.
+    pub task_types: Vec<String>,
+    pub priority: Option<Priority>,
+    /// Only open tasks due at or before this instant.
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// Empty means every task.
+    pub task_ids: Vec<String>,
+    /// Only tasks that defer a buyer operation (what buyers see through `tasks/list`).
+    pub deferred_only: bool,
+    pub newest_first: bool,
 }
 
 /// Outcome of claiming an idempotency key.
@@ -199,9 +273,6 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Stores a completed response under a free key. `KeyTaken` when the key is already used.
     fn seal_idempotency_key(&self, sealed: &SealedResponse) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Stores a new buy with its first history entries, and `seal` when given, in one
-    /// transaction, and asks for its booking (see `core::booking`). `KeyTaken` (and nothing
-    /// written) when the seal's key is already used.
     /// Takes up to `limit` bookings that are behind their buy (`wanted_revision >
     /// synced_revision`), not refused, due by `now` and not held by another worker, oldest due
     /// first, and holds them until `until` (one write for the batch). Concurrent claims never
@@ -223,11 +294,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         media_buy_id: &str,
     ) -> impl Future<Output = Result<Option<BookingRecord>, StoreError>> + Send;
 
+    /// Stores a new buy with its first history entries and `also` in one transaction, and asks
+    /// for its booking (see `core::booking`). `KeyTaken` or `TaskChanged` (and nothing written)
+    /// as [`Also`] says.
     fn insert_media_buy(
         &self,
         media_buy: &MediaBuy,
         history: &[HistoryEntry],
-        seal: Option<&SealedResponse>,
+        also: &Also,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn media_buy(
@@ -237,15 +311,53 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<MediaBuy>, StoreError>> + Send;
 
     /// Replaces a buy if its stored revision is still `expected_revision`, appending history,
-    /// storing `seal` and asking for the booking of the new revision in the same transaction.
-    /// Returns false (and changes nothing) when someone else changed it.
+    /// writing `also` and asking for the booking of the new revision in the same transaction.
+    /// Returns false (and changes nothing) when someone else changed it; `KeyTaken` or
+    /// `TaskChanged` as [`Also`] says.
     fn update_media_buy(
         &self,
         media_buy: &MediaBuy,
         expected_revision: i64,
         history: &[HistoryEntry],
-        seal: Option<&SealedResponse>,
+        also: &Also,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a new task with `also` (a task write in `also` is ignored) in one transaction.
+    fn insert_task(&self, task: &Task, also: &Also) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces a task if its stored revision is still `expected_revision`, with `also` (a task
+    /// write in `also` is ignored). Returns false (and writes nothing) when someone else changed it.
+    fn save_task(
+        &self,
+        task: &Task,
+        expected_revision: i64,
+        also: &Also,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn task(&self, tenant_id: &str, task_id: &str) -> impl Future<Output = Result<Option<Task>, StoreError>> + Send;
+
+    /// Tasks matching `filter` in id order (reversed when `newest_first`), after the cursor.
+    fn list_tasks(
+        &self,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Vec<Task>, StoreError>> + Send;
+
+    fn count_tasks(&self, filter: &TaskFilter) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Audit entries matching `filter`, newest first, after the cursor (an entry's sequence).
+    fn audit_log(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Vec<(i64, AuditEntry)>, StoreError>> + Send;
+
+    /// An active (not revoked) principal of the tenant.
+    fn principal(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+    ) -> impl Future<Output = Result<Option<Principal>, StoreError>> + Send;
 
     /// Buys matching `filter` ordered by id, after the page cursor.
     fn list_media_buys(

@@ -9,7 +9,7 @@ use super::catalog::Catalog;
 use super::delivery::{AdServer, PackageLine, live_intervals};
 use super::error::Error;
 use super::media_buy::{Cancellation, Event, MediaBuy, MediaBuyStatus, Party, transition};
-use super::ports::{HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::ports::{Also, HistoryEntry, MediaBuyFilter, PageRequest, Store};
 use super::tenancy::Tenant;
 
 /// A status change the scheduler made.
@@ -139,6 +139,8 @@ pub(crate) async fn seller_move<S: Store>(
         summary: summary.to_owned(),
         package_id: None,
     };
-    let changed = store.update_media_buy(&buy, expected, &[entry], None).await?;
+    let audit = super::buying::status_audit(&buy, from, "system:seller", Some(summary.to_owned()), now);
+    let also = Also { audit: audit.into_iter().collect(), ..Also::default() };
+    let changed = store.update_media_buy(&buy, expected, &[entry], &also).await?;
     Ok(changed.then_some(Moved { media_buy_id: buy.media_buy_id, from, to }))
 }

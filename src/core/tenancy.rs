@@ -23,6 +23,8 @@ pub struct Tenant {
     pub creative_review: super::creative::ReviewPolicy,
     /// Which webhook destinations buyers may give.
     pub webhook_urls: super::webhook::UrlPolicy,
+    /// Which operations wait for a person.
+    pub approvals: super::approval::ApprovalPolicy,
 }
 
 /// How a tenant treats accounts that buyers declare through `sync_accounts`.

@@ -66,6 +66,12 @@ pub fn adcp_error(error: &Error) -> Value {
             Some("media_buy_id".to_owned()),
             Some("use a media_buy_id from get_media_buys".to_owned()),
         ),
+        Error::TaskNotFound { .. } => (
+            "REFERENCE_NOT_FOUND",
+            Recovery::Correctable,
+            Some("task_id".to_owned()),
+            Some("use the task_id a submitted response gave you, or list your tasks with tasks/list".to_owned()),
+        ),
         Error::PackageNotFound { field, .. } => (
             "PACKAGE_NOT_FOUND",
             Recovery::Correctable,

@@ -14,6 +14,7 @@ pub mod wire_creatives;
 pub mod wire_delivery;
 pub mod wire_feedback;
 pub mod wire_macros;
+pub mod wire_tasks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,10 +34,12 @@ use tracing::Instrument;
 pub use args::Args;
 
 use crate::app::App;
+use crate::core::buying::{Changed, Created};
 use crate::core::idempotency::{self, Begin, IdempotencyScope};
-use crate::core::media_buy::MediaBuy;
+use crate::core::ports::AuditFilter;
+use crate::core::tasks::Resolution;
 use crate::core::tenancy::Principal;
-use crate::core::{Error, accounts, buying, capabilities, creatives, delivery, discovery, feedback, macros};
+use crate::core::{Error, accounts, approval, buying, capabilities, creatives, delivery, discovery, feedback, macros};
 
 /// The authenticated caller of a request, put into the HTTP request extensions by `http`.
 #[derive(Debug, Clone, Default)]
@@ -62,10 +65,44 @@ struct ToolSpec {
     handler: Handler,
 }
 
-/// What a handler gets: the raw arguments and the caller.
+/// What a handler gets: the raw arguments, the caller and the testing hooks it asked for.
 pub struct Call {
     pub args: Args,
     pub principal: Option<Principal>,
+    pub hooks: Hooks,
+}
+
+/// The seed's testing hooks, from request headers: `X-Auto-Advance: true` approves at once what
+/// would wait for a person, `X-Dry-Run: true` validates without writing. Core refuses both
+/// outside sandbox tenants.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hooks {
+    pub auto_advance: bool,
+    pub dry_run: bool,
+}
+
+impl Hooks {
+    fn from_headers(headers: &http::HeaderMap) -> Hooks {
+        let on = |name: &str| {
+            headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        };
+        Hooks { auto_advance: on("x-auto-advance"), dry_run: on("x-dry-run") }
+    }
+
+    fn mutation<'a, T>(
+        self,
+        now: chrono::DateTime<chrono::Utc>,
+        seal: &'a idempotency::Seal<'a, T>,
+        original: &'a str,
+    ) -> buying::Mutation<'a, T> {
+        buying::Mutation {
+            now,
+            seal: Some(seal),
+            request: original,
+            dry_run: self.dry_run,
+            auto_advance: self.auto_advance.then_some(&wire_tasks::Deferred as &dyn approval::Wire),
+        }
+    }
 }
 
 /// The MCP server handle; cheap to clone (the streamable HTTP service makes one per session).
@@ -102,6 +139,18 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("get_creative_macros", Access::Public),
     ("validate_creative_macros", Access::Principal),
     ("process_creative_macros", Access::Admin),
+    ("tasks/get", Access::Principal),
+    ("tasks_get", Access::Principal),
+    ("tasks/list", Access::Principal),
+    ("tasks_list", Access::Principal),
+    ("list_human_tasks", Access::Admin),
+    ("get_pending_tasks", Access::Admin),
+    ("create_human_task", Access::Admin),
+    ("assign_task", Access::Admin),
+    ("complete_task", Access::Admin),
+    ("complete_human_task", Access::Admin),
+    ("get_all_media_buy_delivery", Access::Admin),
+    ("get_audit_log", Access::Admin),
 ];
 
 fn spec<T: JsonSchema + 'static>(
@@ -221,6 +270,78 @@ impl SalesAgent {
                 true,
                 |agent, call| Box::pin(agent.process_creative_macros(call)),
             ),
+            spec::<wire_tasks::schemas::TasksGetRequest>(
+                "tasks/get",
+                "Poll a task from a submitted response (an operation waiting for publisher approval): status (submitted, working, completed, failed, rejected), and once done the operation's response in result (media_buy_id, packages, ...). Only your own tasks.",
+                true,
+                |agent, call| Box::pin(agent.tasks_get(call)),
+            ),
+            spec::<wire_tasks::schemas::TasksGetRequest>(
+                "tasks_get",
+                "Same as tasks/get, for clients whose tool names cannot contain a slash.",
+                true,
+                |agent, call| Box::pin(agent.tasks_get(call)),
+            ),
+            spec::<wire_tasks::schemas::TasksListRequest>(
+                "tasks/list",
+                "List your tasks (operations that waited for publisher approval), filtered by status or task type, newest first; for reconciliation after lost webhooks. Cursor pagination.",
+                true,
+                |agent, call| Box::pin(agent.tasks_list(call)),
+            ),
+            spec::<wire_tasks::schemas::TasksListRequest>(
+                "tasks_list",
+                "Same as tasks/list, for clients whose tool names cannot contain a slash.",
+                true,
+                |agent, call| Box::pin(agent.tasks_list(call)),
+            ),
+            spec::<wire_tasks::schemas::ListHumanTasksRequest>(
+                "list_human_tasks",
+                "Admin only: the human task queue (approvals and manual work) of every buyer, filtered by status (pending, assigned, in_progress, completed, failed, escalated), task_type, priority, overdue or principal. Oldest first; cursor pagination.",
+                true,
+                |agent, call| Box::pin(agent.list_human_tasks(call)),
+            ),
+            spec::<wire_tasks::schemas::GetPendingTasksRequest>(
+                "get_pending_tasks",
+                "Admin only: open tasks waiting for a decision (pending, assigned, in progress or escalated), with total and overdue counts; filter by task_type and priority.",
+                true,
+                |agent, call| Box::pin(agent.get_pending_tasks(call)),
+            ),
+            spec::<wire_tasks::schemas::CreateHumanTaskRequest>(
+                "create_human_task",
+                "Admin only: put a task for publisher ops in the queue (task_type, priority, description, due_in_hours, the buy or buyer it concerns).",
+                false,
+                |agent, call| Box::pin(agent.create_human_task(call)),
+            ),
+            spec::<wire_tasks::schemas::AssignTaskRequest>(
+                "assign_task",
+                "Admin only: assign an open task to a person.",
+                false,
+                |agent, call| Box::pin(agent.assign_task(call)),
+            ),
+            spec::<wire_tasks::schemas::CompleteTaskRequest>(
+                "complete_task",
+                "Admin only: resolve a task. approved runs the operation the buyer submitted (exactly once) and the buyer sees its result; rejected refuses it; completed or cannot_complete close manual tasks. Recorded in the audit log.",
+                false,
+                |agent, call| Box::pin(agent.complete_task(call)),
+            ),
+            spec::<wire_tasks::schemas::CompleteHumanTaskRequest>(
+                "complete_human_task",
+                "Admin only: approve or reject a human approval task (seed name of complete_task): action approve runs the buyer's operation, reject refuses it; notes are kept.",
+                false,
+                |agent, call| Box::pin(agent.complete_human_task(call)),
+            ),
+            spec::<wire_delivery::schemas::GetMediaBuyDeliveryRequest>(
+                "get_all_media_buy_delivery",
+                "Admin only: delivery of the media buys of every buyer, as get_media_buy_delivery reports it.",
+                true,
+                |agent, call| Box::pin(agent.get_media_buy_delivery(call)),
+            ),
+            spec::<wire_tasks::schemas::GetAuditLogRequest>(
+                "get_audit_log",
+                "Admin only: the audit log of state changes and human decisions (who, when, before, after), newest first; filter by object_type (media_buy, task), object_id or actor. Cursor pagination.",
+                true,
+                |agent, call| Box::pin(agent.get_audit_log(call)),
+            ),
         ];
         SalesAgent { app, tools: Arc::new(tools) }
     }
@@ -237,7 +358,13 @@ impl SalesAgent {
     }
 
     /// Runs a tool and renders its AdCP response or error.
-    pub async fn call(&self, name: &str, args: Args, principal: Option<Principal>) -> Option<CallToolResult> {
+    pub async fn call(
+        &self,
+        name: &str,
+        args: Args,
+        principal: Option<Principal>,
+        hooks: Hooks,
+    ) -> Option<CallToolResult> {
         let spec = self.tools.iter().find(|spec| spec.tool.name == name)?;
         let context = args.context().cloned();
         let result = match (spec.access, &principal) {
@@ -253,7 +380,7 @@ impl SalesAgent {
             ))),
             _ => match args.major_version().and_then(capabilities::check_version) {
                 Err(error) => Err(error),
-                Ok(()) => (spec.handler)(self, Call { args, principal }).await,
+                Ok(()) => (spec.handler)(self, Call { args, principal, hooks }).await,
             },
         };
         Some(match result {
@@ -365,14 +492,16 @@ impl SalesAgent {
         let command = request.to_core()?;
         let catalog = self.app.catalog(tenant).await?;
         let sealing = Sealing::new(principal, &call.args, key);
-        if let Some(replayed) = self.replayed(&sealing).await? {
+        if !call.hooks.dry_run
+            && let Some(replayed) = self.replayed(&sealing).await?
+        {
             return Ok(replayed);
         }
-        let render = |buy: &MediaBuy| wire_buying::created_response(buy, tenant.sandbox);
+        let render = |created: &Created| wire_tasks::created_response(created, tenant.sandbox);
         let seal = sealing.seal(&render);
-        let now = self.app.clock().now();
-        let created =
-            buying::create_media_buy(self.app.db(), &catalog, tenant, principal, &command, now, Some(&seal)).await;
+        let original = Value::Object(call.args.0.clone()).to_string();
+        let mutation = call.hooks.mutation(self.app.clock().now(), &seal, &original);
+        let created = buying::create_media_buy(self.app.db(), &catalog, tenant, principal, &command, &mutation).await;
         self.sealed(&sealing, created, &render).await
     }
 
@@ -384,15 +513,18 @@ impl SalesAgent {
         let command = request.to_core()?;
         let catalog = self.app.catalog(tenant).await?;
         let sealing = Sealing::new(principal, &call.args, key);
-        if let Some(replayed) = self.replayed(&sealing).await? {
+        if !call.hooks.dry_run
+            && let Some(replayed) = self.replayed(&sealing).await?
+        {
             return Ok(replayed);
         }
         let now = self.app.clock().now();
-        let render = |updated: &buying::Updated| wire_buying::updated_response(updated, now, tenant.sandbox);
+        let render = |changed: &Changed| wire_tasks::changed_response(changed, now, tenant.sandbox);
         let seal = sealing.seal(&render);
-        let updated =
-            buying::update_media_buy(self.app.db(), &catalog, tenant, principal, &command, now, Some(&seal)).await;
-        self.sealed(&sealing, updated, &render).await
+        let original = Value::Object(call.args.0.clone()).to_string();
+        let mutation = call.hooks.mutation(now, &seal, &original);
+        let changed = buying::update_media_buy(self.app.db(), &catalog, tenant, principal, &command, &mutation).await;
+        self.sealed(&sealing, changed, &render).await
     }
 
     async fn get_media_buys(&self, call: Call) -> Result<Map<String, Value>, Error> {
@@ -502,6 +634,139 @@ impl SalesAgent {
         } else {
             wire_feedback::seed_scores_response(&request, now)
         })
+    }
+
+    async fn tasks_get(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::TasksGetRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let task = approval::get_task(self.app.db(), tenant, principal, &request.task_id).await?;
+        let include_result = request.include_result != Some(false);
+        Ok(wire_tasks::task_value(&task, include_result, request.include_history == Some(true)))
+    }
+
+    async fn tasks_list(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::TasksListRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let (filter, applied) = request.to_core(tenant)?;
+        let newest_first = filter.newest_first;
+        let page = approval::list_tasks(self.app.db(), principal, filter, &request.pagination.clone().into()).await?;
+        Ok(wire_tasks::tasks_list_response(&page, applied, newest_first))
+    }
+
+    async fn list_human_tasks(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::ListHumanTasksRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let now = self.app.clock().now();
+        let filter = request.to_core(tenant, now)?;
+        let page = approval::list_tasks(self.app.db(), principal, filter, &request.pagination.clone().into()).await?;
+        Ok(wire_tasks::human_tasks_response(&page, now))
+    }
+
+    async fn get_pending_tasks(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::GetPendingTasksRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let now = self.app.clock().now();
+        let filter = request.to_core(tenant)?;
+        let page = approval::list_tasks(self.app.db(), principal, filter, &request.pagination.clone().into()).await?;
+        let page = if request.include_overdue == Some(false) {
+            let items = page.items.into_iter().filter(|t| !t.is_overdue(now)).collect();
+            crate::core::pagination::Page { items, ..page }
+        } else {
+            page
+        };
+        Ok(wire_tasks::human_tasks_response(&page, now))
+    }
+
+    async fn create_human_task(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::CreateHumanTaskRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let new = request.to_core(tenant)?;
+        let now = self.app.clock().now();
+        let task = approval::create_human_task(self.app.db(), tenant, principal, new, now).await?;
+        let detail = format!("Task {} created, due by {}", task.task_id, task.due_at.to_rfc3339());
+        Ok(wire_tasks::task_changed_response(&task, detail, now))
+    }
+
+    async fn assign_task(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::AssignTaskRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let now = self.app.clock().now();
+        let task = approval::assign_task(self.app.db(), tenant, principal, &request.task_id, &request.assigned_to, now)
+            .await?;
+        let detail = format!("Task {} assigned to {}", task.task_id, request.assigned_to.trim());
+        Ok(wire_tasks::task_changed_response(&task, detail, now))
+    }
+
+    async fn complete_task(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::CompleteTaskRequest = call.args.parse()?;
+        let resolution = wire_tasks::resolution(&request.resolution, "resolution")?;
+        let actor = request.resolved_by.as_deref();
+        self.resolve(call, &request.task_id, resolution, actor, request.resolution_detail.as_deref()).await
+    }
+
+    async fn complete_human_task(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::CompleteHumanTaskRequest = call.args.parse()?;
+        let resolution = wire_tasks::resolution(&request.action, "action")?;
+        self.resolve(call, &request.task_id, resolution, None, request.notes.as_deref()).await
+    }
+
+    /// Resolves a task as the calling admin (or the person named for the record).
+    async fn resolve(
+        &self,
+        call: Call,
+        task_id: &str,
+        resolution: Resolution,
+        resolved_by: Option<&str>,
+        notes: Option<&str>,
+    ) -> Result<Map<String, Value>, Error> {
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let catalog = self.app.catalog(tenant).await?;
+        let now = self.app.clock().now();
+        let actor = match resolved_by.map(str::trim).filter(|name| !name.is_empty()) {
+            Some(name) => format!("{} ({name})", principal.principal_id),
+            None => principal.principal_id.clone(),
+        };
+        let task = approval::decide_by_id(
+            self.app.db(),
+            &catalog,
+            &wire_tasks::Deferred,
+            tenant,
+            principal,
+            &actor,
+            task_id,
+            resolution,
+            notes,
+            now,
+        )
+        .await?;
+        let detail = format!(
+            "Task {} completed with resolution {}; {}",
+            task.task_id,
+            resolution.as_str(),
+            wire_tasks::outcome_line(&task)
+        );
+        Ok(wire_tasks::task_changed_response(&task, detail, now))
+    }
+
+    async fn get_audit_log(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::GetAuditLogRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let filter = AuditFilter {
+            tenant_id: tenant.tenant_id.clone(),
+            object_type: request.object_type.clone(),
+            object_id: request.object_id.clone(),
+            actor: request.actor.clone(),
+        };
+        let page = approval::audit_log(self.app.db(), &filter, &request.pagination.clone().into()).await?;
+        Ok(wire_tasks::audit_response(&page))
     }
 
     /// Runs a mutating operation at most once per (principal, account, key): replays return the
@@ -661,12 +926,17 @@ impl ServerHandler for SalesAgent {
     ) -> Result<CallToolResponse, ErrorData> {
         let args = Args(request.arguments.unwrap_or_default());
         let principal = caller(&context);
+        let hooks = context
+            .extensions
+            .get::<http::request::Parts>()
+            .map(|parts| Hooks::from_headers(&parts.headers))
+            .unwrap_or_default();
         let span = tracing::info_span!(
             "tool",
             name = %request.name,
             principal = ?principal.as_ref().map(|p| p.principal_id.as_str())
         );
-        match self.call(&request.name, args, principal).instrument(span).await {
+        match self.call(&request.name, args, principal, hooks).instrument(span).await {
             Some(result) => Ok(CallToolResponse::Complete(result)),
             None => Err(ErrorData::invalid_params(format!("tool not found: {}", request.name), None)),
         }

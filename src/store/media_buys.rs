@@ -8,7 +8,7 @@ use super::{Db, backend, corrupt};
 use crate::core::StoreError;
 use crate::core::catalog::{FormatId, PricingModel};
 use crate::core::media_buy::{Cancellation, MediaBuy, MediaBuyStatus, Pacing, Package, Party, Verbatim};
-use crate::core::ports::{HistoryEntry, MediaBuyFilter, PageRequest, SealedResponse};
+use crate::core::ports::{Also, HistoryEntry, MediaBuyFilter, PageRequest, SealedResponse};
 use crate::core::webhook::Webhook;
 
 #[derive(Serialize, Deserialize)]
@@ -176,7 +176,7 @@ fn from_doc(doc: BuyDoc) -> Result<MediaBuy, StoreError> {
 }
 
 /// A stored webhook configuration; its URL is read back from the verbatim JSON.
-fn webhook(config: String) -> Result<Webhook, StoreError> {
+pub(super) fn webhook(config: String) -> Result<Webhook, StoreError> {
     #[derive(Deserialize)]
     struct Url {
         url: String,
@@ -216,18 +216,11 @@ macro_rules! insert_history {
     };
 }
 
-pub(super) async fn insert(
-    db: &Db,
-    buy: &MediaBuy,
-    history: &[HistoryEntry],
-    seal: Option<&SealedResponse>,
-) -> Result<(), StoreError> {
+pub(super) async fn insert(db: &Db, buy: &MediaBuy, history: &[HistoryEntry], also: &Also) -> Result<(), StoreError> {
     let document = serialize(buy)?;
     on_writer!(db, |pool| {
         let mut tx = pool.begin().await.map_err(backend)?;
-        if let Some(sealed) = seal {
-            seal!(tx, sealed);
-        }
+        super::tasks::also!(tx, also);
         sqlx::query(
             "insert into media_buys (media_buy_id, tenant_id, principal_id, account_id, status, revision,
                 start_time, end_time, created_at, updated_at, document)
@@ -271,14 +264,11 @@ pub(super) async fn update(
     buy: &MediaBuy,
     expected_revision: i64,
     history: &[HistoryEntry],
-    seal: Option<&SealedResponse>,
+    also: &Also,
 ) -> Result<bool, StoreError> {
     let document = serialize(buy)?;
     on_writer!(db, |pool| {
         let mut tx = pool.begin().await.map_err(backend)?;
-        if let Some(sealed) = seal {
-            seal!(tx, sealed);
-        }
         let changed = sqlx::query(
             "update media_buys set status = $1, revision = $2, start_time = $3, end_time = $4, updated_at = $5,
                 document = $6
@@ -301,6 +291,9 @@ pub(super) async fn update(
             tx.rollback().await.map_err(backend)?;
             return Ok(false);
         }
+        // After the buy's compare-and-set, so that a stale buy answers false before the seal
+        // or the task is looked at.
+        super::tasks::also!(tx, also);
         insert_history!(tx, &buy.media_buy_id, history);
         super::creatives::index_buy!(tx, buy, changed);
         super::bookings::want_booking!(tx, buy);

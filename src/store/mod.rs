@@ -22,8 +22,10 @@ use crate::core::feedback::{Feedback, ProductRecord};
 use crate::core::idempotency::{IdempotencyRecord, IdempotencyScope};
 use crate::core::media_buy::MediaBuy;
 use crate::core::ports::{
-    AccountFilter, Assignment, Claim, HistoryEntry, MediaBuyFilter, PageRequest, SealedResponse, Store,
+    AccountFilter, Also, Assignment, AuditEntry, AuditFilter, Claim, HistoryEntry, MediaBuyFilter, PageRequest,
+    SealedResponse, Store, TaskFilter,
 };
+use crate::core::tasks::Task;
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Billing, Principal, Tenant};
 
 /// A connection pool to one of the two supported databases.
@@ -102,6 +104,7 @@ macro_rules! seal {
 mod bookings;
 mod creatives;
 mod media_buys;
+mod tasks;
 
 impl Db {
     /// Connects to `url` (`sqlite://path` or `postgres://…`) and applies pending migrations.
@@ -743,9 +746,9 @@ impl Store for Db {
         &self,
         media_buy: &MediaBuy,
         history: &[HistoryEntry],
-        seal: Option<&SealedResponse>,
+        also: &Also,
     ) -> Result<(), StoreError> {
-        media_buys::insert(self, media_buy, history, seal).await
+        media_buys::insert(self, media_buy, history, also).await
     }
 
     async fn media_buy(&self, tenant_id: &str, media_buy_id: &str) -> Result<Option<MediaBuy>, StoreError> {
@@ -757,9 +760,48 @@ impl Store for Db {
         media_buy: &MediaBuy,
         expected_revision: i64,
         history: &[HistoryEntry],
-        seal: Option<&SealedResponse>,
+        also: &Also,
     ) -> Result<bool, StoreError> {
-        media_buys::update(self, media_buy, expected_revision, history, seal).await
+        media_buys::update(self, media_buy, expected_revision, history, also).await
+    }
+
+    async fn insert_task(&self, task: &Task, also: &Also) -> Result<(), StoreError> {
+        tasks::insert(self, task, also).await
+    }
+
+    async fn save_task(&self, task: &Task, expected_revision: i64, also: &Also) -> Result<bool, StoreError> {
+        tasks::save(self, task, expected_revision, also).await
+    }
+
+    async fn task(&self, tenant_id: &str, task_id: &str) -> Result<Option<Task>, StoreError> {
+        tasks::get(self, tenant_id, task_id).await
+    }
+
+    async fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Vec<Task>, StoreError> {
+        tasks::list(self, filter, page).await
+    }
+
+    async fn count_tasks(&self, filter: &TaskFilter) -> Result<u64, StoreError> {
+        tasks::count(self, filter).await
+    }
+
+    async fn audit_log(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+        tasks::audit_log(self, filter, page).await
+    }
+
+    async fn principal(&self, tenant_id: &str, principal_id: &str) -> Result<Option<Principal>, StoreError> {
+        let row: Option<PrincipalRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "select principal_id, tenant_id, name, admin, created_at from principals
+                 where tenant_id = $1 and principal_id = $2 and revoked_at is null",
+            )
+            .bind(tenant_id)
+            .bind(principal_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+        });
+        Ok(row.map(Principal::from))
     }
 
     async fn list_media_buys(&self, filter: &MediaBuyFilter, page: &PageRequest) -> Result<Vec<MediaBuy>, StoreError> {

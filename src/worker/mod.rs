@@ -1,5 +1,5 @@
-//! Background work owned by the server: the scheduler that moves buys along with time, and the
-//! booking sync that brings the ad server in line with the buys. Each worker runs until the
+//! Background work owned by the server: the scheduler that moves buys along with time (and
+//! escalates overdue human tasks), and the booking sync that brings the ad server in line with the buys. Each worker runs until the
 //! shutdown token is cancelled; its state lives in the database, so a restart loses nothing.
 
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::core::approval;
 use crate::core::booking::{self, SyncOutcome};
 use crate::core::schedule;
 
@@ -38,6 +39,19 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
                 Err(error) => {
                     tracing::warn!(tenant = %tenant.tenant_id, %error, "scheduler pass failed; retrying next tick")
                 }
+            }
+            match approval::escalate_overdue(app.db(), tenant, now).await {
+                Ok(escalated) => {
+                    for task in escalated {
+                        tracing::warn!(
+                            task = %task.task_id,
+                            task_type = %task.task_type,
+                            priority = task.priority.as_str(),
+                            "human task overdue; escalated"
+                        );
+                    }
+                }
+                Err(error) => tracing::warn!(tenant = %tenant.tenant_id, %error, "task escalation failed; retrying"),
             }
         }
         tokio::select! {

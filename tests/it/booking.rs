@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sales_agent::adapters::mock::{Fault, MockAdServer};
 use sales_agent::core::booking::{RunState, SyncOutcome, sync_due};
-use sales_agent::core::buying::{self, PackageUpdate, UpdateMediaBuy};
+use sales_agent::core::buying::{self, Mutation, PackageUpdate, UpdateMediaBuy};
 use sales_agent::core::media_buy::{MediaBuy, MediaBuyStatus, StartTime};
 use sales_agent::core::ports::Store;
 use sales_agent::store::Db;
@@ -19,12 +19,18 @@ fn t0() -> DateTime<Utc> {
 async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
     let packages = budgets.iter().map(|b| display_package(*b)).collect();
     let request = techcorp_buy(&demo.account, StartTime::Asap, t0() + Duration::days(30), packages);
-    buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, t0(), None).await.unwrap()
+    buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(t0()))
+        .await
+        .unwrap()
+        .into_buy()
+        .unwrap()
 }
 
 async fn update(db: &Db, demo: &Demo, request: UpdateMediaBuy, at: DateTime<Utc>) -> MediaBuy {
-    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, at, None)
+    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at))
         .await
+        .unwrap()
+        .into_updated()
         .unwrap()
         .media_buy
 }

@@ -4,7 +4,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use sales_agent::adapters::mock::MockAdServer;
 use sales_agent::core::accounts::AccountRef;
-use sales_agent::core::buying::{self, UpdateMediaBuy};
+use sales_agent::core::buying::{self, Mutation, UpdateMediaBuy};
 use sales_agent::core::catalog::Catalog;
 use sales_agent::core::delivery::{DeliveryQuery, get_media_buy_delivery};
 use sales_agent::core::media_buy::{CreateMediaBuy, PackageRequest, StartTime};
@@ -86,7 +86,11 @@ async fn delivery_follows_budget_pacing_and_pauses() {
         let Demo { tenant, catalog, principal, account } = demo(test_db).await;
         let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
         let request = techcorp_buy(&account, StartTime::Asap, t0 + Duration::days(30), vec![display_package(5000.0)]);
-        let buy = buying::create_media_buy(db, &catalog, &tenant, &principal, &request, t0, None).await.unwrap();
+        let buy = buying::create_media_buy(db, &catalog, &tenant, &principal, &request, &Mutation::at(t0))
+            .await
+            .unwrap()
+            .into_buy()
+            .unwrap();
         assert_eq!(buy.packages[0].impressions, 400_000.0, "$5,000 at $12.50 CPM");
         let report = |at| {
             let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
@@ -106,12 +110,12 @@ async fn delivery_follows_budget_pacing_and_pauses() {
 
         let pause =
             UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(true), ..UpdateMediaBuy::default() };
-        buying::update_media_buy(db, &catalog, &tenant, &principal, &pause, t0 + Duration::days(15), None)
+        buying::update_media_buy(db, &catalog, &tenant, &principal, &pause, &Mutation::at(t0 + Duration::days(15)))
             .await
             .unwrap();
         let resume =
             UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(false), ..UpdateMediaBuy::default() };
-        buying::update_media_buy(db, &catalog, &tenant, &principal, &resume, t0 + Duration::days(20), None)
+        buying::update_media_buy(db, &catalog, &tenant, &principal, &resume, &Mutation::at(t0 + Duration::days(20)))
             .await
             .unwrap();
         let after_pause = report(t0 + Duration::days(20)).await;
@@ -145,7 +149,13 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
         };
         let create = |request: CreateMediaBuy| {
             let (catalog, tenant, principal) = (catalog.clone(), tenant.clone(), principal.clone());
-            async move { buying::create_media_buy(db, &catalog, &tenant, &principal, &request, t0, None).await.unwrap() }
+            async move {
+                buying::create_media_buy(db, &catalog, &tenant, &principal, &request, &Mutation::at(t0))
+                    .await
+                    .unwrap()
+                    .into_buy()
+                    .unwrap()
+            }
         };
         let later = create(new_buy(StartTime::At(t0 + Duration::days(1)), 10, true, Pacing::Even, 5000.0)).await;
         let orphan = create(new_buy(StartTime::Asap, 5, false, Pacing::Even, 5000.0)).await;

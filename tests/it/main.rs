@@ -1,6 +1,7 @@
 //! Integration tests, one binary (link once): store conformance on both backends, the
 //! architecture rules, the published tool schemas, and the HTTP/MCP surface of `run()`.
 
+mod approvals;
 mod architecture;
 mod booking;
 mod delivery;

@@ -5,7 +5,7 @@ use chrono::{Duration, TimeZone, Utc};
 use sales_agent::core::auth;
 use sales_agent::core::catalog::Catalog;
 use sales_agent::core::idempotency::{self, Begin, IdempotencyScope};
-use sales_agent::core::ports::{AccountFilter, Claim, PageRequest, Store};
+use sales_agent::core::ports::{AccountFilter, Also, Claim, PageRequest, Store};
 use sales_agent::core::tenancy::{Account, AccountKey, AccountPolicy, AccountStatus, Billing, Principal, Tenant};
 use sales_agent::core::{Error, StoreError};
 use sales_agent::store::Db;
@@ -28,6 +28,7 @@ fn tenant(id: &str) -> Tenant {
         },
         creative_review: sales_agent::core::creative::ReviewPolicy::AutoApprove,
         webhook_urls: sales_agent::core::webhook::UrlPolicy::default(),
+        approvals: sales_agent::core::approval::ApprovalPolicy::default(),
     }
 }
 
@@ -277,7 +278,9 @@ async fn media_buys_round_trip_update_by_revision_and_list_by_filter() {
         db.save_accounts(&[account("acc_0", "p1", "b0.example")]).await.unwrap();
         let statuses = [S::Active, S::Paused, S::Active, S::Canceled, S::PendingCreatives];
         for (i, status) in statuses.iter().enumerate() {
-            db.insert_media_buy(&buy(&format!("mb_{i}"), *status), &[created(1, "created")], None).await.unwrap();
+            db.insert_media_buy(&buy(&format!("mb_{i}"), *status), &[created(1, "created")], &Also::default())
+                .await
+                .unwrap();
         }
         let loaded = db.media_buy("t1", "mb_0").await.unwrap().expect("stored");
         assert_eq!(loaded, buy("mb_0", S::Active), "{}", db.backend_name());
@@ -286,10 +289,13 @@ async fn media_buys_round_trip_update_by_revision_and_list_by_filter() {
         let mut paused = loaded.clone();
         paused.status = S::Paused;
         paused.revision = 2;
-        assert!(db.update_media_buy(&paused, 1, &[created(2, "paused")], None).await.unwrap());
+        assert!(db.update_media_buy(&paused, 1, &[created(2, "paused")], &Also::default()).await.unwrap());
         let mut stale = loaded.clone();
         stale.revision = 2;
-        assert!(!db.update_media_buy(&stale, 1, &[created(2, "stale")], None).await.unwrap(), "stale revision refused");
+        assert!(
+            !db.update_media_buy(&stale, 1, &[created(2, "stale")], &Also::default()).await.unwrap(),
+            "stale revision refused"
+        );
         assert_eq!(
             db.media_buy("t1", "mb_0").await.unwrap().unwrap().status,
             S::Paused,
@@ -368,7 +374,7 @@ async fn creatives_upsert_and_assignments_follow_the_buys() {
 
         let mut with_creatives = buy("mb_a", S::Active);
         with_creatives.packages[0].creative_ids = vec!["cr_1".into(), "cr_2".into()];
-        db.insert_media_buy(&with_creatives, &[created(1, "created")], None).await.unwrap();
+        db.insert_media_buy(&with_creatives, &[created(1, "created")], &Also::default()).await.unwrap();
         assert_eq!(db.media_buy_id_for_package("t1", "mb_a_pkg").await.unwrap().as_deref(), Some("mb_a"));
         assert_eq!(db.media_buy_id_for_package("t2", "mb_a_pkg").await.unwrap(), None, "packages are per tenant");
         let first = db.assignments("t1", "p1").await.unwrap();
@@ -378,7 +384,7 @@ async fn creatives_upsert_and_assignments_follow_the_buys() {
         released.packages[0].creative_ids = vec!["cr_2".into()];
         released.revision = 2;
         released.updated_at += Duration::days(1);
-        assert!(db.update_media_buy(&released, 1, &[created(2, "unassigned")], None).await.unwrap());
+        assert!(db.update_media_buy(&released, 1, &[created(2, "unassigned")], &Also::default()).await.unwrap());
         let after = db.assignments("t1", "p1").await.unwrap();
         assert_eq!(after.len(), 1, "removed assignments leave the index");
         assert_eq!(after[0].creative_id, "cr_2");
@@ -395,7 +401,7 @@ async fn feedback_is_stored_and_summarised_per_product() {
         let db = &test_db.db;
         seeded(db).await;
         db.save_accounts(&[account("acc_0", "p1", "b0.example")]).await.unwrap();
-        db.insert_media_buy(&buy("mb_f", S::Active), &[created(1, "created")], None).await.unwrap();
+        db.insert_media_buy(&buy("mb_f", S::Active), &[created(1, "created")], &Also::default()).await.unwrap();
         let at = Utc.with_ymd_and_hms(2026, 4, 10, 0, 0, 0).unwrap();
         let item = |id: &str, product: Option<&str>, index: f64| Feedback {
             feedback_id: id.into(),

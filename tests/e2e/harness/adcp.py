@@ -24,7 +24,15 @@ from typing import Any, AsyncIterator
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from .schemas import ERROR_ARM_TOOLS, ERROR_SCHEMA, PROPERTY_SCHEMA, REQUEST_SCHEMAS, RESPONSE_SCHEMAS, Schemas
+from .schemas import (
+    ERROR_ARM_TOOLS,
+    ERROR_SCHEMA,
+    PROPERTY_SCHEMA,
+    REQUEST_SCHEMAS,
+    RESPONSE_SCHEMAS,
+    SUBMITTED_SCHEMAS,
+    Schemas,
+)
 
 CALL_TIMEOUT = 60.0
 DISCOVERY_TOOLS = ("get_adcp_capabilities", "get_products", "list_creative_formats", "list_authorized_properties")
@@ -166,7 +174,14 @@ def check_result(schemas: Schemas, result: Result) -> None:
         if result.tool in ERROR_ARM_TOOLS:
             schemas.check(RESPONSE_SCHEMAS[result.tool], sc, f"{result.tool} error response")
         return
-    if result.tool in RESPONSE_SCHEMAS:
+    if sc.get("status") == "submitted" and result.tool in SUBMITTED_SCHEMAS:
+        assert isinstance(sc.get("task_id"), str) and sc["task_id"], f"{result.tool}: submitted without task_id"
+        for artifact in ("media_buy_id", "packages"):
+            assert artifact not in sc, f"{result.tool}: the submitted arm carries {artifact}: {result.dump()}"
+        schemas.check(SUBMITTED_SCHEMAS[result.tool], sc, f"{result.tool} submitted response")
+        if result.tool == "create_media_buy":
+            schemas.check(RESPONSE_SCHEMAS[result.tool], sc, f"{result.tool} response")
+    elif result.tool in RESPONSE_SCHEMAS:
         schemas.check(RESPONSE_SCHEMAS[result.tool], sc, f"{result.tool} response")
     elif result.tool == "list_authorized_properties":
         check_authorized_properties(schemas, sc)
@@ -195,8 +210,9 @@ async def connect(
     *,
     style: str = "x-adcp-auth",
     mode: str = "auto",
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[Adcp]:
-    transport = StreamableHttpTransport(url, headers=auth_headers(token, style))
+    transport = StreamableHttpTransport(url, headers={**auth_headers(token, style), **(headers or {})})
     client = Client(transport, mode=mode, timeout=CALL_TIMEOUT, init_timeout=CALL_TIMEOUT)
     async with client:
         yield Adcp(client, schemas)

@@ -39,6 +39,15 @@ RESPONSE_SCHEMAS = {
     "get_media_buys": "bundled/media-buy/get-media-buys-response.json",
     "sync_creatives": "bundled/creative/sync-creatives-response.json",
     "list_creatives": "bundled/creative/list-creatives-response.json",
+    "tasks/get": "bundled/core/tasks-get-response.json",
+    "tasks_get": "bundled/core/tasks-get-response.json",
+    "tasks/list": "bundled/core/tasks-list-response.json",
+    "tasks_list": "bundled/core/tasks-list-response.json",
+}
+# The submitted arm of tools whose main response schema has none (DIGEST §2.4).
+SUBMITTED_SCHEMAS = {
+    "create_media_buy": "media-buy/create-media-buy-async-response-submitted.json",
+    "update_media_buy": "media-buy/update-media-buy-async-response-submitted.json",
 }
 REQUEST_SCHEMAS = {
     "get_adcp_capabilities": "bundled/protocol/get-adcp-capabilities-request.json",
@@ -51,6 +60,10 @@ REQUEST_SCHEMAS = {
     "get_media_buys": "bundled/media-buy/get-media-buys-request.json",
     "sync_creatives": "bundled/creative/sync-creatives-request.json",
     "list_creatives": "bundled/creative/list-creatives-request.json",
+    "tasks/get": "bundled/core/tasks-get-request.json",
+    "tasks_get": "bundled/core/tasks-get-request.json",
+    "tasks/list": "bundled/core/tasks-list-request.json",
+    "tasks_list": "bundled/core/tasks-list-request.json",
 }
 # Tools whose response schema has an error arm (`{errors[]}`, oneOf with the success arm): an
 # MCP error result (`adcp_error` + `errors[]` + `context`) must validate against it as a whole.

@@ -195,6 +195,17 @@ class Server:
             f"server not ready on {self.base_url}/readyz within {startup_timeout()}s; log:\n{self.read_log()}"
         )
 
+    def restart(self) -> "Server":
+        """Stops the process (SIGTERM) and starts it again on the same database."""
+        self._kill()
+        for _attempt in range(3):
+            try:
+                self._spawn()
+                return self
+            except _PortTaken:
+                continue
+        raise ServerError("could not restart the server")
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

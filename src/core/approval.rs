@@ -1,0 +1,504 @@
+//! Approval: when a buyer's operation must wait for a person, how it waits, and what happens
+//! when the person decides.
+//!
+//! A tenant's [`ApprovalPolicy`] (configuration, no code) says which media buys and budget
+//! increases need a person. An operation that does is validated in full first, then stored as a
+//! task with its request ([`submit`]); the buyer gets the AdCP submitted arm. [`decide`] resolves
+//! the task: `approved` runs the operation against the state of that moment and commits its
+//! effect together with the task's completion (one transaction, compare-and-set on the task's
+//! revision), so it runs exactly once; any other resolution runs nothing. An operation that is
+//! refused when it runs fails the task with the refusal. Every decision goes to the audit log.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::buying::{self, UpdateMediaBuy};
+use super::catalog::Catalog;
+use super::error::{Error, StoreError};
+use super::media_buy::{CreateMediaBuy, MediaBuy};
+use super::pagination::{KeysetPage, Page, PageParams};
+use super::ports::{Also, AuditEntry, AuditFilter, PageRequest, SealedResponse, Store, TaskFilter, TaskWrite};
+use super::tasks::{self, NewTask, Operation, Priority, Resolution, Task, TaskFailure};
+use super::tenancy::{Principal, Tenant};
+
+/// Which media buys need a person before they are booked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuyApproval {
+    Never,
+    Always,
+    /// Buys whose total budget is above this amount (in the buy's currency).
+    AboveBudget(f64),
+    /// Buys of principals not in this list.
+    UntrustedPrincipals(Vec<String>),
+}
+
+/// A tenant's approval rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalPolicy {
+    pub media_buys: BuyApproval,
+    /// An update that raises a buy's total budget by more than this share (0.2 = 20 %) needs a
+    /// person; `None` never (seed 003).
+    pub budget_increase_share: Option<f64>,
+    /// How long a task may wait before it is overdue and escalated.
+    pub due_in: Duration,
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        ApprovalPolicy { media_buys: BuyApproval::Never, budget_increase_share: None, due_in: Duration::hours(24) }
+    }
+}
+
+/// Why a new buy needs a person, if it does. Publisher admins are never held.
+pub fn for_create(policy: &ApprovalPolicy, principal: &Principal, buy: &MediaBuy) -> Option<String> {
+    if principal.admin {
+        return None;
+    }
+    match &policy.media_buys {
+        BuyApproval::Never => None,
+        BuyApproval::Always => Some("the publisher approves every media buy".to_owned()),
+        BuyApproval::AboveBudget(limit) => (buy.total_budget() > *limit).then(|| {
+            format!(
+                "budget {:.2} {} is above the {:.2} {} that is booked without review",
+                buy.total_budget(),
+                buy.currency,
+                limit,
+                buy.currency
+            )
+        }),
+        BuyApproval::UntrustedPrincipals(trusted) => (!trusted.contains(&principal.principal_id))
+            .then(|| format!("buyer {} is not yet trusted for automatic booking", principal.principal_id)),
+    }
+}
+
+/// Why an update needs a person, if it does: a budget increase above the policy's share.
+pub fn for_update(policy: &ApprovalPolicy, principal: &Principal, old: f64, after: &MediaBuy) -> Option<String> {
+    let share = policy.budget_increase_share?;
+    if principal.admin {
+        return None;
+    }
+    let new = after.total_budget();
+    (new > old * (1.0 + share) + 0.005).then(|| {
+        format!(
+            "the budget rises from {old:.2} to {new:.2} {}, more than the {:.0} % booked without review",
+            after.currency,
+            share * 100.0
+        )
+    })
+}
+
+/// How the transport that deferred a request reads it back and renders what running it gave.
+/// Core never parses or renders a wire format itself.
+pub trait Wire: Send + Sync {
+    fn create_request(&self, request: &str) -> Result<CreateMediaBuy, Error>;
+    fn update_request(&self, request: &str) -> Result<UpdateMediaBuy, Error>;
+    /// The response the buyer would have had for the buy, had it not waited.
+    fn created(&self, tenant: &Tenant, buy: &MediaBuy, request: &str) -> String;
+    fn updated(&self, tenant: &Tenant, updated: &buying::Updated, request: &str, now: DateTime<Utc>) -> String;
+    /// The refusal, as an AdCP error code, message and error response.
+    fn failure(&self, error: &Error, request: &str) -> TaskFailure;
+}
+
+/// What a waiting operation is.
+pub struct Submission<'a> {
+    pub operation: Operation,
+    pub task_type: &'a str,
+    pub description: String,
+    pub reason: String,
+    pub media_buy_id: Option<String>,
+    pub request: &'a str,
+    pub push_notification: Option<super::webhook::Webhook>,
+}
+
+/// Stores the task that holds `submission` for a person, with `seal` (the submitted answer
+/// under the buyer's idempotency key) and an audit entry, in one transaction.
+///
+/// # Errors
+/// `KeyTaken` when a concurrent identical request won the key, storage.
+pub async fn submit<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal: &Principal,
+    submission: Submission<'_>,
+    seal: impl FnOnce(&Task) -> Option<SealedResponse>,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    let new = NewTask {
+        task_type: submission.task_type.to_owned(),
+        operation: Some(submission.operation),
+        principal_id: Some(principal.principal_id.clone()),
+        media_buy_id: submission.media_buy_id,
+        priority: Priority::Medium,
+        description: submission.description,
+        detail: Some(submission.reason),
+        due_in: tenant.approvals.due_in,
+        request: Some(submission.request.to_owned()),
+        push_notification: submission.push_notification,
+    };
+    let task = tasks::open(&tenant.tenant_id, new, now);
+    let audit = task_audit(&task, &principal.principal_id, "created", None, task.detail.clone(), now);
+    let also = Also { seal: seal(&task), task: None, audit: vec![audit] };
+    store.insert_task(&task, &also).await?;
+    Ok(task)
+}
+
+/// A task of the tenant, as `principal` may see it: publisher admins see every task, buyers
+/// only the operations they submitted themselves.
+///
+/// # Errors
+/// `TaskNotFound` for unknown and foreign ids alike; storage.
+pub async fn get_task<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal: &Principal,
+    task_id: &str,
+) -> Result<Task, Error> {
+    match store.task(&tenant.tenant_id, task_id).await? {
+        Some(task) if visible(&task, principal) => Ok(task),
+        _ => Err(Error::TaskNotFound { task_id: task_id.to_owned() }),
+    }
+}
+
+fn visible(task: &Task, principal: &Principal) -> bool {
+    principal.admin || (task.operation.is_some() && task.principal_id.as_deref() == Some(&principal.principal_id))
+}
+
+/// Lists tasks: every task for publisher admins, a buyer's own deferred operations otherwise.
+///
+/// # Errors
+/// A foreign cursor or bad page size; storage.
+pub async fn list_tasks<S: Store>(
+    store: &S,
+    principal: &Principal,
+    mut filter: TaskFilter,
+    params: &PageParams,
+) -> Result<Page<Task>, Error> {
+    if !principal.admin {
+        filter.principal_id = Some(principal.principal_id.clone());
+        filter.deferred_only = true;
+    }
+    let page = KeysetPage::parse(params)?;
+    let rows = store.list_tasks(&filter, &PageRequest { after: page.after.clone(), limit: page.limit + 1 }).await?;
+    let total = if page.after.is_none() && rows.len() <= page.limit {
+        rows.len() as u64
+    } else {
+        store.count_tasks(&filter).await?
+    };
+    Ok(page.finish(rows, |task| task.task_id.clone(), Some(total)))
+}
+
+/// The tenant's audit log, newest first (publisher admins).
+///
+/// # Errors
+/// A foreign cursor or bad page size; storage.
+pub async fn audit_log<S: Store>(
+    store: &S,
+    filter: &AuditFilter,
+    params: &PageParams,
+) -> Result<Page<AuditEntry>, Error> {
+    let page = KeysetPage::parse(params)?;
+    if page.after.as_deref().is_some_and(|after| after.parse::<i64>().is_err()) {
+        return Err(Error::invalid("pagination.cursor", "cursor was not issued by this agent for this listing"));
+    }
+    let rows = store.audit_log(filter, &PageRequest { after: page.after.clone(), limit: page.limit + 1 }).await?;
+    let page = page.finish(rows, |(seq, _)| seq.to_string(), None);
+    Ok(Page {
+        items: page.items.into_iter().map(|(_, entry)| entry).collect(),
+        next_cursor: page.next_cursor,
+        total: None,
+    })
+}
+
+/// A task publisher ops create by hand (seed 001 `create_human_task`).
+///
+/// # Errors
+/// `InvalidRequest` for an empty type or a due time that is not in the future; storage.
+pub async fn create_human_task<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    actor: &Principal,
+    new: NewTask,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    if new.task_type.trim().is_empty() {
+        return Err(Error::invalid("task_type", "task_type must not be empty"));
+    }
+    if new.due_in <= Duration::zero() {
+        return Err(Error::invalid("due_in_hours", "due_in_hours must be positive"));
+    }
+    if new.operation.is_some() {
+        return Err(Error::invalid_with(
+            "operation",
+            "tasks that defer a buyer operation are created by that operation",
+            "leave operation out, or describe the work in error_detail",
+        ));
+    }
+    let task = tasks::open(&tenant.tenant_id, new, now);
+    let audit = task_audit(&task, &actor.principal_id, "created", None, Some(task.description.clone()), now);
+    store.insert_task(&task, &Also { audit: vec![audit], ..Also::default() }).await?;
+    Ok(task)
+}
+
+/// Assigns a task to a person (seed 001 `assign_task`).
+///
+/// # Errors
+/// `TaskNotFound`, `InvalidState` for a closed task, `Conflict` when it changed meanwhile.
+pub async fn assign_task<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    actor: &Principal,
+    task_id: &str,
+    assignee: &str,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    let task = get_task(store, tenant, actor, task_id).await?;
+    let assigned = tasks::assign(&task, assignee, now)?;
+    let audit = task_audit(
+        &assigned,
+        &actor.principal_id,
+        "assigned",
+        task.assigned_to.clone(),
+        assigned.assigned_to.clone(),
+        now,
+    );
+    save(store, &assigned, task.revision, vec![audit]).await?;
+    Ok(assigned)
+}
+
+/// [`decide`] on the task with this id, as publisher admin `admin` (`actor` names who decided,
+/// for the record).
+///
+/// # Errors
+/// As [`decide`]; `PermissionDenied` for a principal that is not an admin.
+#[allow(clippy::too_many_arguments)]
+pub async fn decide_by_id<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    wire: &dyn Wire,
+    tenant: &Tenant,
+    admin: &Principal,
+    actor: &str,
+    task_id: &str,
+    resolution: Resolution,
+    notes: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    if !admin.admin {
+        return Err(Error::PermissionDenied("only publisher admins decide tasks".to_owned()));
+    }
+    let task = get_task(store, tenant, admin, task_id).await?;
+    decide(store, catalog, wire, tenant, actor, &task, resolution, notes, now).await
+}
+
+/// Resolves a task (seed 001 `complete_task` / `complete_human_task`). `approved` runs the
+/// deferred operation as its buyer, against the catalog and state of now; its effect and the
+/// task's completion commit together. A refusal of the operation fails the task with it.
+///
+/// # Errors
+/// `TaskNotFound`, `InvalidState` when already resolved, `InvalidRequest` when the resolution
+/// does not fit the task, `Conflict` when someone else resolved it meanwhile, storage.
+#[allow(clippy::too_many_arguments)]
+pub async fn decide<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    wire: &dyn Wire,
+    tenant: &Tenant,
+    actor: &str,
+    task: &Task,
+    resolution: Resolution,
+    notes: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    let resolved = tasks::resolve(task, resolution, actor, notes, now)?;
+    let decision = task_audit(
+        &resolved,
+        actor,
+        "resolved",
+        Some(task.state.as_str().to_owned()),
+        Some(resolution.as_str().to_owned()),
+        now,
+    );
+    let decision = AuditEntry { detail: notes.map(str::to_owned), ..decision };
+    let (Some(operation), Resolution::Approved) = (task.operation, resolution) else {
+        save(store, &resolved, task.revision, vec![decision]).await?;
+        return Ok(resolved);
+    };
+    let request = task.request.as_deref().unwrap_or("{}");
+    let owner = match &task.principal_id {
+        Some(id) => store.principal(&tenant.tenant_id, id).await?,
+        None => None,
+    };
+    let Some(owner) = owner else {
+        let error = Error::PermissionDenied("the buyer that submitted this operation no longer exists".to_owned());
+        return finish_failed(store, wire, &resolved, task.revision, decision, &error, request, now).await;
+    };
+    let outcome = match operation {
+        Operation::CreateMediaBuy => {
+            run_create(store, catalog, wire, tenant, &owner, &resolved, task.revision, &decision, request, now).await
+        }
+        Operation::UpdateMediaBuy => {
+            run_update(store, catalog, wire, tenant, &owner, &resolved, task.revision, &decision, request, now).await
+        }
+        Operation::SyncCreatives => {
+            Err(Error::invalid("task_id", "creative review tasks are decided with review_pending_creatives"))
+        }
+    };
+    match outcome {
+        Ok(done) => Ok(done),
+        Err(Error::Store(StoreError::TaskChanged)) => Err(changed(task)),
+        // The operation was refused as it ran: the task fails with the refusal.
+        Err(error @ (Error::Store(_) | Error::AdServerUnavailable(_))) => Err(error),
+        Err(error) => finish_failed(store, wire, &resolved, task.revision, decision, &error, request, now).await,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_create<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    wire: &dyn Wire,
+    tenant: &Tenant,
+    owner: &Principal,
+    resolved: &Task,
+    expected: i64,
+    decision: &AuditEntry,
+    request: &str,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    let command = wire.create_request(request)?;
+    let (buy, history) = buying::plan_create(store, catalog, tenant, owner, &command, now).await?;
+    let mut created = buying::created_audit(&buy, &decision.actor, now);
+    created.detail = Some(format!(
+        "{}; submitted by {} in task {}",
+        created.detail.unwrap_or_default(),
+        owner.principal_id,
+        resolved.task_id
+    ));
+    let mut done = resolved.clone();
+    done.media_buy_id = Some(buy.media_buy_id.clone());
+    done.result = Some(wire.created(tenant, &buy, request));
+    let also = Also {
+        seal: None,
+        task: Some(TaskWrite { task: done.clone(), expected_revision: expected }),
+        audit: vec![decision.clone(), created],
+    };
+    store.insert_media_buy(&buy, &history, &also).await?;
+    Ok(done)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_update<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    wire: &dyn Wire,
+    tenant: &Tenant,
+    owner: &Principal,
+    resolved: &Task,
+    expected: i64,
+    decision: &AuditEntry,
+    request: &str,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    let command = wire.update_request(request)?;
+    // The buy may change between reading and writing it; plan again on the fresh state.
+    for _ in 0..3 {
+        let plan = buying::plan_update(store, catalog, tenant, owner, &command, now).await?;
+        let mut done = resolved.clone();
+        done.result = Some(wire.updated(tenant, &plan.updated, request, now));
+        let mut audit = vec![decision.clone()];
+        audit.extend(plan.audit.iter().cloned());
+        if plan.history.is_empty() {
+            // Nothing left to change (the buyer did it meanwhile): the task completes alone.
+            save(store, &done, expected, audit).await?;
+            return Ok(done);
+        }
+        let also =
+            Also { seal: None, task: Some(TaskWrite { task: done.clone(), expected_revision: expected }), audit };
+        if store.update_media_buy(&plan.updated.media_buy, plan.expected, &plan.history, &also).await? {
+            return Ok(done);
+        }
+    }
+    Err(Error::Conflict { message: "the media buy keeps changing; approve the task again".to_owned() })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish_failed<S: Store>(
+    store: &S,
+    wire: &dyn Wire,
+    resolved: &Task,
+    expected: i64,
+    decision: AuditEntry,
+    error: &Error,
+    request: &str,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    let failed = tasks::fail(resolved, wire.failure(error, request), now);
+    let failure = failed.failure.as_ref().map(|f| format!("{}: {}", f.code, f.message));
+    let audit = task_audit(&failed, "system", "failed", Some("approved".to_owned()), failure, now);
+    save(store, &failed, expected, vec![decision, audit]).await?;
+    Ok(failed)
+}
+
+/// Escalates the tenant's overdue open tasks; returns the escalated ones.
+///
+/// # Errors
+/// Storage. Tasks changed concurrently are left for the next pass.
+pub async fn escalate_overdue<S: Store>(store: &S, tenant: &Tenant, now: DateTime<Utc>) -> Result<Vec<Task>, Error> {
+    let filter = TaskFilter {
+        tenant_id: tenant.tenant_id.clone(),
+        principal_id: None,
+        states: vec![tasks::TaskState::Pending, tasks::TaskState::Assigned, tasks::TaskState::InProgress],
+        statuses: vec![],
+        task_types: vec![],
+        priority: None,
+        overdue_at: Some(now),
+        task_ids: vec![],
+        deferred_only: false,
+        newest_first: false,
+    };
+    let mut escalated = Vec::new();
+    for task in store.list_tasks(&filter, &PageRequest { after: None, limit: 200 }).await? {
+        let Some(next) = tasks::escalate(&task, now) else { continue };
+        let audit = task_audit(
+            &next,
+            "system:scheduler",
+            "escalated",
+            Some(task.state.as_str().to_owned()),
+            Some(format!("escalated, priority {}", next.priority.as_str())),
+            now,
+        );
+        if store.save_task(&next, task.revision, &Also { audit: vec![audit], ..Also::default() }).await? {
+            escalated.push(next);
+        }
+    }
+    Ok(escalated)
+}
+
+async fn save<S: Store>(store: &S, task: &Task, expected: i64, audit: Vec<AuditEntry>) -> Result<(), Error> {
+    let also = Also { audit, ..Also::default() };
+    if store.save_task(task, expected, &also).await? { Ok(()) } else { Err(changed(task)) }
+}
+
+fn changed(task: &Task) -> Error {
+    Error::Conflict { message: format!("task {} changed meanwhile; read it again", task.task_id) }
+}
+
+fn task_audit(
+    task: &Task,
+    actor: &str,
+    action: &str,
+    before: Option<String>,
+    after: Option<String>,
+    now: DateTime<Utc>,
+) -> AuditEntry {
+    AuditEntry {
+        tenant_id: task.tenant_id.clone(),
+        at: now,
+        actor: actor.to_owned(),
+        object_type: "task".to_owned(),
+        object_id: task.task_id.clone(),
+        action: action.to_owned(),
+        before,
+        after,
+        detail: None,
+    }
+}
