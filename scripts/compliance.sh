@@ -19,7 +19,7 @@
 # environment: ADCP_SDK_DIR (default ~/.cache/sales-agent/npm/node_modules/@adcp/sdk),
 #   COMPLIANCE_TOKEN (default test-token, the demo buyer), COMPLIANCE_TIMEOUT (runner --timeout,
 #   default 600), COMPLIANCE_OUT_DIR (default compliance-results/<UTC time>-<backend>),
-#   COMPLIANCE_EXTRA_ARGS (more runner flags, e.g. --webhook-receiver), COMPLIANCE_PROBE_TASK
+#   COMPLIANCE_EXTRA_ARGS (more runner flags), COMPLIANCE_PROBE_TASK
 #   (inject a test kit {auth:{api_key:TOKEN, probe_task}} for security_baseline; the runner allows
 #   list_creatives, get_media_buy_delivery, list_authorized_properties, ...), SA_KEEP_TMP=1 keeps
 #   the server's temp dir.
@@ -31,7 +31,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 BACKEND=sqlite
 # The storyboards the server passes today; the list grows with each issue (media-buy lifecycle,
 # creatives, controller) until the capability-driven selection is the default.
-STORYBOARDS=capability_discovery,v3_envelope_integrity,error_compliance,schema_validation,media_buy_state_machine,media_buy_seller/invalid_transitions,media_buy_seller/inventory_list_targeting,media_buy_seller/inventory_list_no_match,media_buy_seller/measurement_terms_rejected,security_baseline,media_buy_seller/pending_creatives_to_start,media_buy_seller/creative_fate_after_cancellation
+STORYBOARDS=capability_discovery,v3_envelope_integrity,error_compliance,schema_validation,media_buy_state_machine,media_buy_seller/invalid_transitions,media_buy_seller/inventory_list_targeting,media_buy_seller/inventory_list_no_match,media_buy_seller/measurement_terms_rejected,security_baseline,media_buy_seller/pending_creatives_to_start,media_buy_seller/creative_fate_after_cancellation,webhook_emission
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend)
@@ -82,8 +82,10 @@ if ! sa_start "$BACKEND"; then
 fi
 
 read -r -a EXTRA <<<"${COMPLIANCE_EXTRA_ARGS:-}"
+# --webhook-receiver: the runner hosts a loopback receiver so that webhook_emission can observe
+# this server's push notifications (retries with a stable idempotency_key included).
 ARGS=(storyboard run "$SA_MCP_URL" --storyboards "$STORYBOARDS" --json --protocol mcp
-  --timeout "$TIMEOUT_S" --allow-http --auth "$TOKEN" ${EXTRA[@]+"${EXTRA[@]}"})
+  --timeout "$TIMEOUT_S" --allow-http --auth "$TOKEN" --webhook-receiver ${EXTRA[@]+"${EXTRA[@]}"})
 printf 'node --require scripts/lib/storyboard-capture.cjs %s %s\n' "$ADCP_SDK_DIR/bin/adcp.js" "${ARGS[*]}" >"$OUT_DIR/command.txt"
 
 KIT_JSON=""

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 
+use crate::adapters::webhook::WebhookKey;
 use crate::config::Config;
 use crate::core::auth;
 use crate::core::catalog::Catalog;
@@ -28,6 +29,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     ranker: Arc<dyn Ranker>,
     ad_server: Arc<dyn AdServer>,
+    /// Signs outbound webhooks; its public half is published at /.well-known/jwks.json.
+    webhook_key: WebhookKey,
     /// Per tenant: the catalog and the feedback records, with the versions they were read at.
     tenants: RwLock<HashMap<String, TenantCache>>,
 }
@@ -56,9 +59,15 @@ impl App {
         clock: Arc<dyn Clock>,
         ranker: Arc<dyn Ranker>,
         ad_server: Arc<dyn AdServer>,
+        webhook_key: WebhookKey,
     ) -> App {
         let tenants = RwLock::new(HashMap::new());
-        App { inner: Arc::new(Inner { db, config, clock, ranker, ad_server, tenants }) }
+        App { inner: Arc::new(Inner { db, config, clock, ranker, ad_server, webhook_key, tenants }) }
+    }
+
+    /// The seller's webhook-signing key.
+    pub fn webhook_key(&self) -> &WebhookKey {
+        &self.inner.webhook_key
     }
 
     pub fn ad_server(&self) -> &dyn AdServer {

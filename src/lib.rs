@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::mock::MockAdServer;
+use crate::adapters::webhook::{HttpSender, WebhookKey};
 use crate::app::App;
 use crate::config::Config;
 use crate::core::ports::{Clock, SystemClock};
@@ -30,6 +31,10 @@ pub const SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_se
 
 /// How often the booking outbox is drained (buy changes reach the ad server within this).
 pub const BOOKING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often the webhook outbox is drained (a buyer hears of a change within this, plus its
+/// receiver's time).
+pub const WEBHOOK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How often SQLite's write-ahead log is checkpointed (small and often keeps each fsync short).
 pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
@@ -63,13 +68,24 @@ pub async fn run_with_clock(
         tenants = config.tenants.len(),
         "sales agent listening; MCP at /mcp"
     );
-    let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker), Arc::new(MockAdServer::new()));
+    let fresh = WebhookKey::generate();
+    let (kid, private) = db.signing_key(fresh.kid(), &fresh.private_text(), clock.now()).await?;
+    let webhook_key = WebhookKey::from_stored(&kid, &private)?;
+    let ad_server = Arc::new(MockAdServer::new());
+    let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker), ad_server, webhook_key.clone());
+    let sender = Arc::new(HttpSender::new(webhook_key));
     let scheduler = tokio::spawn(worker::run_scheduler(app.clone(), SCHEDULER_INTERVAL, shutdown.child_token()));
     let bookings = tokio::spawn(worker::run_bookings(app.clone(), BOOKING_INTERVAL, shutdown.child_token()));
+    let webhooks = tokio::spawn(worker::run_webhooks(app.clone(), sender, WEBHOOK_INTERVAL, shutdown.child_token()));
     let checkpoints = tokio::spawn(worker::run_checkpoints(app.clone(), CHECKPOINT_INTERVAL, shutdown.child_token()));
     let served = http::serve(listener, app, shutdown.clone()).await;
     shutdown.cancel();
-    for (name, task) in [("scheduler", scheduler), ("booking sync", bookings), ("checkpoints", checkpoints)] {
+    for (name, task) in [
+        ("scheduler", scheduler),
+        ("booking sync", bookings),
+        ("webhook delivery", webhooks),
+        ("checkpoints", checkpoints),
+    ] {
         if let Err(error) = task.await {
             tracing::error!(%error, worker = name, "worker stopped abnormally");
         }

@@ -15,10 +15,12 @@ use super::buying::{self, UpdateMediaBuy};
 use super::catalog::Catalog;
 use super::error::{Error, StoreError};
 use super::media_buy::{CreateMediaBuy, MediaBuy};
+use super::notify::{self, TaskEvent};
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{Also, AuditEntry, AuditFilter, PageRequest, SealedResponse, Store, TaskFilter, TaskWrite};
-use super::tasks::{self, NewTask, Operation, Priority, Resolution, Task, TaskFailure};
+use super::tasks::{self, NewTask, Operation, Priority, Resolution, Task, TaskFailure, TaskStatus};
 use super::tenancy::{Principal, Tenant};
+use super::webhook::Webhook;
 
 /// Which media buys need a person before they are booked.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +98,10 @@ pub trait Wire: Send + Sync {
     fn updated(&self, tenant: &Tenant, updated: &buying::Updated, request: &str, now: DateTime<Utc>) -> String;
     /// The refusal, as an AdCP error code, message and error response.
     fn failure(&self, error: &Error, request: &str) -> TaskFailure;
+    /// The webhook body of `event` for `webhook` (compact JSON; its bytes are signed and sent).
+    fn webhook_payload(&self, event: &TaskEvent<'_>, webhook: &Webhook) -> String;
+    /// A buy the seller moved (activated, completed, canceled, rejected), as a webhook result.
+    fn buy_changed(&self, buy: &MediaBuy, reason: &str) -> String;
 }
 
 /// What a waiting operation is.
@@ -136,7 +142,7 @@ pub async fn submit<S: Store>(
     };
     let task = tasks::open(&tenant.tenant_id, new, now);
     let audit = task_audit(&task, &principal.principal_id, "created", None, task.detail.clone(), now);
-    let also = Also { seal: seal(&task), task: None, audit: vec![audit] };
+    let also = Also { seal: seal(&task), task: None, audit: vec![audit], events: vec![] };
     store.insert_task(&task, &also).await?;
     Ok(task)
 }
@@ -260,7 +266,7 @@ pub async fn assign_task<S: Store>(
         assigned.assigned_to.clone(),
         now,
     );
-    save(store, &assigned, task.revision, vec![audit]).await?;
+    save(store, &assigned, task.revision, vec![audit], vec![]).await?;
     Ok(assigned)
 }
 
@@ -319,7 +325,8 @@ pub async fn decide<S: Store>(
     );
     let decision = AuditEntry { detail: notes.map(str::to_owned), ..decision };
     let (Some(operation), Resolution::Approved) = (task.operation, resolution) else {
-        save(store, &resolved, task.revision, vec![decision]).await?;
+        let events = told(tenant, wire, &resolved, now).into_iter().collect();
+        save(store, &resolved, task.revision, vec![decision], events).await?;
         return Ok(resolved);
     };
     let request = task.request.as_deref().unwrap_or("{}");
@@ -329,7 +336,7 @@ pub async fn decide<S: Store>(
     };
     let Some(owner) = owner else {
         let error = Error::PermissionDenied("the buyer that submitted this operation no longer exists".to_owned());
-        return finish_failed(store, wire, &resolved, task.revision, decision, &error, request, now).await;
+        return finish_failed(store, tenant, wire, &resolved, task.revision, decision, &error, request, now).await;
     };
     let outcome = match operation {
         Operation::CreateMediaBuy => {
@@ -347,7 +354,9 @@ pub async fn decide<S: Store>(
         Err(Error::Store(StoreError::TaskChanged)) => Err(changed(task)),
         // The operation was refused as it ran: the task fails with the refusal.
         Err(error @ (Error::Store(_) | Error::AdServerUnavailable(_))) => Err(error),
-        Err(error) => finish_failed(store, wire, &resolved, task.revision, decision, &error, request, now).await,
+        Err(error) => {
+            finish_failed(store, tenant, wire, &resolved, task.revision, decision, &error, request, now).await
+        }
     }
 }
 
@@ -380,6 +389,7 @@ async fn run_create<S: Store>(
         seal: None,
         task: Some(TaskWrite { task: done.clone(), expected_revision: expected }),
         audit: vec![decision.clone(), created],
+        events: told(tenant, wire, &done, now).into_iter().collect(),
     };
     store.insert_media_buy(&buy, &history, &also).await?;
     Ok(done)
@@ -406,13 +416,18 @@ async fn run_update<S: Store>(
         done.result = Some(wire.updated(tenant, &plan.updated, request, now));
         let mut audit = vec![decision.clone()];
         audit.extend(plan.audit.iter().cloned());
+        let events: Vec<_> = told(tenant, wire, &done, now).into_iter().collect();
         if plan.history.is_empty() {
             // Nothing left to change (the buyer did it meanwhile): the task completes alone.
-            save(store, &done, expected, audit).await?;
+            save(store, &done, expected, audit, events).await?;
             return Ok(done);
         }
-        let also =
-            Also { seal: None, task: Some(TaskWrite { task: done.clone(), expected_revision: expected }), audit };
+        let also = Also {
+            seal: None,
+            task: Some(TaskWrite { task: done.clone(), expected_revision: expected }),
+            audit,
+            events,
+        };
         if store.update_media_buy(&plan.updated.media_buy, plan.expected, &plan.history, &also).await? {
             return Ok(done);
         }
@@ -423,6 +438,7 @@ async fn run_update<S: Store>(
 #[allow(clippy::too_many_arguments)]
 async fn finish_failed<S: Store>(
     store: &S,
+    tenant: &Tenant,
     wire: &dyn Wire,
     resolved: &Task,
     expected: i64,
@@ -434,7 +450,8 @@ async fn finish_failed<S: Store>(
     let failed = tasks::fail(resolved, wire.failure(error, request), now);
     let failure = failed.failure.as_ref().map(|f| format!("{}: {}", f.code, f.message));
     let audit = task_audit(&failed, "system", "failed", Some("approved".to_owned()), failure, now);
-    save(store, &failed, expected, vec![decision, audit]).await?;
+    let events = told(tenant, wire, &failed, now).into_iter().collect();
+    save(store, &failed, expected, vec![decision, audit], events).await?;
     Ok(failed)
 }
 
@@ -473,8 +490,40 @@ pub async fn escalate_overdue<S: Store>(store: &S, tenant: &Tenant, now: DateTim
     Ok(escalated)
 }
 
-async fn save<S: Store>(store: &S, task: &Task, expected: i64, audit: Vec<AuditEntry>) -> Result<(), Error> {
-    let also = Also { audit, ..Also::default() };
+/// The buyer's notification of where `task` now stands, when it defers an operation and the
+/// buyer gave a webhook.
+fn told(tenant: &Tenant, wire: &dyn Wire, task: &Task, now: DateTime<Utc>) -> Option<notify::Notification> {
+    let (webhook, operation) = (task.push_notification.as_ref()?, task.operation?);
+    let status = task.status();
+    let message = match status {
+        TaskStatus::Rejected => Some(format!(
+            "Rejected by the publisher{}",
+            task.notes.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+        )),
+        TaskStatus::Failed => task.failure.as_ref().map(|f| f.message.clone()),
+        _ => None,
+    };
+    let event = TaskEvent {
+        event_id: notify::event_id(),
+        task_id: task.task_id.clone(),
+        operation,
+        status,
+        at: now,
+        message,
+        result: task.result.clone().or_else(|| task.failure.as_ref().map(|f| f.response.clone())),
+        request: task.request.as_deref(),
+    };
+    Some(notify::notification(&tenant.tenant_id, webhook, wire, &event))
+}
+
+async fn save<S: Store>(
+    store: &S,
+    task: &Task,
+    expected: i64,
+    audit: Vec<AuditEntry>,
+    events: Vec<notify::Notification>,
+) -> Result<(), Error> {
+    let also = Also { audit, events, ..Also::default() };
     if store.save_task(task, expected, &also).await? { Ok(()) } else { Err(changed(task)) }
 }
 

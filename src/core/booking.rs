@@ -20,6 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use super::approval::Wire;
 use super::catalog::PricingModel;
 use super::error::Error;
 use super::media_buy::{Event, MediaBuy, MediaBuyStatus, Pacing, Package, transition};
@@ -294,13 +295,14 @@ pub fn backoff(attempts: i64) -> Duration {
 pub async fn sync_due<S: Store>(
     store: &S,
     ad_server: &dyn Booker,
+    wire: &dyn Wire,
     tenant: &Tenant,
     now: DateTime<Utc>,
 ) -> Result<Vec<SyncOutcome>, Error> {
     let mut outcomes = Vec::new();
     let until = now + Duration::seconds(LEASE_SECONDS);
     for record in store.claim_bookings(&tenant.tenant_id, now, until, BATCH).await? {
-        outcomes.push(sync_one(store, ad_server, record, now).await?);
+        outcomes.push(sync_one(store, ad_server, wire, record, now).await?);
     }
     Ok(outcomes)
 }
@@ -308,6 +310,7 @@ pub async fn sync_due<S: Store>(
 async fn sync_one<S: Store>(
     store: &S,
     ad_server: &dyn Booker,
+    wire: &dyn Wire,
     mut record: BookingRecord,
     now: DateTime<Utc>,
 ) -> Result<SyncOutcome, Error> {
@@ -341,7 +344,7 @@ async fn sync_one<S: Store>(
                     error,
                 });
             }
-            Err(AdServerError::Permanent(error)) => return refuse(store, record, &buy, error, now).await,
+            Err(AdServerError::Permanent(error)) => return refuse(store, wire, record, &buy, error, now).await,
         }
     }
     record.synced_revision = buy.revision;
@@ -358,6 +361,7 @@ async fn sync_one<S: Store>(
 /// wanted state; the next change of the buy tries again.
 async fn refuse<S: Store>(
     store: &S,
+    wire: &dyn Wire,
     mut record: BookingRecord,
     buy: &MediaBuy,
     error: String,
@@ -377,7 +381,7 @@ async fn refuse<S: Store>(
             (Event::Cancel, "canceled")
         };
         let summary = format!("The ad server refused the booking: {error}");
-        seller_move(store, buy.clone(), event, action, &summary, now).await?;
+        seller_move(store, wire, buy.clone(), event, action, &summary, now).await?;
     }
     Ok(SyncOutcome::Refused { media_buy_id, error })
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::accounts::{AccountRef, Use, resolve_account};
 use super::approval::{self, Submission, Wire};
-use super::catalog::Catalog;
+use super::catalog::{Catalog, PLACEHOLDER_PRODUCT};
 use super::creative::CreativeStatus;
 use super::creatives::review_states;
 use super::error::Error;
@@ -20,6 +20,7 @@ use super::media_buy::{
     Buyer, Cancellation, CreateMediaBuy, Event, MediaBuy, MediaBuyStatus, Pacing, PackageRequest, Party, Verbatim,
     check_budget, estimate_impressions, plan_media_buy, plan_package, transition,
 };
+use super::notify;
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{Also, AuditEntry, HistoryEntry, MediaBuyFilter, PageRequest, Store};
 use super::tasks::{Operation, Resolution, Task};
@@ -36,22 +37,23 @@ pub struct Mutation<'a, T> {
     pub now: DateTime<Utc>,
     pub seal: Option<&'a Seal<'a, T>>,
     pub request: &'a str,
+    /// How the transport reads the request back and renders outcomes and notifications.
+    pub wire: &'a dyn Wire,
     /// Validate and plan only; write nothing (X-Dry-Run).
     pub dry_run: bool,
-    /// Approve at once what would wait for a person (X-Auto-Advance), reading the request back
-    /// with this.
-    pub auto_advance: Option<&'a dyn Wire>,
+    /// Approve at once what would wait for a person (X-Auto-Advance).
+    pub auto_advance: bool,
 }
 
-impl<T> Mutation<'_, T> {
+impl<'a, T> Mutation<'a, T> {
     /// A plain mutation at `now`: no seal, no hooks.
-    pub fn at(now: DateTime<Utc>) -> Self {
-        Mutation { now, seal: None, request: "{}", dry_run: false, auto_advance: None }
+    pub fn at(now: DateTime<Utc>, wire: &'a dyn Wire) -> Self {
+        Mutation { now, seal: None, request: "{}", wire, dry_run: false, auto_advance: false }
     }
 
     /// The testing hooks are for sandbox tenants only.
     fn check_hooks(&self, tenant: &Tenant) -> Result<(), Error> {
-        let hooks = [(self.dry_run, "X-Dry-Run"), (self.auto_advance.is_some(), "X-Auto-Advance")];
+        let hooks = [(self.dry_run, "X-Dry-Run"), (self.auto_advance, "X-Auto-Advance")];
         match hooks.iter().find(|(on, _)| *on) {
             Some((_, name)) if !tenant.sandbox => Err(Error::PermissionDenied(format!(
                 "{name} is a testing hook of sandbox tenants; this tenant is not a sandbox"
@@ -123,8 +125,26 @@ pub async fn create_media_buy<S: Store>(
         return submitted(store, catalog, tenant, principal, submission, mutation, Created::Submitted).await;
     }
     let audit = vec![created_audit(&buy, &principal.principal_id, now)];
+    let wire = mutation.wire;
+    let told = request.push_notification.as_ref().and_then(|hook| {
+        let result = wire.created(tenant, &buy, mutation.request);
+        notify::completed(
+            &tenant.tenant_id,
+            Some(hook),
+            wire,
+            Operation::CreateMediaBuy,
+            result,
+            Some(mutation.request),
+            now,
+        )
+    });
     let created = Created::Buy(buy);
-    let also = Also { seal: mutation.seal.map(|seal| seal.response(&created, now)), task: None, audit };
+    let also = Also {
+        seal: mutation.seal.map(|seal| seal.response(&created, now)),
+        task: None,
+        audit,
+        events: told.into_iter().collect(),
+    };
     let Created::Buy(buy) = &created else { unreachable!("built above") };
     store.insert_media_buy(buy, &history, &also).await?;
     Ok(created)
@@ -144,10 +164,11 @@ async fn submitted<S: Store, T>(
     let now = mutation.now;
     let seal = |task: &Task| mutation.seal.map(|seal| seal.response(&arm(task.clone()), now));
     let task = approval::submit(store, tenant, principal, submission, seal, now).await?;
-    if let Some(wire) = mutation.auto_advance {
+    if mutation.auto_advance {
         let actor = format!("auto-advance:{}", principal.principal_id);
         let notes = Some("approved by the X-Auto-Advance testing hook");
-        approval::decide(store, catalog, wire, tenant, &actor, &task, Resolution::Approved, notes, now).await?;
+        approval::decide(store, catalog, mutation.wire, tenant, &actor, &task, Resolution::Approved, notes, now)
+            .await?;
     }
     Ok(arm(task))
 }
@@ -166,6 +187,19 @@ pub async fn plan_create<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<(MediaBuy, Vec<HistoryEntry>), Error> {
     check_webhooks(tenant, request.push_notification.as_ref(), request.reporting_webhook.as_ref())?;
+    // Sandbox leniency for the compliance suite's universal storyboards, which buy a placeholder
+    // product they never discovered. Production catalogs never see it.
+    let with_placeholder;
+    let catalog = if tenant.sandbox
+        && catalog.product(PLACEHOLDER_PRODUCT).is_none()
+        && request.packages.iter().any(|p| p.product_id == PLACEHOLDER_PRODUCT)
+        && let Some(extended) = catalog.with_placeholder_product()
+    {
+        with_placeholder = extended;
+        &with_placeholder
+    } else {
+        catalog
+    };
     let account = resolve_account(store, tenant, principal, &request.account, Use::Spend, now).await?;
     let buyer =
         Buyer { tenant_id: &tenant.tenant_id, principal_id: &principal.principal_id, account_id: &account.account_id };
@@ -350,8 +384,27 @@ pub async fn update_media_buy<S: Store>(
         };
         return submitted(store, catalog, tenant, principal, submission, mutation, Changed::Submitted).await;
     }
+    let wire = mutation.wire;
+    let hook = request.push_notification.as_ref().or(plan.updated.media_buy.push_notification.as_ref());
+    let told = hook.and_then(|hook| {
+        let result = wire.updated(tenant, &plan.updated, mutation.request, now);
+        notify::completed(
+            &tenant.tenant_id,
+            Some(hook),
+            wire,
+            Operation::UpdateMediaBuy,
+            result,
+            Some(mutation.request),
+            now,
+        )
+    });
     let changed = Changed::Buy(plan.updated);
-    let also = Also { seal: mutation.seal.map(|seal| seal.response(&changed, now)), task: None, audit: plan.audit };
+    let also = Also {
+        seal: mutation.seal.map(|seal| seal.response(&changed, now)),
+        task: None,
+        audit: plan.audit,
+        events: told.into_iter().collect(),
+    };
     let Changed::Buy(updated) = &changed else { unreachable!("built above") };
     if plan.history.is_empty() {
         // Nothing to change: the answer is the buy as it is, without a new revision.

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// A product id, unique within a tenant.
 pub type ProductId = String;
 
+/// The product id the AdCP compliance suite's universal storyboards (webhook emission,
+/// idempotency) buy without discovering products first. Sandbox tenants accept it.
+pub const PLACEHOLDER_PRODUCT: &str = "test-product";
+
 /// Everything a tenant sells and how buyers may use it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -490,6 +494,38 @@ impl Catalog {
 
     pub fn product(&self, product_id: &str) -> Option<&Product> {
         self.products.iter().find(|p| p.product_id == product_id)
+    }
+
+    /// This catalog with the compliance suite's placeholder product added (sandbox tenants
+    /// only; see [`PLACEHOLDER_PRODUCT`]): a copy of the first non-guaranteed product (else the
+    /// first product) under the placeholder's id, priced at a fixed $5 CPM under the option ids
+    /// the suite sends (`test-pricing`, `default`). `None` for an empty catalog.
+    pub fn with_placeholder_product(&self) -> Option<Catalog> {
+        let model = self
+            .products
+            .iter()
+            .find(|p| p.delivery_type == DeliveryType::NonGuaranteed)
+            .or_else(|| self.products.first())?;
+        let currency = model.pricing_options.first().map_or_else(|| "USD".to_owned(), |o| o.currency.clone());
+        let option = |id: &str| PricingOption {
+            pricing_option_id: id.to_owned(),
+            pricing_model: PricingModel::Cpm,
+            currency: currency.clone(),
+            fixed_price: Some(5.0),
+            floor_price: None,
+            price_guidance: None,
+            min_spend_per_package: None,
+        };
+        let placeholder = Product {
+            product_id: PLACEHOLDER_PRODUCT.to_owned(),
+            name: "Test Product (sandbox placeholder)".to_owned(),
+            description: format!("Sandbox stand-in for compliance flows, delivering like {}", model.name),
+            pricing_options: vec![option("test-pricing"), option("default")],
+            ..model.clone()
+        };
+        let mut catalog = self.clone();
+        catalog.products.push(placeholder);
+        Some(catalog)
     }
 
     /// Checks the invariants a catalog must hold before it is stored: unique ids, every product

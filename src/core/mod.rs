@@ -21,6 +21,7 @@ pub mod feedback;
 pub mod idempotency;
 pub mod macros;
 pub mod media_buy;
+pub mod notify;
 pub mod pagination;
 pub mod ports;
 pub mod ranking;

@@ -12,6 +12,7 @@ use super::error::StoreError;
 use super::feedback::{Feedback, ProductRecord};
 use super::idempotency::{IdempotencyRecord, IdempotencyScope};
 use super::media_buy::{MediaBuy, MediaBuyStatus};
+use super::notify::{Notification, OutboxRecord};
 use super::tasks::{Priority, Task, TaskState, TaskStatus};
 use super::tenancy::{Account, AccountKey, AccountStatus, Principal, Tenant};
 
@@ -101,6 +102,8 @@ pub struct Also {
     /// (`StoreError::TaskChanged` and nothing written otherwise).
     pub task: Option<TaskWrite>,
     pub audit: Vec<AuditEntry>,
+    /// Buyer notifications of the change (the webhook outbox, see `core::notify`).
+    pub events: Vec<Notification>,
 }
 
 impl Also {
@@ -351,6 +354,27 @@ pub trait Store: Clone + Send + Sync + 'static {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Vec<(i64, AuditEntry)>, StoreError>> + Send;
+
+    /// Takes up to `limit` of the tenant's undelivered, not given-up events that are due by
+    /// `now` and not held by another worker, oldest first, and holds them until `until`.
+    /// Concurrent claims never return the same event.
+    fn claim_notifications(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxRecord>, StoreError>> + Send;
+
+    /// Stores an event's delivery state (attempts, next attempt, lease, outcome).
+    fn save_notification(&self, record: &OutboxRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The tenant's events, oldest first, at most `limit`.
+    fn notifications(
+        &self,
+        tenant_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxRecord>, StoreError>> + Send;
 
     /// An active (not revoked) principal of the tenant.
     fn principal(

@@ -5,11 +5,14 @@
 
 use chrono::{DateTime, Utc};
 
+use super::approval::Wire;
 use super::catalog::Catalog;
 use super::delivery::{AdServer, PackageLine, live_intervals};
 use super::error::Error;
 use super::media_buy::{Cancellation, Event, MediaBuy, MediaBuyStatus, Party, transition};
+use super::notify::{self, TaskEvent};
 use super::ports::{Also, HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::tasks::{Operation, TaskStatus};
 use super::tenancy::Tenant;
 
 /// A status change the scheduler made.
@@ -34,6 +37,7 @@ const BATCH: usize = 500;
 pub async fn advance<S: Store>(
     store: &S,
     ad_server: &dyn AdServer,
+    wire: &dyn Wire,
     catalog: &Catalog,
     tenant: &Tenant,
     now: DateTime<Utc>,
@@ -49,7 +53,7 @@ pub async fn advance<S: Store>(
         } else {
             (Event::FlightStarted, "activated", "Flight started")
         };
-        if let Some(change) = seller_move(store, buy, event, action, summary, now).await? {
+        if let Some(change) = seller_move(store, wire, buy, event, action, summary, now).await? {
             moved.push(change);
         }
     }
@@ -65,7 +69,8 @@ pub async fn advance<S: Store>(
     let next = if page.len() == BATCH { page.last().map(|b| b.media_buy_id.clone()) } else { None };
     for buy in page {
         if spent_out(store, ad_server, catalog, &buy, now).await?
-            && let Some(change) = seller_move(store, buy, Event::Finished, "completed", "Budget spent", now).await?
+            && let Some(change) =
+                seller_move(store, wire, buy, Event::Finished, "completed", "Budget spent", now).await?
         {
             moved.push(change);
         }
@@ -107,6 +112,7 @@ async fn spent_out<S: Store>(
 /// the event does not apply or the buy changed concurrently.
 pub(crate) async fn seller_move<S: Store>(
     store: &S,
+    wire: &dyn Wire,
     mut buy: MediaBuy,
     event: Event,
     action: &str,
@@ -140,7 +146,25 @@ pub(crate) async fn seller_move<S: Store>(
         package_id: None,
     };
     let audit = super::buying::status_audit(&buy, from, "system:seller", Some(summary.to_owned()), now);
-    let also = Also { audit: audit.into_iter().collect(), ..Also::default() };
+    let told = buy.push_notification.as_ref().map(|hook| {
+        let status = match to {
+            MediaBuyStatus::Canceled => TaskStatus::Canceled,
+            MediaBuyStatus::Rejected => TaskStatus::Rejected,
+            _ => TaskStatus::Completed,
+        };
+        let event = TaskEvent {
+            event_id: notify::event_id(),
+            task_id: notify::sync_task_id(),
+            operation: Operation::UpdateMediaBuy,
+            status,
+            at: now,
+            message: Some(summary.to_owned()),
+            result: Some(wire.buy_changed(&buy, summary)),
+            request: None,
+        };
+        notify::notification(&buy.tenant_id, hook, wire, &event)
+    });
+    let also = Also { audit: audit.into_iter().collect(), events: told.into_iter().collect(), ..Also::default() };
     let changed = store.update_media_buy(&buy, expected, &[entry], &also).await?;
     Ok(changed.then_some(Moved { media_buy_id: buy.media_buy_id, from, to }))
 }

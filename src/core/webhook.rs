@@ -88,6 +88,18 @@ pub fn check_url(url: &str, field: &str, policy: UrlPolicy) -> Result<(), Error>
     Ok(())
 }
 
+/// Checks an address a destination's host resolved to, before connecting to it (the URL check
+/// alone cannot see what a public name points at).
+///
+/// # Errors
+/// The kind of non-public range the address is in, when the policy refuses it.
+pub fn check_address(ip: IpAddr, policy: UrlPolicy) -> Result<(), String> {
+    match internal_range(ip) {
+        Some(range) if !policy.allow_private => Err(format!("{range} address {ip}")),
+        _ => Ok(()),
+    }
+}
+
 /// The kind of non-public range an address is in, if any.
 fn internal_range(ip: IpAddr) -> Option<&'static str> {
     match ip {

@@ -70,7 +70,28 @@ pub fn router(app: App, shutdown: CancellationToken) -> Router {
         .route("/mcp", axum::routing::any(mcp))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/brand.json", get(brand))
         .with_state(state)
+}
+
+/// The public keys buyers verify this seller's webhook signatures with.
+async fn jwks(State(http): State<Http>) -> Response {
+    axum::Json(http.app.webhook_key().jwks()).into_response()
+}
+
+/// The agent's brand.json entry (AdCP webhook signing: `agents[].jwks_uri`).
+async fn brand(State(http): State<Http>) -> Response {
+    let agent_url = http.app.config().public_url.clone();
+    let origin = agent_url.trim_end_matches('/').trim_end_matches("/mcp").to_owned();
+    axum::Json(serde_json::json!({
+        "agents": [{
+            "type": "sales",
+            "url": agent_url,
+            "jwks_uri": format!("{origin}/.well-known/jwks.json"),
+        }],
+    }))
+    .into_response()
 }
 
 async fn readyz(State(http): State<Http>) -> Response {

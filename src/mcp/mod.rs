@@ -99,8 +99,9 @@ impl Hooks {
             now,
             seal: Some(seal),
             request: original,
+            wire: &wire_tasks::Deferred,
             dry_run: self.dry_run,
-            auto_advance: self.auto_advance.then_some(&wire_tasks::Deferred as &dyn approval::Wire),
+            auto_advance: self.auto_advance,
         }
     }
 }

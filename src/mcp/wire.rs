@@ -87,6 +87,17 @@ pub fn capabilities_response(capabilities: &Capabilities, protocols: Option<&[St
         }),
     );
     body.insert("supported_protocols".into(), json!(["media_buy"]));
+    // Every webhook is signed under the RFC 9421 AdCP profile unless the buyer registered
+    // legacy credentials (HMAC-SHA256 or Bearer) in push_notification_config.authentication.
+    body.insert(
+        "webhook_signing".into(),
+        json!({
+            "supported": true,
+            "profile": "adcp/webhook-signing/v1",
+            "algorithms": ["ed25519"],
+            "legacy_hmac_fallback": true,
+        }),
+    );
     body.insert(
         "account".into(),
         json!({

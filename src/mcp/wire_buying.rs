@@ -504,7 +504,7 @@ pub fn time(at: DateTime<Utc>) -> Value {
     Value::String(at.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
-fn cancellation_value(c: &Cancellation) -> Value {
+pub fn cancellation_value(c: &Cancellation) -> Value {
     let mut value = json!({ "canceled_at": time(c.canceled_at), "canceled_by": c.canceled_by.as_str() });
     if let Some(reason) = &c.reason {
         value["reason"] = json!(reason);

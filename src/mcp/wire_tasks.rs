@@ -13,13 +13,15 @@ use super::wire_buying::{self, time};
 use crate::core::Error;
 use crate::core::approval::Wire;
 use crate::core::buying::{Changed, Created, Updated};
-use crate::core::media_buy::{CreateMediaBuy, MediaBuy};
+use crate::core::media_buy::{CreateMediaBuy, MediaBuy, MediaBuyStatus};
+use crate::core::notify::TaskEvent;
 use crate::core::pagination::Page;
 use crate::core::ports::{AuditEntry, TaskFilter};
 use crate::core::tasks::{
     ALL_TASK_STATES, NewTask, Operation, Priority, Resolution, Task, TaskFailure, TaskState, TaskStatus,
 };
 use crate::core::tenancy::Tenant;
+use crate::core::webhook::Webhook;
 
 /// Request types; their doc comments are the published input schemas.
 pub mod schemas {
@@ -362,6 +364,13 @@ fn kept(request: &str) -> Result<Args, Error> {
     }
 }
 
+/// The last non-empty path segment of a webhook URL.
+fn operation_id(url: &str) -> Option<&str> {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.split(['?', '#']).next()?.split_once('/')?.1;
+    path.rsplit('/').find(|segment| !segment.is_empty())
+}
+
 /// The kept request's `context`, echoed on every rendering of its outcome.
 fn with_context(mut body: Map<String, Value>, request: &str) -> String {
     if let Ok(args) = kept(request)
@@ -397,6 +406,56 @@ impl Wire for Deferred {
         body.insert("adcp_error".into(), object.clone());
         body.insert("errors".into(), json!([object]));
         TaskFailure { code, message, response: with_context(body, request) }
+    }
+
+    fn webhook_payload(&self, event: &TaskEvent<'_>, webhook: &Webhook) -> String {
+        let mut body = Map::new();
+        body.insert("idempotency_key".into(), event.event_id.clone().into());
+        body.insert("task_id".into(), event.task_id.clone().into());
+        body.insert("task_type".into(), event.operation.as_str().into());
+        body.insert("status".into(), event.status.as_str().into());
+        body.insert("timestamp".into(), time(event.at));
+        body.insert("protocol".into(), "media-buy".into());
+        // The buyer's own id for the operation is the last segment of the URL it registered
+        // (`.../step/<step>/<operation_id>`); it is echoed so that the buyer can match the event.
+        if let Some(operation_id) = operation_id(&webhook.url) {
+            body.insert("operation_id".into(), operation_id.into());
+        }
+        if let Some(message) = &event.message {
+            body.insert("message".into(), message.clone().into());
+        }
+        if let Some(result) = &event.result {
+            let mut result = stored_json(result);
+            if let Value::Object(map) = &mut result {
+                // The context goes at the top of the payload; a replay marker never applies.
+                map.remove("context");
+                map.remove("replayed");
+            }
+            body.insert("result".into(), result);
+        }
+        if let Some(context) = event.request.and_then(|r| kept(r).ok()).and_then(|a| a.context().cloned()) {
+            body.insert("context".into(), context);
+        }
+        if let Ok(Value::Object(config)) = serde_json::from_str::<Value>(&webhook.config.0)
+            && let Some(token) = config.get("token").and_then(Value::as_str)
+        {
+            body.insert("token".into(), token.into());
+        }
+        Value::Object(body).to_string()
+    }
+
+    fn buy_changed(&self, buy: &MediaBuy, reason: &str) -> String {
+        let mut body = Map::new();
+        body.insert("media_buy_id".into(), buy.media_buy_id.clone().into());
+        body.insert("status".into(), buy.status.as_str().into());
+        body.insert("revision".into(), buy.revision.into());
+        if let Some(cancellation) = &buy.cancellation {
+            body.insert("cancellation".into(), wire_buying::cancellation_value(cancellation));
+        }
+        if buy.status == MediaBuyStatus::Rejected {
+            body.insert("rejection_reason".into(), reason.into());
+        }
+        Value::Object(body).to_string()
     }
 }
 

@@ -21,6 +21,7 @@ use crate::core::creative::Creative;
 use crate::core::feedback::{Feedback, ProductRecord};
 use crate::core::idempotency::{IdempotencyRecord, IdempotencyScope};
 use crate::core::media_buy::MediaBuy;
+use crate::core::notify::OutboxRecord;
 use crate::core::ports::{
     AccountFilter, Also, Assignment, AuditEntry, AuditFilter, Claim, HistoryEntry, MediaBuyFilter, PageRequest,
     SealedResponse, Store, TaskFilter,
@@ -104,6 +105,7 @@ macro_rules! seal {
 mod bookings;
 mod creatives;
 mod media_buys;
+mod outbox;
 mod tasks;
 
 impl Db {
@@ -173,6 +175,20 @@ impl Db {
             }
             Db::Postgres(_) => Ok(()),
         }
+    }
+
+    /// The seller's webhook-signing key as (kid, private key): the one stored, or `fresh` stored
+    /// now when there is none yet, so that the key published to buyers outlives restarts.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn signing_key(
+        &self,
+        fresh_kid: &str,
+        fresh_private: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String), StoreError> {
+        outbox::signing_key(self, fresh_kid, fresh_private, now).await
     }
 
     /// `sqlite` or `postgres`.
@@ -787,6 +803,24 @@ impl Store for Db {
 
     async fn audit_log(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
         tasks::audit_log(self, filter, page).await
+    }
+
+    async fn claim_notifications(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        outbox::claim(self, tenant_id, now, until, limit).await
+    }
+
+    async fn save_notification(&self, record: &OutboxRecord) -> Result<(), StoreError> {
+        outbox::save(self, record).await
+    }
+
+    async fn notifications(&self, tenant_id: &str, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
+        outbox::list(self, tenant_id, limit).await
     }
 
     async fn principal(&self, tenant_id: &str, principal_id: &str) -> Result<Option<Principal>, StoreError> {

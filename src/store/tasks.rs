@@ -11,7 +11,8 @@ use crate::core::tasks::{Operation, Priority, Resolution, Task, TaskFailure, Tas
 
 /// Inside transaction `$tx`: writes what `$also` carries. The seal goes first (a taken key
 /// returns `KeyTaken` before any other work), then the task, compare-and-set on its revision
-/// (`TaskChanged` when someone else changed it), then the audit entries. Either error rolls the
+/// (`TaskChanged` when someone else changed it), then the audit entries and notifications.
+/// Either error rolls the
 /// transaction back and returns from the enclosing function.
 macro_rules! also {
     ($tx:ident, $also:expr) => {{
@@ -26,6 +27,7 @@ macro_rules! also {
             }
         }
         super::tasks::insert_audit!($tx, &also.audit);
+        super::outbox::enqueue!($tx, &also.events);
     }};
 }
 pub(super) use also;
@@ -220,6 +222,7 @@ pub(super) async fn insert(db: &Db, task: &Task, also: &Also) -> Result<(), Stor
         .await
         .map_err(backend)?;
         insert_audit!(tx, &also.audit);
+        super::outbox::enqueue!(tx, &also.events);
         tx.commit().await.map_err(backend)
     })
 }
@@ -235,6 +238,7 @@ pub(super) async fn save(db: &Db, task: &Task, expected: i64, also: &Also) -> Re
             return Ok(false);
         }
         insert_audit!(tx, &also.audit);
+        super::outbox::enqueue!(tx, &also.events);
         tx.commit().await.map_err(backend)?;
         Ok(true)
     })

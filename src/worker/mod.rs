@@ -2,6 +2,7 @@
 //! escalates overdue human tasks), and the booking sync that brings the ad server in line with the buys. Each worker runs until the
 //! shutdown token is cancelled; its state lives in the database, so a restart loses nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -9,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::core::approval;
 use crate::core::booking::{self, SyncOutcome};
+use crate::core::notify::{self, Sender};
 use crate::core::schedule;
+use crate::mcp::wire_tasks::Deferred;
 
 /// Runs a scheduler pass over every tenant each `interval`, until `shutdown`.
 pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationToken) {
@@ -21,7 +24,9 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
             let now = app.clock().now();
             let cursor = cursors.get(&tenant.tenant_id).cloned().flatten();
             let outcome = match app.catalog(tenant).await {
-                Ok(catalog) => schedule::advance(app.db(), app.ad_server(), &catalog, tenant, now, cursor).await,
+                Ok(catalog) => {
+                    schedule::advance(app.db(), app.ad_server(), &Deferred, &catalog, tenant, now, cursor).await
+                }
                 Err(error) => Err(error),
             };
             match outcome {
@@ -67,7 +72,7 @@ pub async fn run_bookings(app: App, interval: Duration, shutdown: CancellationTo
         for tenant_config in &app.config().tenants {
             let tenant = &tenant_config.tenant;
             let now = app.clock().now();
-            match booking::sync_due(app.db(), app.ad_server(), tenant, now).await {
+            match booking::sync_due(app.db(), app.ad_server(), &Deferred, tenant, now).await {
                 Ok(outcomes) => {
                     for outcome in outcomes {
                         match outcome {
@@ -88,6 +93,56 @@ pub async fn run_bookings(app: App, interval: Duration, shutdown: CancellationTo
                     tracing::warn!(tenant = %tenant.tenant_id, %error, "booking pass failed; retrying next tick")
                 }
             }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// How many webhook attempts run at once.
+const WEBHOOK_CONCURRENCY: usize = 16;
+
+/// Delivers due buyer notifications of every tenant each `interval`, until `shutdown`; several
+/// at once, so that one slow receiver does not hold up the others.
+pub async fn run_webhooks(app: App, sender: Arc<dyn Sender>, interval: Duration, shutdown: CancellationToken) {
+    loop {
+        for tenant_config in &app.config().tenants {
+            let tenant = &tenant_config.tenant;
+            let claimed = match notify::claim_due(app.db(), &tenant.tenant_id, app.clock().now(), 64).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(tenant = %tenant.tenant_id, %error, "webhook claim failed; retrying next tick");
+                    continue;
+                }
+            };
+            let mut running = tokio::task::JoinSet::new();
+            for record in claimed {
+                while running.len() >= WEBHOOK_CONCURRENCY {
+                    running.join_next().await;
+                }
+                let (app, sender, policy) = (app.clone(), sender.clone(), tenant.webhook_urls);
+                running.spawn(async move {
+                    let event_id = record.notification.event_id.clone();
+                    let now = app.clock().now();
+                    match notify::attempt(app.db(), sender.as_ref(), policy, record, now, rand::random()).await {
+                        Ok(done) if done.delivered_at.is_some() => {
+                            tracing::info!(event = %event_id, attempts = done.attempts, "webhook delivered");
+                        }
+                        Ok(done) if done.failed => {
+                            tracing::warn!(event = %event_id, attempts = done.attempts,
+                                error = done.last_error.as_deref().unwrap_or(""), "webhook given up");
+                        }
+                        Ok(done) => {
+                            tracing::info!(event = %event_id, attempts = done.attempts, next = %done.next_attempt_at,
+                                error = done.last_error.as_deref().unwrap_or(""), "webhook attempt failed; will retry");
+                        }
+                        Err(error) => tracing::warn!(event = %event_id, %error, "webhook state not saved"),
+                    }
+                });
+            }
+            while running.join_next().await.is_some() {}
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -41,7 +41,7 @@ async fn submit(db: &Db, demo: &Demo) -> sales_agent::core::tasks::Task {
     let end = t0() + Duration::days(30);
     let request = techcorp_buy(&demo.account, StartTime::Asap, end, vec![display_package(60_000.0)]);
     let original = wire_request(60_000.0, end);
-    let mutation = Mutation { request: &original, ..Mutation::at(t0()) };
+    let mutation = Mutation { request: &original, ..Mutation::at(t0(), &Deferred) };
     match buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &mutation).await {
         Ok(Created::Submitted(task)) => task,
         other => panic!("expected the submitted arm, got {other:?}"),
@@ -190,12 +190,18 @@ async fn budget_increases_above_the_share_wait_and_apply_on_approval() {
         demo.tenant.approvals.budget_increase_share = Some(0.25);
         let end = t0() + Duration::days(30);
         let request = techcorp_buy(&demo.account, StartTime::Asap, end, vec![display_package(10_000.0)]);
-        let buy =
-            buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(t0()))
-                .await
-                .unwrap()
-                .into_buy()
-                .expect("never held");
+        let buy = buying::create_media_buy(
+            db,
+            &demo.catalog,
+            &demo.tenant,
+            &demo.principal,
+            &request,
+            &Mutation::at(t0(), &Deferred),
+        )
+        .await
+        .unwrap()
+        .into_buy()
+        .expect("never held");
         let package_id = buy.packages[0].package_id.clone();
         let raise = |budget: f64| UpdateMediaBuy {
             media_buy_id: buy.media_buy_id.clone(),
@@ -212,7 +218,7 @@ async fn budget_increases_above_the_share_wait_and_apply_on_approval() {
             &demo.tenant,
             &demo.principal,
             &raise(12_000.0),
-            &Mutation::at(t0()),
+            &Mutation::at(t0(), &Deferred),
         )
         .await
         .unwrap();
@@ -221,7 +227,7 @@ async fn budget_increases_above_the_share_wait_and_apply_on_approval() {
         let original = json!({"idempotency_key": "approvals-it-raise-001", "media_buy_id": buy.media_buy_id,
             "packages": [{"package_id": package_id, "budget": 20_000}]})
         .to_string();
-        let mutation = Mutation { request: &original, ..Mutation::at(t0()) };
+        let mutation = Mutation { request: &original, ..Mutation::at(t0(), &Deferred) };
         let Changed::Submitted(task) =
             buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &raise(20_000.0), &mutation)
                 .await

@@ -7,6 +7,7 @@ use sales_agent::core::booking::{RunState, SyncOutcome, sync_due};
 use sales_agent::core::buying::{self, Mutation, PackageUpdate, UpdateMediaBuy};
 use sales_agent::core::media_buy::{MediaBuy, MediaBuyStatus, StartTime};
 use sales_agent::core::ports::Store;
+use sales_agent::mcp::wire_tasks::Deferred;
 use sales_agent::store::Db;
 
 use crate::delivery::{Demo, demo, display_package, techcorp_buy};
@@ -19,7 +20,7 @@ fn t0() -> DateTime<Utc> {
 async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
     let packages = budgets.iter().map(|b| display_package(*b)).collect();
     let request = techcorp_buy(&demo.account, StartTime::Asap, t0() + Duration::days(30), packages);
-    buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(t0()))
+    buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(t0(), &Deferred))
         .await
         .unwrap()
         .into_buy()
@@ -27,7 +28,7 @@ async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
 }
 
 async fn update(db: &Db, demo: &Demo, request: UpdateMediaBuy, at: DateTime<Utc>) -> MediaBuy {
-    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at))
+    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at, &Deferred))
         .await
         .unwrap()
         .into_updated()
@@ -51,9 +52,9 @@ async fn every_buy_change_reaches_the_ad_server() {
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].leased_until, Some(lease_end));
         assert!(db.claim_bookings("demo", t0(), lease_end, 10).await.unwrap().is_empty(), "one holder");
-        assert!(sync_due(db, &mock, &demo.tenant, t0()).await.unwrap().is_empty(), "due, but leased");
+        assert!(sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap().is_empty(), "due, but leased");
 
-        let outcomes = sync_due(db, &mock, &demo.tenant, lease_end).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, lease_end).await.unwrap();
         assert_eq!(outcomes, vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: 1, ops: 3 }]);
         let order = mock.order(&buy.media_buy_id).expect("order booked");
         assert_eq!(order.state, RunState::Running);
@@ -64,7 +65,7 @@ async fn every_buy_change_reaches_the_ad_server() {
         assert!(record.in_sync());
         assert_eq!(record.booking.order_id.as_deref(), Some(order.order_id.as_str()));
         assert_eq!(record.booking.lines.len(), 2);
-        assert!(sync_due(db, &mock, &demo.tenant, t0()).await.unwrap().is_empty(), "nothing left to do");
+        assert!(sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap().is_empty(), "nothing left to do");
 
         // A budget change and a pause travel as one line update and one order state change.
         let change = UpdateMediaBuy {
@@ -79,7 +80,7 @@ async fn every_buy_change_reaches_the_ad_server() {
         };
         let changed = update(db, &demo, change, t0() + Duration::hours(1)).await;
         let later = t0() + Duration::hours(1);
-        let outcomes = sync_due(db, &mock, &demo.tenant, later).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, later).await.unwrap();
         assert_eq!(
             outcomes,
             vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: changed.revision, ops: 2 }]
@@ -91,7 +92,7 @@ async fn every_buy_change_reaches_the_ad_server() {
         let cancel =
             UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), cancel: Some(None), ..UpdateMediaBuy::default() };
         update(db, &demo, cancel, later).await;
-        sync_due(db, &mock, &demo.tenant, later).await.unwrap();
+        sync_due(db, &mock, &Deferred, &demo.tenant, later).await.unwrap();
         assert_eq!(mock.order(&buy.media_buy_id).unwrap().state, RunState::Canceled);
         assert_eq!(
             mock.calls().iter().filter(|c| c.starts_with("create_")).count(),
@@ -112,7 +113,7 @@ async fn failures_are_retried_with_backoff_and_never_duplicate() {
 
         // The order is created, but the answer is lost: the retry finds it instead of making another.
         mock.fail_next(Fault::AppliedThenTimeout);
-        let outcomes = sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
         let SyncOutcome::Retrying { attempts, next_attempt_at, .. } = &outcomes[0] else {
             panic!("expected a retry, got {outcomes:?}");
         };
@@ -122,15 +123,18 @@ async fn failures_are_retried_with_backoff_and_never_duplicate() {
         assert_eq!(record.booking.order_id, None, "but we never heard back");
         assert!(record.last_error.as_deref().unwrap().contains("timed out"));
 
-        assert!(sync_due(db, &mock, &demo.tenant, t0() + Duration::seconds(1)).await.unwrap().is_empty(), "backoff");
+        assert!(
+            sync_due(db, &mock, &Deferred, &demo.tenant, t0() + Duration::seconds(1)).await.unwrap().is_empty(),
+            "backoff"
+        );
         mock.fail_next(Fault::Unavailable);
-        let outcomes = sync_due(db, &mock, &demo.tenant, t0() + Duration::seconds(2)).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0() + Duration::seconds(2)).await.unwrap();
         assert!(
             matches!(&outcomes[0], SyncOutcome::Retrying { attempts: 2, next_attempt_at, .. }
                 if *next_attempt_at == t0() + Duration::seconds(6)),
             "second backoff is 4 s: {outcomes:?}"
         );
-        let outcomes = sync_due(db, &mock, &demo.tenant, t0() + Duration::seconds(6)).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0() + Duration::seconds(6)).await.unwrap();
         assert!(matches!(outcomes[0], SyncOutcome::Synced { ops: 2, .. }), "{outcomes:?}");
         let calls = mock.calls();
         assert_eq!(calls.iter().filter(|c| c.starts_with("create_order")).count(), 3, "{calls:?}");
@@ -150,7 +154,7 @@ async fn refusals_reject_unbooked_buys_and_are_recorded_on_booked_ones() {
 
         let refused = create(db, &demo, &[5000.0]).await;
         mock.fail_next(Fault::Refused);
-        let outcomes = sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
         assert!(matches!(&outcomes[0], SyncOutcome::Refused { .. }), "{outcomes:?}");
         let stored = db.media_buy("demo", &refused.media_buy_id).await.unwrap().unwrap();
         // It was already active (asap, with creatives), so the seller cancels it: it never delivered.
@@ -160,12 +164,12 @@ async fn refusals_reject_unbooked_buys_and_are_recorded_on_booked_ones() {
         assert_eq!((history[0].action.as_str(), history[0].actor.as_str()), ("canceled", "seller"));
         assert!(history[0].summary.contains("refused"));
         // The rejection is a change too: its sync has nothing to book.
-        let outcomes = sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
         assert!(matches!(outcomes[0], SyncOutcome::Synced { ops: 0, .. }), "{outcomes:?}");
         assert!(mock.order(&refused.media_buy_id).is_none());
 
         let booked = create(db, &demo, &[5000.0]).await;
-        sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
         let package_id = booked.packages[0].package_id.clone();
         let raise = |budget: f64| UpdateMediaBuy {
             media_buy_id: booked.media_buy_id.clone(),
@@ -178,17 +182,20 @@ async fn refusals_reject_unbooked_buys_and_are_recorded_on_booked_ones() {
         };
         update(db, &demo, raise(6000.0), t0()).await;
         mock.fail_next(Fault::Refused);
-        sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
         let record = db.booking("demo", &booked.media_buy_id).await.unwrap().unwrap();
         assert!(record.failed && !record.in_sync(), "the disagreement is on record");
         assert!(record.last_error.unwrap().contains("refused"));
         assert_eq!(db.media_buy("demo", &booked.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Active);
-        assert!(sync_due(db, &mock, &demo.tenant, t0() + Duration::days(1)).await.unwrap().is_empty(), "not retried");
+        assert!(
+            sync_due(db, &mock, &Deferred, &demo.tenant, t0() + Duration::days(1)).await.unwrap().is_empty(),
+            "not retried"
+        );
         assert_eq!(mock.line(&package_id).unwrap().spec.budget, 5000.0);
 
         // The buyer's next change is tried again.
         update(db, &demo, raise(6500.0), t0()).await;
-        sync_due(db, &mock, &demo.tenant, t0()).await.unwrap();
+        sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
         assert_eq!(mock.line(&package_id).unwrap().spec.budget, 6500.0);
         assert!(db.booking("demo", &booked.media_buy_id).await.unwrap().unwrap().in_sync());
     }

@@ -11,6 +11,8 @@ use sales_agent::core::media_buy::{CreateMediaBuy, PackageRequest, StartTime};
 use sales_agent::core::ports::Store;
 use sales_agent::core::tenancy::{AccountKey, Principal, Tenant};
 
+use sales_agent::mcp::wire_tasks::Deferred;
+
 use crate::support;
 
 /// The demo tenant bootstrapped on a test database, its demo buyer and TechCorp's account.
@@ -86,7 +88,7 @@ async fn delivery_follows_budget_pacing_and_pauses() {
         let Demo { tenant, catalog, principal, account } = demo(test_db).await;
         let t0 = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
         let request = techcorp_buy(&account, StartTime::Asap, t0 + Duration::days(30), vec![display_package(5000.0)]);
-        let buy = buying::create_media_buy(db, &catalog, &tenant, &principal, &request, &Mutation::at(t0))
+        let buy = buying::create_media_buy(db, &catalog, &tenant, &principal, &request, &Mutation::at(t0, &Deferred))
             .await
             .unwrap()
             .into_buy()
@@ -110,14 +112,28 @@ async fn delivery_follows_budget_pacing_and_pauses() {
 
         let pause =
             UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(true), ..UpdateMediaBuy::default() };
-        buying::update_media_buy(db, &catalog, &tenant, &principal, &pause, &Mutation::at(t0 + Duration::days(15)))
-            .await
-            .unwrap();
+        buying::update_media_buy(
+            db,
+            &catalog,
+            &tenant,
+            &principal,
+            &pause,
+            &Mutation::at(t0 + Duration::days(15), &Deferred),
+        )
+        .await
+        .unwrap();
         let resume =
             UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(false), ..UpdateMediaBuy::default() };
-        buying::update_media_buy(db, &catalog, &tenant, &principal, &resume, &Mutation::at(t0 + Duration::days(20)))
-            .await
-            .unwrap();
+        buying::update_media_buy(
+            db,
+            &catalog,
+            &tenant,
+            &principal,
+            &resume,
+            &Mutation::at(t0 + Duration::days(20), &Deferred),
+        )
+        .await
+        .unwrap();
         let after_pause = report(t0 + Duration::days(20)).await;
         assert_eq!(after_pause.buys[0].packages[0].totals.impressions, 200_000.0, "nothing delivers while paused");
         assert!(after_pause.buys[0].packages[0].pacing_index.unwrap() < 1.0, "behind after a pause");
@@ -150,7 +166,7 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
         let create = |request: CreateMediaBuy| {
             let (catalog, tenant, principal) = (catalog.clone(), tenant.clone(), principal.clone());
             async move {
-                buying::create_media_buy(db, &catalog, &tenant, &principal, &request, &Mutation::at(t0))
+                buying::create_media_buy(db, &catalog, &tenant, &principal, &request, &Mutation::at(t0, &Deferred))
                     .await
                     .unwrap()
                     .into_buy()
@@ -163,27 +179,27 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
         assert_eq!((later.status, orphan.status, greedy.status), (S::PendingStart, S::PendingCreatives, S::Active));
 
         assert!(
-            advance(db, &MockAdServer::new(), &catalog, &tenant, t0, None).await.unwrap().0.is_empty(),
+            advance(db, &MockAdServer::new(), &Deferred, &catalog, &tenant, t0, None).await.unwrap().0.is_empty(),
             "nothing due yet"
         );
-        advance(db, &MockAdServer::new(), &catalog, &tenant, t0 + Duration::days(2), None).await.unwrap();
+        advance(db, &MockAdServer::new(), &Deferred, &catalog, &tenant, t0 + Duration::days(2), None).await.unwrap();
         assert_eq!(stored(db, &later.media_buy_id).await.status, S::Active, "{}", db.backend_name());
 
         // $2,000 at $12.50 buys 160,000 of the 1,000,000 goal; asap pacing spends it long before day 30.
-        advance(db, &MockAdServer::new(), &catalog, &tenant, t0 + Duration::days(6), None).await.unwrap();
+        advance(db, &MockAdServer::new(), &Deferred, &catalog, &tenant, t0 + Duration::days(6), None).await.unwrap();
         let expired = stored(db, &orphan.media_buy_id).await;
         assert_eq!(expired.status, S::Canceled);
         let cancellation = expired.cancellation.expect("seller cancellation");
         assert_eq!(cancellation.canceled_by, sales_agent::core::media_buy::Party::Seller);
         assert_eq!(stored(db, &greedy.media_buy_id).await.status, S::Completed, "budget spent");
 
-        advance(db, &MockAdServer::new(), &catalog, &tenant, t0 + Duration::days(11), None).await.unwrap();
+        advance(db, &MockAdServer::new(), &Deferred, &catalog, &tenant, t0 + Duration::days(11), None).await.unwrap();
         let done = stored(db, &later.media_buy_id).await;
         assert_eq!(done.status, S::Completed, "flight ended");
         let history = db.media_buy_history(&done.media_buy_id, 10).await.unwrap();
         assert_eq!(history[0].actor, "seller");
         assert!(
-            advance(db, &MockAdServer::new(), &catalog, &tenant, t0 + Duration::days(12), None)
+            advance(db, &MockAdServer::new(), &Deferred, &catalog, &tenant, t0 + Duration::days(12), None)
                 .await
                 .unwrap()
                 .0

@@ -22,6 +22,7 @@ async fn published_tool_schemas_match_the_golden_copy() {
         Arc::new(SystemClock),
         Arc::new(KeywordRanker),
         Arc::new(sales_agent::adapters::mock::MockAdServer::new()),
+        sales_agent::adapters::webhook::WebhookKey::generate(),
     );
     let document = tools_document(&SalesAgent::new(app));
     let rendered = serde_json::to_string_pretty(&document).unwrap() + "\n";

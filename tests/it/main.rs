@@ -10,3 +10,4 @@ mod golden;
 mod server;
 mod store;
 mod support;
+mod webhooks;
