@@ -13,8 +13,9 @@ use serde::Deserialize;
 use crate::core::approval::{ApprovalPolicy, BuyApproval};
 use crate::core::catalog::Catalog;
 use crate::core::creative::ReviewPolicy;
+use crate::core::media_buy::Verbatim;
 use crate::core::tenancy::{AccountPolicy, Billing, Tenant};
-use crate::core::webhook::UrlPolicy;
+use crate::core::webhook::{UrlPolicy, Webhook};
 
 const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 const DEMO_CATALOG: &str = include_str!("../config/demo-catalog.toml");
@@ -101,9 +102,15 @@ fn default_terms() -> Vec<String> {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreativesSection {
-    /// `auto` approves valid creatives on upload; `human` holds them for publisher review.
+    /// `auto` approves valid creatives on upload; `human` holds them for publisher review;
+    /// `rules` approves those matching `auto_approve_formats` or `auto_approve_principals` and
+    /// holds the rest.
     #[serde(default)]
     pub review: CreativeReview,
+    #[serde(default)]
+    pub auto_approve_formats: Vec<String>,
+    #[serde(default)]
+    pub auto_approve_principals: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -132,6 +139,9 @@ pub struct ApprovalsSection {
     /// Hours a task may wait before it is overdue and escalated.
     #[serde(default = "default_due_hours")]
     pub due_hours: u32,
+    /// Publisher ops' chat webhook (Slack-compatible `{"text": ...}`), told of new and
+    /// overdue tasks.
+    pub ops_webhook_url: Option<String>,
 }
 
 impl Default for ApprovalsSection {
@@ -142,6 +152,7 @@ impl Default for ApprovalsSection {
             trusted_principals: Vec::new(),
             budget_increase_share: None,
             due_hours: default_due_hours(),
+            ops_webhook_url: None,
         }
     }
 }
@@ -166,6 +177,7 @@ pub enum CreativeReview {
     #[default]
     Human,
     Auto,
+    Rules,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -314,14 +326,22 @@ fn tenant_config(section: TenantSection, base: Option<&Path>, public_url: &str) 
         creative_review: match section.creatives.review {
             CreativeReview::Auto => ReviewPolicy::AutoApprove,
             CreativeReview::Human => ReviewPolicy::Human,
+            CreativeReview::Rules => ReviewPolicy::Rules {
+                auto_approve_formats: section.creatives.auto_approve_formats,
+                auto_approve_principals: section.creatives.auto_approve_principals,
+            },
         },
         webhook_urls: UrlPolicy { allow_private: section.webhooks.allow_private_urls },
-        approvals: approval_policy(id, section.approvals)?,
+        approvals: approval_policy(
+            id,
+            section.approvals,
+            UrlPolicy { allow_private: section.webhooks.allow_private_urls },
+        )?,
     };
     Ok(TenantConfig { tenant, catalog, sandbox_principals: section.sandbox_principals })
 }
 
-fn approval_policy(id: &str, section: ApprovalsSection) -> anyhow::Result<ApprovalPolicy> {
+fn approval_policy(id: &str, section: ApprovalsSection, policy: UrlPolicy) -> anyhow::Result<ApprovalPolicy> {
     let media_buys = match (section.media_buys, section.budget_threshold) {
         (BuyApprovalMode::Never, _) => BuyApproval::Never,
         (BuyApprovalMode::Always, _) => BuyApproval::Always,
@@ -341,10 +361,20 @@ fn approval_policy(id: &str, section: ApprovalsSection) -> anyhow::Result<Approv
     if section.due_hours == 0 {
         bail!("tenant {id}: approvals.due_hours must be at least 1");
     }
+    let ops_webhook = match section.ops_webhook_url {
+        Some(url) => {
+            crate::core::webhook::check_url(&url, "approvals.ops_webhook_url", policy)
+                .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?;
+            let config = serde_json::json!({ "url": url }).to_string();
+            Some(Webhook { url, config: Verbatim(config) })
+        }
+        None => None,
+    };
     Ok(ApprovalPolicy {
         media_buys,
         budget_increase_share: section.budget_increase_share,
         due_in: chrono::Duration::hours(i64::from(section.due_hours)),
+        ops_webhook,
     })
 }
 

@@ -13,6 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::buying::{self, UpdateMediaBuy};
 use super::catalog::Catalog;
+use super::creative::{Creative, CreativeStatus, creative_transition_allowed};
+use super::creatives;
 use super::error::{Error, StoreError};
 use super::media_buy::{CreateMediaBuy, MediaBuy};
 use super::notify::{self, TaskEvent};
@@ -42,11 +44,18 @@ pub struct ApprovalPolicy {
     pub budget_increase_share: Option<f64>,
     /// How long a task may wait before it is overdue and escalated.
     pub due_in: Duration,
+    /// Where publisher ops hear of new and overdue tasks (Slack-compatible JSON), if anywhere.
+    pub ops_webhook: Option<Webhook>,
 }
 
 impl Default for ApprovalPolicy {
     fn default() -> Self {
-        ApprovalPolicy { media_buys: BuyApproval::Never, budget_increase_share: None, due_in: Duration::hours(24) }
+        ApprovalPolicy {
+            media_buys: BuyApproval::Never,
+            budget_increase_share: None,
+            due_in: Duration::hours(24),
+            ops_webhook: None,
+        }
     }
 }
 
@@ -102,6 +111,41 @@ pub trait Wire: Send + Sync {
     fn webhook_payload(&self, event: &TaskEvent<'_>, webhook: &Webhook) -> String;
     /// A buy the seller moved (activated, completed, canceled, rejected), as a webhook result.
     fn buy_changed(&self, buy: &MediaBuy, reason: &str) -> String;
+    /// The outcome of a creative review: each creative's final status.
+    fn creatives_reviewed(&self, creatives: &[Creative], request: &str) -> String;
+    /// A message for publisher ops' chat webhook (Slack-compatible).
+    fn ops_message(&self, text: &str) -> String;
+}
+
+/// Publisher ops' notice of a task (created, escalated) for the tenant's ops webhook, if it
+/// has one.
+pub fn ops_notice(
+    tenant: &Tenant,
+    wire: &dyn Wire,
+    task: &Task,
+    headline: &str,
+    now: DateTime<Utc>,
+) -> Option<notify::Notification> {
+    let hook = tenant.approvals.ops_webhook.as_ref()?;
+    let mut text = format!(
+        "{headline}: {} [{} priority] {} (task {}, due {})",
+        task.task_type,
+        task.priority.as_str(),
+        task.description,
+        task.task_id,
+        task.due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    if let Some(detail) = &task.detail {
+        text.push_str(&format!(". Why: {detail}"));
+    }
+    Some(notify::Notification {
+        event_id: notify::event_id(),
+        tenant_id: tenant.tenant_id.clone(),
+        url: hook.url.clone(),
+        config: hook.config.clone(),
+        body: wire.ops_message(&text),
+        created_at: now,
+    })
 }
 
 /// What a waiting operation is.
@@ -122,6 +166,7 @@ pub struct Submission<'a> {
 /// `KeyTaken` when a concurrent identical request won the key, storage.
 pub async fn submit<S: Store>(
     store: &S,
+    wire: &dyn Wire,
     tenant: &Tenant,
     principal: &Principal,
     submission: Submission<'_>,
@@ -133,6 +178,7 @@ pub async fn submit<S: Store>(
         operation: Some(submission.operation),
         principal_id: Some(principal.principal_id.clone()),
         media_buy_id: submission.media_buy_id,
+        creative_ids: vec![],
         priority: Priority::Medium,
         description: submission.description,
         detail: Some(submission.reason),
@@ -142,7 +188,8 @@ pub async fn submit<S: Store>(
     };
     let task = tasks::open(&tenant.tenant_id, new, now);
     let audit = task_audit(&task, &principal.principal_id, "created", None, task.detail.clone(), now);
-    let also = Also { seal: seal(&task), task: None, audit: vec![audit], events: vec![] };
+    let events = ops_notice(tenant, wire, &task, "New task", now).into_iter().collect();
+    let also = Also { seal: seal(&task), audit: vec![audit], events, ..Also::default() };
     store.insert_task(&task, &also).await?;
     Ok(task)
 }
@@ -220,6 +267,7 @@ pub async fn audit_log<S: Store>(
 /// `InvalidRequest` for an empty type or a due time that is not in the future; storage.
 pub async fn create_human_task<S: Store>(
     store: &S,
+    wire: &dyn Wire,
     tenant: &Tenant,
     actor: &Principal,
     new: NewTask,
@@ -240,11 +288,12 @@ pub async fn create_human_task<S: Store>(
     }
     let task = tasks::open(&tenant.tenant_id, new, now);
     let audit = task_audit(&task, &actor.principal_id, "created", None, Some(task.description.clone()), now);
-    store.insert_task(&task, &Also { audit: vec![audit], ..Also::default() }).await?;
+    let events = ops_notice(tenant, wire, &task, "New task", now).into_iter().collect();
+    store.insert_task(&task, &Also { audit: vec![audit], events, ..Also::default() }).await?;
     Ok(task)
 }
 
-/// Assigns a task to a person (seed 001 `assign_task`).
+/// Assigns a task to a person (seed 001 `assign_task`); `start` marks it in progress too.
 ///
 /// # Errors
 /// `TaskNotFound`, `InvalidState` for a closed task, `Conflict` when it changed meanwhile.
@@ -254,14 +303,18 @@ pub async fn assign_task<S: Store>(
     actor: &Principal,
     task_id: &str,
     assignee: &str,
+    start: bool,
     now: DateTime<Utc>,
 ) -> Result<Task, Error> {
     let task = get_task(store, tenant, actor, task_id).await?;
-    let assigned = tasks::assign(&task, assignee, now)?;
+    let mut assigned = tasks::assign(&task, assignee, now)?;
+    if start {
+        assigned = tasks::start(&assigned, now)?;
+    }
     let audit = task_audit(
         &assigned,
         &actor.principal_id,
-        "assigned",
+        if start { "started" } else { "assigned" },
         task.assigned_to.clone(),
         assigned.assigned_to.clone(),
         now,
@@ -324,7 +377,13 @@ pub async fn decide<S: Store>(
         now,
     );
     let decision = AuditEntry { detail: notes.map(str::to_owned), ..decision };
-    let (Some(operation), Resolution::Approved) = (task.operation, resolution) else {
+    // Approval runs the deferred operation; rejecting a creative review rejects its creatives.
+    let runs = match (task.operation, resolution) {
+        (Some(operation), Resolution::Approved) => Some(operation),
+        (Some(Operation::SyncCreatives), Resolution::Rejected) => Some(Operation::SyncCreatives),
+        _ => None,
+    };
+    let Some(operation) = runs else {
         let events = told(tenant, wire, &resolved, now).into_iter().collect();
         save(store, &resolved, task.revision, vec![decision], events).await?;
         return Ok(resolved);
@@ -346,7 +405,7 @@ pub async fn decide<S: Store>(
             run_update(store, catalog, wire, tenant, &owner, &resolved, task.revision, &decision, request, now).await
         }
         Operation::SyncCreatives => {
-            Err(Error::invalid("task_id", "creative review tasks are decided with review_pending_creatives"))
+            run_review(store, wire, tenant, &owner, &resolved, task.revision, &decision, notes, now).await
         }
     };
     match outcome {
@@ -386,10 +445,10 @@ async fn run_create<S: Store>(
     done.media_buy_id = Some(buy.media_buy_id.clone());
     done.result = Some(wire.created(tenant, &buy, request));
     let also = Also {
-        seal: None,
         task: Some(TaskWrite { task: done.clone(), expected_revision: expected }),
         audit: vec![decision.clone(), created],
         events: told(tenant, wire, &done, now).into_iter().collect(),
+        ..Also::default()
     };
     store.insert_media_buy(&buy, &history, &also).await?;
     Ok(done)
@@ -423,16 +482,199 @@ async fn run_update<S: Store>(
             return Ok(done);
         }
         let also = Also {
-            seal: None,
             task: Some(TaskWrite { task: done.clone(), expected_revision: expected }),
             audit,
             events,
+            ..Also::default()
         };
         if store.update_media_buy(&plan.updated.media_buy, plan.expected, &plan.history, &also).await? {
             return Ok(done);
         }
     }
     Err(Error::Conflict { message: "the media buy keeps changing; approve the task again".to_owned() })
+}
+
+/// Approves (or, for a rejected task, rejects) every creative of a review task that still
+/// waits, and completes the task with their final statuses, in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn run_review<S: Store>(
+    store: &S,
+    wire: &dyn Wire,
+    tenant: &Tenant,
+    owner: &Principal,
+    resolved: &Task,
+    expected: i64,
+    decision: &AuditEntry,
+    notes: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    let verdict = match resolved.resolution {
+        Some(Resolution::Rejected) => Verdict::Reject(notes.unwrap_or("rejected in review").to_owned()),
+        _ => Verdict::Approve,
+    };
+    let library = store.creatives(&tenant.tenant_id, &owner.principal_id).await?;
+    let mut changed = Vec::new();
+    let mut audit = vec![decision.clone()];
+    for creative in library.iter().filter(|c| resolved.creative_ids.contains(&c.creative_id)) {
+        if creative.status == CreativeStatus::PendingReview {
+            let decided = judged(creative, &verdict, now);
+            audit.push(creatives::creative_audit(
+                &decided,
+                &decision.actor,
+                Some(creative.status),
+                verdict.reason(),
+                now,
+            ));
+            changed.push(decided);
+        }
+    }
+    let finals: Vec<Creative> = library
+        .iter()
+        .filter(|c| resolved.creative_ids.contains(&c.creative_id))
+        .map(|c| changed.iter().find(|d| d.creative_id == c.creative_id).unwrap_or(c).clone())
+        .collect();
+    let mut done = resolved.clone();
+    done.result = Some(wire.creatives_reviewed(&finals, resolved.request.as_deref().unwrap_or("{}")));
+    let also = Also {
+        task: Some(TaskWrite { task: done.clone(), expected_revision: expected }),
+        audit,
+        events: told(tenant, wire, &done, now).into_iter().collect(),
+        ..Also::default()
+    };
+    store.save_creatives(&changed, &also).await?;
+    Ok(done)
+}
+
+/// A publisher's decision on one creative.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject(String),
+}
+
+impl Verdict {
+    fn status(&self) -> CreativeStatus {
+        match self {
+            Verdict::Approve => CreativeStatus::Approved,
+            Verdict::Reject(_) => CreativeStatus::Rejected,
+        }
+    }
+
+    fn reason(&self) -> Option<String> {
+        match self {
+            Verdict::Approve => None,
+            Verdict::Reject(reason) => Some(reason.clone()),
+        }
+    }
+}
+
+fn judged(creative: &Creative, verdict: &Verdict, now: DateTime<Utc>) -> Creative {
+    Creative { status: verdict.status(), rejection_reason: verdict.reason(), updated_at: now, ..creative.clone() }
+}
+
+/// Creatives waiting for publisher review, of every buyer, oldest first.
+///
+/// # Errors
+/// Storage.
+pub async fn pending_creatives<S: Store>(store: &S, tenant: &Tenant, limit: usize) -> Result<Vec<Creative>, Error> {
+    Ok(store.find_creatives(&tenant.tenant_id, None, Some(CreativeStatus::PendingReview), limit).await?)
+}
+
+/// A publisher's review of one creative (seed 001 `review_pending_creatives`): approve, or
+/// reject with a reason. When it was the last undecided creative of a review task, the task
+/// completes with every creative's final status, and the buyer is told.
+///
+/// # Errors
+/// `CreativeNotFound`; `InvalidRequest` when the id is ambiguous across buyers (name the
+/// principal) or a rejection has no reason; `InvalidState` when the creative cannot move so;
+/// `Conflict` when its review task changed meanwhile; storage.
+#[allow(clippy::too_many_arguments)]
+pub async fn review_creative<S: Store>(
+    store: &S,
+    wire: &dyn Wire,
+    tenant: &Tenant,
+    admin: &Principal,
+    principal_id: Option<&str>,
+    creative_id: &str,
+    verdict: Verdict,
+    now: DateTime<Utc>,
+) -> Result<(Creative, Option<Task>), Error> {
+    if !admin.admin {
+        return Err(Error::PermissionDenied("only publisher admins review creatives".to_owned()));
+    }
+    if matches!(&verdict, Verdict::Reject(reason) if reason.trim().is_empty()) {
+        return Err(Error::invalid_with("reason", "a rejection needs a reason", "say what the buyer must fix"));
+    }
+    let mut found = store.find_creatives(&tenant.tenant_id, Some(creative_id), None, 10).await?;
+    found.retain(|c| principal_id.is_none_or(|p| c.principal_id == p));
+    let creative = match found.len() {
+        0 => return Err(Error::CreativeNotFound { creative_id: creative_id.to_owned() }),
+        1 => found.remove(0),
+        _ => {
+            return Err(Error::invalid_with(
+                "principal_id",
+                format!("several buyers have a creative {creative_id}"),
+                "name the buyer with principal_id",
+            ));
+        }
+    };
+    let target = verdict.status();
+    if creative.status == target || !creative_transition_allowed(creative.status, target) {
+        return Err(Error::InvalidState {
+            message: format!(
+                "creative {creative_id} is {}; it cannot become {}",
+                creative.status.as_str(),
+                target.as_str()
+            ),
+        });
+    }
+    let decided = judged(&creative, &verdict, now);
+    let audit = creatives::creative_audit(&decided, &admin.principal_id, Some(creative.status), verdict.reason(), now);
+    // The open review tasks this creative belongs to; the first one this decision completes is
+    // completed in the same transaction.
+    let filter = TaskFilter {
+        tenant_id: tenant.tenant_id.clone(),
+        principal_id: Some(creative.principal_id.clone()),
+        states: tasks::ALL_TASK_STATES.into_iter().filter(|s| s.is_open()).collect(),
+        statuses: vec![],
+        task_types: vec![Operation::SyncCreatives.as_str().to_owned()],
+        priority: None,
+        overdue_at: None,
+        task_ids: vec![],
+        deferred_only: true,
+        newest_first: false,
+    };
+    let open = store.list_tasks(&filter, &PageRequest { after: None, limit: 100 }).await?;
+    let library = store.creatives(&tenant.tenant_id, &creative.principal_id).await?;
+    let mut completed = None;
+    for task in open.iter().filter(|t| t.creative_ids.contains(&decided.creative_id)) {
+        let finals: Vec<Creative> = library
+            .iter()
+            .filter(|c| task.creative_ids.contains(&c.creative_id))
+            .map(|c| if c.creative_id == decided.creative_id { decided.clone() } else { c.clone() })
+            .collect();
+        if finals.iter().any(|c| matches!(c.status, CreativeStatus::PendingReview | CreativeStatus::Processing)) {
+            continue;
+        }
+        let mut done = tasks::resolve(task, Resolution::Completed, &admin.principal_id, None, now)?;
+        done.result = Some(wire.creatives_reviewed(&finals, task.request.as_deref().unwrap_or("{}")));
+        completed = Some((done, task.revision));
+        break;
+    }
+    let mut also = Also { audit: vec![audit], ..Also::default() };
+    if let Some((done, expected)) = &completed {
+        let resolved = task_audit(done, &admin.principal_id, "resolved", None, Some("completed".to_owned()), now);
+        also.audit.push(resolved);
+        also.events = told(tenant, wire, done, now).into_iter().collect();
+        also.task = Some(TaskWrite { task: done.clone(), expected_revision: *expected });
+    }
+    match store.save_creatives(std::slice::from_ref(&decided), &also).await {
+        Ok(()) => Ok((decided, completed.map(|(done, _)| done))),
+        Err(StoreError::TaskChanged) => {
+            Err(Error::Conflict { message: "the creative's review task changed meanwhile; review again".to_owned() })
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -459,7 +701,12 @@ async fn finish_failed<S: Store>(
 ///
 /// # Errors
 /// Storage. Tasks changed concurrently are left for the next pass.
-pub async fn escalate_overdue<S: Store>(store: &S, tenant: &Tenant, now: DateTime<Utc>) -> Result<Vec<Task>, Error> {
+pub async fn escalate_overdue<S: Store>(
+    store: &S,
+    wire: &dyn Wire,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<Vec<Task>, Error> {
     let filter = TaskFilter {
         tenant_id: tenant.tenant_id.clone(),
         principal_id: None,
@@ -483,7 +730,8 @@ pub async fn escalate_overdue<S: Store>(store: &S, tenant: &Tenant, now: DateTim
             Some(format!("escalated, priority {}", next.priority.as_str())),
             now,
         );
-        if store.save_task(&next, task.revision, &Also { audit: vec![audit], ..Also::default() }).await? {
+        let events = ops_notice(tenant, wire, &next, "Overdue task escalated", now).into_iter().collect();
+        if store.save_task(&next, task.revision, &Also { audit: vec![audit], events, ..Also::default() }).await? {
             escalated.push(next);
         }
     }

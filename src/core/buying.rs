@@ -144,6 +144,7 @@ pub async fn create_media_buy<S: Store>(
         task: None,
         audit,
         events: told.into_iter().collect(),
+        ..Also::default()
     };
     let Created::Buy(buy) = &created else { unreachable!("built above") };
     store.insert_media_buy(buy, &history, &also).await?;
@@ -163,7 +164,7 @@ async fn submitted<S: Store, T>(
 ) -> Result<T, Error> {
     let now = mutation.now;
     let seal = |task: &Task| mutation.seal.map(|seal| seal.response(&arm(task.clone()), now));
-    let task = approval::submit(store, tenant, principal, submission, seal, now).await?;
+    let task = approval::submit(store, mutation.wire, tenant, principal, submission, seal, now).await?;
     if mutation.auto_advance {
         let actor = format!("auto-advance:{}", principal.principal_id);
         let notes = Some("approved by the X-Auto-Advance testing hook");
@@ -404,6 +405,7 @@ pub async fn update_media_buy<S: Store>(
         task: None,
         audit: plan.audit,
         events: told.into_iter().collect(),
+        ..Also::default()
     };
     let Changed::Buy(updated) = &changed else { unreachable!("built above") };
     if plan.history.is_empty() {

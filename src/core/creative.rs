@@ -62,12 +62,30 @@ pub fn creative_transition_allowed(from: CreativeStatus, to: CreativeStatus) -> 
 }
 
 /// How a tenant reviews new or changed creatives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReviewPolicy {
     /// Valid creatives are approved on upload.
     AutoApprove,
     /// Creatives wait in `pending_review` for publisher ops.
     Human,
+    /// Creatives in these formats, or from these principals, are approved on upload; the rest
+    /// wait for publisher ops.
+    Rules { auto_approve_formats: Vec<String>, auto_approve_principals: Vec<String> },
+}
+
+impl ReviewPolicy {
+    /// The status a valid new or changed creative starts in.
+    pub fn initial_status(&self, principal_id: &str, format_id: &FormatId) -> CreativeStatus {
+        let trusted = match self {
+            ReviewPolicy::AutoApprove => true,
+            ReviewPolicy::Human => false,
+            ReviewPolicy::Rules { auto_approve_formats, auto_approve_principals } => {
+                auto_approve_formats.iter().any(|f| f == &format_id.id)
+                    || auto_approve_principals.iter().any(|p| p == principal_id)
+            }
+        };
+        if trusted { CreativeStatus::Approved } else { CreativeStatus::PendingReview }
+    }
 }
 
 /// A creative in the library.

@@ -6,17 +6,19 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::accounts::{AccountRef, Use, resolve_account};
+use super::approval::{self, Wire};
 use super::catalog::{Catalog, Format, FormatId};
 use super::creative::{
-    AssetInput, Creative, CreativeStatus, Findings, ReviewPolicy, ValidationMode, creative_transition_allowed,
-    validate_assets,
+    AssetInput, Creative, CreativeStatus, Findings, ValidationMode, creative_transition_allowed, validate_assets,
 };
 use super::discovery::same_format;
 use super::error::Error;
 use super::media_buy::{Event, MediaBuy, Verbatim, transition};
 use super::pagination::{OffsetPage, Page, PageParams};
-use super::ports::{Also, Assignment, HistoryEntry, Store};
+use super::ports::{Also, Assignment, AuditEntry, HistoryEntry, Store};
+use super::tasks::{self, NewTask, Operation, Priority, Task};
 use super::tenancy::{Principal, Tenant};
+use super::webhook::{Webhook, check_url};
 
 /// One creative as the buyer uploads it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +44,16 @@ pub struct SyncCreatives {
     pub delete_missing: bool,
     pub dry_run: bool,
     pub validation_mode: ValidationMode,
+    /// Where the buyer wants to hear of the review's outcome.
+    pub push_notification: Option<Webhook>,
+}
+
+/// What `sync_creatives` did: per-creative outcomes, and the review task when some creatives
+/// wait for publisher review.
+#[derive(Debug)]
+pub struct Synced {
+    pub outcomes: Vec<CreativeOutcome>,
+    pub review: Option<Task>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,20 +98,27 @@ pub(crate) fn find_format<'a>(catalog: &'a Catalog, tenant: &Tenant, format_id: 
         .or_else(|| tenant.sandbox.then(|| catalog.formats.iter().find(|f| f.format_id.id == format_id.id)).flatten())
 }
 
-/// Upserts creatives and applies assignments.
+/// Upserts creatives and applies assignments. Creatives the tenant's review policy holds wait
+/// in `pending_review` under one review task for publisher ops, stored with them; `original`
+/// is the request as received, kept by that task.
 ///
 /// # Errors
-/// Whole-request failures only (account, storage); per-creative and per-assignment problems
-/// are in the outcomes.
+/// Whole-request failures only (account, webhook destination, storage); per-creative and
+/// per-assignment problems are in the outcomes.
+#[allow(clippy::too_many_arguments)]
 pub async fn sync_creatives<S: Store>(
     store: &S,
     catalog: &Catalog,
     tenant: &Tenant,
-    policy: ReviewPolicy,
     principal: &Principal,
     request: &SyncCreatives,
+    original: &str,
+    wire: &dyn Wire,
     now: DateTime<Utc>,
-) -> Result<Vec<CreativeOutcome>, Error> {
+) -> Result<Synced, Error> {
+    if let Some(hook) = &request.push_notification {
+        check_url(&hook.url, "push_notification_config.url", tenant.webhook_urls)?;
+    }
     if request.only.is_some() && request.delete_missing {
         return Err(Error::invalid_with(
             "delete_missing",
@@ -153,10 +172,7 @@ pub async fn sync_creatives<S: Store>(
             outcomes.push(failed(errors, warnings));
             continue;
         }
-        let reviewed = match policy {
-            ReviewPolicy::AutoApprove => CreativeStatus::Approved,
-            ReviewPolicy::Human => CreativeStatus::PendingReview,
-        };
+        let reviewed = tenant.creative_review.initial_status(&principal.principal_id, &format.format_id);
         let existing = library.get(&upload.creative_id);
         let (action, status) = match existing {
             None => (CreativeAction::Created, reviewed),
@@ -241,10 +257,34 @@ pub async fn sync_creatives<S: Store>(
         }
     }
     if request.dry_run {
-        return Ok(outcomes);
+        return Ok(Synced { outcomes, review: None });
     }
+    let review = review_task(tenant, principal, request, original, &to_save, now);
     if !to_save.is_empty() {
-        store.save_creatives(&to_save).await?;
+        let mut audit: Vec<AuditEntry> = to_save
+            .iter()
+            .filter_map(|saved| {
+                let before = library.get(&saved.creative_id).map(|c| c.status);
+                (before != Some(saved.status))
+                    .then(|| creative_audit(saved, &principal.principal_id, before, None, now))
+            })
+            .collect();
+        if let Some(task) = &review {
+            audit.push(AuditEntry {
+                tenant_id: tenant.tenant_id.clone(),
+                at: now,
+                actor: principal.principal_id.clone(),
+                object_type: "task".to_owned(),
+                object_id: task.task_id.clone(),
+                action: "created".to_owned(),
+                before: None,
+                after: Some(task.description.clone()),
+                detail: task.detail.clone(),
+            });
+        }
+        let events = review.as_ref().and_then(|task| approval::ops_notice(tenant, wire, task, "New task", now));
+        let also = Also { new_task: review.clone(), audit, events: events.into_iter().collect(), ..Also::default() };
+        store.save_creatives(&to_save, &also).await?;
     }
 
     let statuses: HashMap<&str, CreativeStatus> = library
@@ -273,7 +313,63 @@ pub async fn sync_creatives<S: Store>(
             }),
         }
     }
-    Ok(outcomes)
+    Ok(Synced { outcomes, review })
+}
+
+/// The review task for the saved creatives that wait for publisher review, if any.
+fn review_task(
+    tenant: &Tenant,
+    principal: &Principal,
+    request: &SyncCreatives,
+    original: &str,
+    saved: &[Creative],
+    now: DateTime<Utc>,
+) -> Option<Task> {
+    let waiting: Vec<String> =
+        saved.iter().filter(|c| c.status == CreativeStatus::PendingReview).map(|c| c.creative_id.clone()).collect();
+    if waiting.is_empty() {
+        return None;
+    }
+    let new = NewTask {
+        task_type: "creative_review".to_owned(),
+        operation: Some(Operation::SyncCreatives),
+        principal_id: Some(principal.principal_id.clone()),
+        media_buy_id: None,
+        priority: Priority::Medium,
+        description: format!(
+            "Review {} creative(s) of {}: {}",
+            waiting.len(),
+            principal.principal_id,
+            waiting.join(", ")
+        ),
+        detail: Some("the publisher reviews creatives before they run".to_owned()),
+        creative_ids: waiting,
+        due_in: tenant.approvals.due_in,
+        request: Some(original.to_owned()),
+        push_notification: request.push_notification.clone(),
+    };
+    Some(tasks::open(&tenant.tenant_id, new, now))
+}
+
+/// The audit entry of a creative's status change.
+pub fn creative_audit(
+    creative: &Creative,
+    actor: &str,
+    before: Option<CreativeStatus>,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+) -> AuditEntry {
+    AuditEntry {
+        tenant_id: creative.tenant_id.clone(),
+        at: now,
+        actor: actor.to_owned(),
+        object_type: "creative".to_owned(),
+        object_id: creative.creative_id.clone(),
+        action: if before.is_none() { "created" } else { "status_changed" }.to_owned(),
+        before: before.map(|s| s.as_str().to_owned()),
+        after: Some(creative.status.as_str().to_owned()),
+        detail,
+    }
 }
 
 /// Adds a creative to a package of one of the principal's buys, moving the buy forward when

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::booking::BookingRecord;
 use super::catalog::Catalog;
-use super::creative::Creative;
+use super::creative::{Creative, CreativeStatus};
 use super::error::StoreError;
 use super::feedback::{Feedback, ProductRecord};
 use super::idempotency::{IdempotencyRecord, IdempotencyScope};
@@ -101,6 +101,8 @@ pub struct Also {
     /// A task this write decides: stored only if the task is still at its expected revision
     /// (`StoreError::TaskChanged` and nothing written otherwise).
     pub task: Option<TaskWrite>,
+    /// A new task to store with the write.
+    pub new_task: Option<Task>,
     pub audit: Vec<AuditEntry>,
     /// Buyer notifications of the change (the webhook outbox, see `core::notify`).
     pub events: Vec<Notification>,
@@ -399,8 +401,23 @@ pub trait Store: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<HistoryEntry>, StoreError>> + Send;
 
-    /// Inserts or updates creatives (by tenant, principal and creative_id) in one transaction.
-    fn save_creatives(&self, creatives: &[Creative]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Inserts or updates creatives (by tenant, principal and creative_id) with `also`, in one
+    /// transaction (`KeyTaken` or `TaskChanged` and nothing written as [`Also`] says).
+    fn save_creatives(
+        &self,
+        creatives: &[Creative],
+        also: &Also,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creatives of any principal of the tenant, with this id and/or in this status, oldest
+    /// first, at most `limit`.
+    fn find_creatives(
+        &self,
+        tenant_id: &str,
+        creative_id: Option<&str>,
+        status: Option<CreativeStatus>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Creative>, StoreError>> + Send;
 
     /// Every creative of a principal, oldest first.
     fn creatives(

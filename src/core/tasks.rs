@@ -206,6 +206,8 @@ pub struct Task {
     /// The buyer the task is about (its owner for `tasks/get`); `None` for ops-only tasks.
     pub principal_id: Option<String>,
     pub media_buy_id: Option<String>,
+    /// The creatives a review task is about.
+    pub creative_ids: Vec<String>,
     pub state: TaskState,
     pub resolution: Option<Resolution>,
     pub priority: Priority,
@@ -259,6 +261,7 @@ pub struct NewTask {
     pub operation: Option<Operation>,
     pub principal_id: Option<String>,
     pub media_buy_id: Option<String>,
+    pub creative_ids: Vec<String>,
     pub priority: Priority,
     pub description: String,
     pub detail: Option<String>,
@@ -276,6 +279,7 @@ pub fn open(tenant_id: &str, new: NewTask, now: DateTime<Utc>) -> Task {
         operation: new.operation,
         principal_id: new.principal_id,
         media_buy_id: new.media_buy_id,
+        creative_ids: new.creative_ids,
         state: TaskState::Pending,
         resolution: None,
         priority: new.priority,
@@ -328,6 +332,22 @@ pub fn assign(task: &Task, assignee: &str, now: DateTime<Utc>) -> Result<Task, E
     Ok(next)
 }
 
+/// The task in progress: its assignee started on it (buyers see `working`).
+///
+/// # Errors
+/// `InvalidState` when the task is completed or failed, or has nobody assigned.
+pub fn start(task: &Task, now: DateTime<Utc>) -> Result<Task, Error> {
+    if !task.state.is_open() {
+        return Err(closed(task));
+    }
+    if task.assigned_to.is_none() {
+        return Err(Error::InvalidState { message: format!("task {} has nobody assigned to start it", task.task_id) });
+    }
+    let mut next = task.changed(now);
+    next.state = TaskState::InProgress;
+    Ok(next)
+}
+
 /// The task marked escalated with its priority raised, when it is open, overdue and not yet
 /// escalated; `None` otherwise.
 pub fn escalate(task: &Task, now: DateTime<Utc>) -> Option<Task> {
@@ -357,7 +377,8 @@ pub fn resolve(
         return Err(closed(task));
     }
     match (task.operation, resolution) {
-        (Some(operation), Resolution::Completed) => {
+        // A creative review completes once every creative in it was decided.
+        (Some(operation), Resolution::Completed) if operation != Operation::SyncCreatives => {
             return Err(Error::invalid_with(
                 "resolution",
                 format!("task {} defers {}; resolve it approved or rejected", task.task_id, operation.as_str()),
@@ -406,6 +427,7 @@ mod tests {
             operation,
             principal_id: Some("buyer".into()),
             media_buy_id: None,
+            creative_ids: vec![],
             priority: Priority::Medium,
             description: "Approve".into(),
             detail: None,
@@ -466,6 +488,9 @@ mod tests {
         assert_eq!((escalated.state, escalated.priority), (TaskState::Escalated, Priority::High));
         assert_eq!(escalated.status(), TaskStatus::Submitted);
         assert_eq!(escalate(&escalated, at(13)), None);
+        let started = start(&assign(&task, "ops", at(9)).unwrap(), at(10)).unwrap();
+        assert_eq!((started.state, started.status()), (TaskState::InProgress, TaskStatus::Working));
+        assert!(matches!(start(&task, at(10)), Err(Error::InvalidState { .. })), "nobody assigned");
         // Assigning keeps it escalated; resolving closes it.
         let assigned = assign(&escalated, "lead", at(13)).unwrap();
         assert_eq!(assigned.state, TaskState::Escalated);

@@ -152,6 +152,7 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("complete_human_task", Access::Admin),
     ("get_all_media_buy_delivery", Access::Admin),
     ("get_audit_log", Access::Admin),
+    ("review_pending_creatives", Access::Admin),
 ];
 
 fn spec<T: JsonSchema + 'static>(
@@ -315,7 +316,7 @@ impl SalesAgent {
             ),
             spec::<wire_tasks::schemas::AssignTaskRequest>(
                 "assign_task",
-                "Admin only: assign an open task to a person.",
+                "Admin only: assign an open task to a person; start true marks it in progress (buyers then see working).",
                 false,
                 |agent, call| Box::pin(agent.assign_task(call)),
             ),
@@ -336,6 +337,12 @@ impl SalesAgent {
                 "Admin only: delivery of the media buys of every buyer, as get_media_buy_delivery reports it.",
                 true,
                 |agent, call| Box::pin(agent.get_media_buy_delivery(call)),
+            ),
+            spec::<wire_tasks::schemas::ReviewPendingCreativesRequest>(
+                "review_pending_creatives",
+                "Admin only: creatives waiting for publisher review, of every buyer. Without creative_id lists them; with creative_id and action approve or reject (with reason) decides one; the buyer's review task completes when its last creative is decided.",
+                false,
+                |agent, call| Box::pin(agent.review_pending_creatives(call)),
             ),
             spec::<wire_tasks::schemas::GetAuditLogRequest>(
                 "get_audit_log",
@@ -557,19 +564,25 @@ impl SalesAgent {
         let key = idempotency::check_key(request.idempotency_key.as_deref())?.to_owned();
         let command = request.to_core()?;
         let catalog = self.app.catalog(tenant).await?;
+        let original = Value::Object(call.args.0.clone()).to_string();
         self.idempotent(principal, &account_scope(&call.args), &key, &call.args, async {
             let now = self.app.clock().now();
-            let outcomes = creatives::sync_creatives(
+            let synced = creatives::sync_creatives(
                 self.app.db(),
                 &catalog,
                 tenant,
-                tenant.creative_review,
                 principal,
                 &command,
+                &original,
+                &wire_tasks::Deferred,
                 now,
             )
             .await?;
-            Ok(wire_creatives::sync_response(&outcomes, command.dry_run, tenant.sandbox))
+            let results = wire_creatives::sync_response(&synced.outcomes, command.dry_run, tenant.sandbox);
+            Ok(match &synced.review {
+                Some(task) => wire_tasks::sync_submitted(task, results),
+                None => results,
+            })
         })
         .await
     }
@@ -688,7 +701,8 @@ impl SalesAgent {
         let tenant = self.app.tenant_for(Some(principal))?;
         let new = request.to_core(tenant)?;
         let now = self.app.clock().now();
-        let task = approval::create_human_task(self.app.db(), tenant, principal, new, now).await?;
+        let task =
+            approval::create_human_task(self.app.db(), &wire_tasks::Deferred, tenant, principal, new, now).await?;
         let detail = format!("Task {} created, due by {}", task.task_id, task.due_at.to_rfc3339());
         Ok(wire_tasks::task_changed_response(&task, detail, now))
     }
@@ -698,8 +712,10 @@ impl SalesAgent {
         let principal = required(&call.principal)?;
         let tenant = self.app.tenant_for(Some(principal))?;
         let now = self.app.clock().now();
-        let task = approval::assign_task(self.app.db(), tenant, principal, &request.task_id, &request.assigned_to, now)
-            .await?;
+        let start = request.start == Some(true);
+        let task =
+            approval::assign_task(self.app.db(), tenant, principal, &request.task_id, &request.assigned_to, start, now)
+                .await?;
         let detail = format!("Task {} assigned to {}", task.task_id, request.assigned_to.trim());
         Ok(wire_tasks::task_changed_response(&task, detail, now))
     }
@@ -754,6 +770,31 @@ impl SalesAgent {
             wire_tasks::outcome_line(&task)
         );
         Ok(wire_tasks::task_changed_response(&task, detail, now))
+    }
+
+    async fn review_pending_creatives(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: wire_tasks::schemas::ReviewPendingCreativesRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let Some(creative_id) = request.creative_id.as_deref() else {
+            let pending = approval::pending_creatives(self.app.db(), tenant, 500).await?;
+            return Ok(wire_tasks::pending_creatives_response(&pending));
+        };
+        let verdict = wire_tasks::verdict(request.action.as_deref(), request.reason.as_deref())?;
+        let now = self.app.clock().now();
+        let principal_id = request.principal_id.as_deref();
+        let (creative, task) = approval::review_creative(
+            self.app.db(),
+            &wire_tasks::Deferred,
+            tenant,
+            principal,
+            principal_id,
+            creative_id,
+            verdict,
+            now,
+        )
+        .await?;
+        Ok(wire_tasks::reviewed_response(&creative, &principal.principal_id, task.as_ref()))
     }
 
     async fn get_audit_log(&self, call: Call) -> Result<Map<String, Value>, Error> {

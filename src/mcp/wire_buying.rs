@@ -372,7 +372,7 @@ impl CreateMediaBuyRequest {
 
 /// A webhook configuration: an object with a `url`, kept verbatim (authentication included,
 /// for signing deliveries).
-fn webhook(config: Option<&Value>, field: &str) -> Result<Option<Webhook>, Error> {
+pub fn webhook(config: Option<&Value>, field: &str) -> Result<Option<Webhook>, Error> {
     let Some(config) = config else { return Ok(None) };
     if !config.is_object() {
         return Err(Error::invalid(field, format!("{field} must be an object")));

@@ -176,6 +176,10 @@ impl SyncCreativesRequest {
             delete_missing: self.delete_missing.unwrap_or(false),
             dry_run: self.dry_run.unwrap_or(false),
             validation_mode,
+            push_notification: super::wire_buying::webhook(
+                self.push_notification_config.as_ref(),
+                "push_notification_config",
+            )?,
         })
     }
 }

@@ -11,8 +11,9 @@ use super::args::Args;
 use super::error::adcp_error;
 use super::wire_buying::{self, time};
 use crate::core::Error;
-use crate::core::approval::Wire;
+use crate::core::approval::{Verdict, Wire};
 use crate::core::buying::{Changed, Created, Updated};
+use crate::core::creative::Creative;
 use crate::core::media_buy::{CreateMediaBuy, MediaBuy, MediaBuyStatus};
 use crate::core::notify::TaskEvent;
 use crate::core::pagination::Page;
@@ -136,6 +137,8 @@ pub mod schemas {
         pub task_id: String,
         /// Who takes it, e.g. an e-mail address.
         pub assigned_to: String,
+        /// The assignee starts on it now: in_progress (buyers see working).
+        pub start: Option<bool>,
         #[serde(flatten)]
         pub envelope: Envelope,
     }
@@ -160,6 +163,21 @@ pub mod schemas {
         /// approve, reject, complete or cannot_complete (the past-tense forms are read too).
         pub action: String,
         pub notes: Option<String>,
+        #[serde(flatten)]
+        pub envelope: Envelope,
+    }
+
+    /// Review creatives waiting for the publisher (publisher admins only): without creative_id,
+    /// list them; with creative_id and action, decide one.
+    #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+    pub struct ReviewPendingCreativesRequest {
+        pub creative_id: Option<String>,
+        /// The buyer owning the creative, when several buyers use the same creative_id.
+        pub principal_id: Option<String>,
+        /// approve or reject.
+        pub action: Option<String>,
+        /// Why (required to reject; shown to the buyer).
+        pub reason: Option<String>,
         #[serde(flatten)]
         pub envelope: Envelope,
     }
@@ -211,6 +229,18 @@ pub fn resolution(text: &str, field: &str) -> Result<Resolution, Error> {
             "use approved, rejected, completed or cannot_complete (approve and reject are read too)",
         )
     })
+}
+
+/// A review decision from the seed's `action` (approve / reject) and `reason`.
+///
+/// # Errors
+/// `InvalidRequest` for a missing or unknown action.
+pub fn verdict(action: Option<&str>, reason: Option<&str>) -> Result<Verdict, Error> {
+    match action.map(str::trim) {
+        Some("approve" | "approved") => Ok(Verdict::Approve),
+        Some("reject" | "rejected") => Ok(Verdict::Reject(reason.unwrap_or_default().to_owned())),
+        _ => Err(Error::invalid_with("action", "action must be approve or reject", "send action with creative_id")),
+    }
 }
 
 /// One line on what resolving a task did.
@@ -344,6 +374,7 @@ impl schemas::CreateHumanTaskRequest {
             operation: None,
             principal_id: self.principal_id.clone(),
             media_buy_id: self.media_buy_id.clone(),
+            creative_ids: vec![],
             priority: priority(self.priority.as_ref())?.unwrap_or(Priority::Medium),
             description: self.description.clone().unwrap_or_else(|| format!("{} task", self.task_type.trim())),
             detail,
@@ -442,6 +473,27 @@ impl Wire for Deferred {
             body.insert("token".into(), token.into());
         }
         Value::Object(body).to_string()
+    }
+
+    fn creatives_reviewed(&self, creatives: &[Creative], request: &str) -> String {
+        let creatives: Vec<Value> = creatives
+            .iter()
+            .map(|c| {
+                let mut value =
+                    json!({ "creative_id": c.creative_id, "action": "updated", "status": c.status.as_str() });
+                if let Some(reason) = &c.rejection_reason {
+                    value["rejection_reason"] = reason.clone().into();
+                }
+                value
+            })
+            .collect();
+        let mut body = Map::new();
+        body.insert("creatives".into(), creatives.into());
+        with_context(body, request)
+    }
+
+    fn ops_message(&self, text: &str) -> String {
+        json!({ "text": text }).to_string()
     }
 
     fn buy_changed(&self, buy: &MediaBuy, reason: &str) -> String {
@@ -701,6 +753,69 @@ pub fn task_changed_response(task: &Task, detail: String, now: DateTime<Utc>) ->
     body.insert("detail".into(), detail.into());
     body.insert("task".into(), human_task_value(task, now));
     body
+}
+
+/// A creative as the review tool shows it.
+fn review_value(creative: &Creative) -> Value {
+    let mut value = json!({
+        "creative_id": creative.creative_id,
+        "principal_id": creative.principal_id,
+        "account_id": creative.account_id,
+        "name": creative.name,
+        "format_id": { "agent_url": creative.format_id.agent_url, "id": creative.format_id.id },
+        "status": creative.status.as_str(),
+        "assets": stored_json(&creative.assets.0),
+        "created_at": time(creative.created_at),
+        "updated_at": time(creative.updated_at),
+    });
+    if let Some(reason) = &creative.rejection_reason {
+        value["rejection_reason"] = reason.clone().into();
+    }
+    value
+}
+
+/// `review_pending_creatives` without a creative: the queue.
+pub fn pending_creatives_response(creatives: &[Creative]) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("creatives".into(), creatives.iter().map(review_value).collect::<Vec<_>>().into());
+    body.insert("total_count".into(), creatives.len().into());
+    body
+}
+
+/// `review_pending_creatives` with a decision (seed 001 fields).
+pub fn reviewed_response(creative: &Creative, reviewer: &str, task: Option<&Task>) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("creative_id".into(), creative.creative_id.clone().into());
+    body.insert("review_status".into(), creative.status.as_str().into());
+    body.insert("reviewed_by".into(), reviewer.into());
+    body.insert("reviewed_at".into(), time(creative.updated_at));
+    if let Some(reason) = &creative.rejection_reason {
+        body.insert("rejection_reason".into(), reason.clone().into());
+    }
+    if let Some(task) = task {
+        body.insert("completed_task_id".into(), task.task_id.clone().into());
+    }
+    body
+}
+
+/// The answer to `sync_creatives` when creatives wait for review: the submitted arm, with the
+/// per-creative results as they stand.
+pub fn sync_submitted(task: &Task, mut results: Map<String, Value>) -> Map<String, Value> {
+    for (key, value) in submitted(task) {
+        results.insert(key, value);
+    }
+    results.insert(
+        "message".into(),
+        format!(
+            "{} creative(s) wait for publisher review; poll tasks/get with task_id {} (or receive a webhook) for \
+             the outcome. Due by {}.",
+            task.creative_ids.len(),
+            task.task_id,
+            task.due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+        .into(),
+    );
+    results
 }
 
 /// `get_audit_log`.

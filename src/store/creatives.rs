@@ -8,7 +8,7 @@ use crate::core::StoreError;
 use crate::core::catalog::FormatId;
 use crate::core::creative::{Creative, CreativeStatus};
 use crate::core::media_buy::Verbatim;
-use crate::core::ports::Assignment;
+use crate::core::ports::{Also, Assignment, SealedResponse};
 
 #[derive(Serialize, Deserialize)]
 struct CreativeDoc {
@@ -54,7 +54,7 @@ impl TryFrom<CreativeRow> for Creative {
     }
 }
 
-pub(super) async fn save(db: &Db, creatives: &[Creative]) -> Result<(), StoreError> {
+pub(super) async fn save(db: &Db, creatives: &[Creative], also: &Also) -> Result<(), StoreError> {
     let documents: Vec<String> = creatives
         .iter()
         .map(|c| {
@@ -69,6 +69,7 @@ pub(super) async fn save(db: &Db, creatives: &[Creative]) -> Result<(), StoreErr
         .collect::<Result<_, _>>()?;
     on_writer!(db, |pool| {
         let mut tx = pool.begin().await.map_err(backend)?;
+        super::tasks::also!(tx, also);
         for (creative, document) in creatives.iter().zip(&documents) {
             sqlx::query(
                 "insert into creatives (tenant_id, principal_id, creative_id, account_id, name, format_agent_url,
@@ -106,6 +107,30 @@ pub(super) async fn list(db: &Db, tenant_id: &str, principal_id: &str) -> Result
         )
         .bind(tenant_id)
         .bind(principal_id)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?
+    });
+    rows.into_iter().map(Creative::try_from).collect()
+}
+
+pub(super) async fn find(
+    db: &Db,
+    tenant_id: &str,
+    creative_id: Option<&str>,
+    status: Option<CreativeStatus>,
+    limit: usize,
+) -> Result<Vec<Creative>, StoreError> {
+    let rows: Vec<CreativeRow> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "select creative_id, tenant_id, principal_id, account_id, name, status, created_at, updated_at, document
+             from creatives where tenant_id = $1 and ($2 is null or creative_id = $2) and ($3 is null or status = $3)
+             order by created_at, principal_id, creative_id limit $4",
+        )
+        .bind(tenant_id)
+        .bind(creative_id)
+        .bind(status.map(CreativeStatus::as_str))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(pool)
         .await
         .map_err(backend)?

@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::core::StoreError;
 use crate::core::booking::BookingRecord;
 use crate::core::catalog::{AdvertisingPolicy, Catalog, Format, Product, Property};
-use crate::core::creative::Creative;
+use crate::core::creative::{Creative, CreativeStatus};
 use crate::core::feedback::{Feedback, ProductRecord};
 use crate::core::idempotency::{IdempotencyRecord, IdempotencyScope};
 use crate::core::media_buy::MediaBuy;
@@ -850,8 +850,18 @@ impl Store for Db {
         media_buys::history(self, media_buy_id, limit).await
     }
 
-    async fn save_creatives(&self, creatives: &[Creative]) -> Result<(), StoreError> {
-        creatives::save(self, creatives).await
+    async fn save_creatives(&self, creatives: &[Creative], also: &Also) -> Result<(), StoreError> {
+        creatives::save(self, creatives, also).await
+    }
+
+    async fn find_creatives(
+        &self,
+        tenant_id: &str,
+        creative_id: Option<&str>,
+        status: Option<CreativeStatus>,
+        limit: usize,
+    ) -> Result<Vec<Creative>, StoreError> {
+        creatives::find(self, tenant_id, creative_id, status, limit).await
     }
 
     async fn creatives(&self, tenant_id: &str, principal_id: &str) -> Result<Vec<Creative>, StoreError> {

@@ -20,6 +20,9 @@ macro_rules! also {
         if let Some(sealed) = &also.seal {
             seal!($tx, sealed);
         }
+        if let Some(task) = &also.new_task {
+            super::tasks::insert_task!($tx, task);
+        }
         if let Some(write) = &also.task {
             if !super::tasks::save_task!($tx, &write.task, write.expected_revision) {
                 $tx.rollback().await.map_err(backend)?;
@@ -64,6 +67,36 @@ macro_rules! save_task {
 }
 pub(super) use save_task;
 
+/// Inside transaction `$tx`: stores a new task.
+macro_rules! insert_task {
+    ($tx:ident, $task:expr) => {{
+        let task: &crate::core::tasks::Task = $task;
+        let document = super::tasks::serialize(task)?;
+        sqlx::query(
+            "insert into tasks (task_id, tenant_id, principal_id, task_type, operation, state, status, priority,
+                due_at, created_at, updated_at, revision, document)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&task.task_id)
+        .bind(&task.tenant_id)
+        .bind(&task.principal_id)
+        .bind(&task.task_type)
+        .bind(task.operation.map(|o| o.as_str()))
+        .bind(task.state.as_str())
+        .bind(task.status().as_str())
+        .bind(task.priority.as_str())
+        .bind(task.due_at)
+        .bind(task.created_at)
+        .bind(task.updated_at)
+        .bind(task.revision)
+        .bind(&document)
+        .execute(&mut *$tx)
+        .await
+        .map_err(backend)?;
+    }};
+}
+pub(super) use insert_task;
+
 /// Inside transaction `$tx`: appends audit entries in one statement.
 macro_rules! insert_audit {
     ($tx:ident, $entries:expr) => {{
@@ -98,6 +131,8 @@ struct TaskDoc {
     operation: Option<String>,
     principal_id: Option<String>,
     media_buy_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    creative_ids: Vec<String>,
     state: String,
     resolution: Option<String>,
     priority: String,
@@ -132,6 +167,7 @@ pub(super) fn serialize(task: &Task) -> Result<String, StoreError> {
         operation: task.operation.map(|o| o.as_str().to_owned()),
         principal_id: task.principal_id.clone(),
         media_buy_id: task.media_buy_id.clone(),
+        creative_ids: task.creative_ids.clone(),
         state: task.state.as_str().to_owned(),
         resolution: task.resolution.map(|r| r.as_str().to_owned()),
         priority: task.priority.as_str().to_owned(),
@@ -178,6 +214,7 @@ fn parse(document: &str) -> Result<Task, StoreError> {
         task_type: doc.task_type,
         principal_id: doc.principal_id,
         media_buy_id: doc.media_buy_id,
+        creative_ids: doc.creative_ids,
         description: doc.description,
         detail: doc.detail,
         due_at: doc.due_at,
@@ -194,33 +231,12 @@ fn parse(document: &str) -> Result<Task, StoreError> {
 }
 
 pub(super) async fn insert(db: &Db, task: &Task, also: &Also) -> Result<(), StoreError> {
-    let document = serialize(task)?;
     on_writer!(db, |pool| {
         let mut tx = pool.begin().await.map_err(backend)?;
         if let Some(sealed) = &also.seal {
             seal!(tx, sealed);
         }
-        sqlx::query(
-            "insert into tasks (task_id, tenant_id, principal_id, task_type, operation, state, status, priority,
-                due_at, created_at, updated_at, revision, document)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&task.task_id)
-        .bind(&task.tenant_id)
-        .bind(&task.principal_id)
-        .bind(&task.task_type)
-        .bind(task.operation.map(|o| o.as_str()))
-        .bind(task.state.as_str())
-        .bind(task.status().as_str())
-        .bind(task.priority.as_str())
-        .bind(task.due_at)
-        .bind(task.created_at)
-        .bind(task.updated_at)
-        .bind(task.revision)
-        .bind(&document)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        insert_task!(tx, task);
         insert_audit!(tx, &also.audit);
         super::outbox::enqueue!(tx, &also.events);
         tx.commit().await.map_err(backend)

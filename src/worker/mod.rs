@@ -45,7 +45,7 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
                     tracing::warn!(tenant = %tenant.tenant_id, %error, "scheduler pass failed; retrying next tick")
                 }
             }
-            match approval::escalate_overdue(app.db(), tenant, now).await {
+            match approval::escalate_overdue(app.db(), &Deferred, tenant, now).await {
                 Ok(escalated) => {
                     for task in escalated {
                         tracing::warn!(

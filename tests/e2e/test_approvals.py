@@ -171,9 +171,11 @@ async def test_ops_queue_tools(admin):
     assert created["task"]["status"] == "pending" and created["task"]["priority"] == "high"
     assigned = await admin.ok("assign_task", {"task_id": task_id, "assigned_to": "ops@publisher.example"})
     assert (assigned["task"]["status"], assigned["task"]["assigned_to"]) == ("assigned", "ops@publisher.example")
-    listed = await admin.ok("list_human_tasks", {"status": "assigned", "priority": "high"})
+    started = await admin.ok("assign_task", {"task_id": task_id, "assigned_to": "ops@publisher.example", "start": True})
+    assert (started["task"]["status"], started["task"]["adcp_status"]) == ("in_progress", "working")
+    listed = await admin.ok("list_human_tasks", {"status": "in_progress", "priority": "high"})
     assert task_id in [t["task_id"] for t in listed["tasks"]]
-    assert all(t["status"] == "assigned" and t["priority"] == "high" for t in listed["tasks"])
+    assert all(t["status"] == "in_progress" and t["priority"] == "high" for t in listed["tasks"])
     cannot = await admin.error("complete_task", {"task_id": task_id, "resolution": "approved"}, valid_request=True)
     assert cannot["code"] == "INVALID_REQUEST" and cannot["field"] == "resolution"
     done = await admin.ok("complete_task", {"task_id": task_id, "resolution": "completed", "resolution_detail": "signed"})
@@ -183,7 +185,12 @@ async def test_ops_queue_tools(admin):
 
     audit = await admin.ok("get_audit_log", {"object_type": "task", "object_id": task_id})
     actions = [(e["action"], e["after"]) for e in audit["entries"]]
-    assert actions == [("resolved", "completed"), ("assigned", "ops@publisher.example"), ("created", "Check the IO")]
+    assert actions == [
+        ("resolved", "completed"),
+        ("started", "ops@publisher.example"),
+        ("assigned", "ops@publisher.example"),
+        ("created", "Check the IO"),
+    ]
     assert all(e["actor"] == audit["entries"][0]["actor"] for e in audit["entries"])
 
 

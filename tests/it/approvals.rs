@@ -157,18 +157,32 @@ async fn an_operation_refused_when_it_runs_fails_its_task_and_books_nothing() {
 }
 
 #[tokio::test]
-async fn overdue_tasks_escalate_once() {
+async fn overdue_tasks_escalate_once_and_ops_are_told() {
     for test_db in &support::backends().await {
         let db = &test_db.db;
-        let demo = demo(test_db).await;
+        let mut demo = demo(test_db).await;
+        let url = "https://hooks.slack.example/services/T0/B0".to_owned();
+        let config = sales_agent::core::media_buy::Verbatim(json!({ "url": url }).to_string());
+        demo.tenant.approvals.ops_webhook = Some(sales_agent::core::webhook::Webhook { url, config });
         let task = submit(db, &demo).await;
         assert_eq!(task.due_at, t0() + Duration::hours(24), "the demo's due_hours");
-        assert!(approval::escalate_overdue(db, &demo.tenant, t0() + Duration::hours(23)).await.unwrap().is_empty());
-        let escalated = approval::escalate_overdue(db, &demo.tenant, t0() + Duration::hours(25)).await.unwrap();
+        assert!(
+            approval::escalate_overdue(db, &Deferred, &demo.tenant, t0() + Duration::hours(23))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let escalated =
+            approval::escalate_overdue(db, &Deferred, &demo.tenant, t0() + Duration::hours(25)).await.unwrap();
         assert_eq!(escalated.len(), 1, "{}", db.backend_name());
         assert_eq!((escalated[0].state, escalated[0].priority), (TaskState::Escalated, Priority::High));
         assert_eq!(escalated[0].status(), TaskStatus::Submitted, "the buyer still waits");
-        assert!(approval::escalate_overdue(db, &demo.tenant, t0() + Duration::hours(26)).await.unwrap().is_empty());
+        assert!(
+            approval::escalate_overdue(db, &Deferred, &demo.tenant, t0() + Duration::hours(26))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let filter = AuditFilter {
             tenant_id: "demo".into(),
             object_type: Some("task".into()),
@@ -178,6 +192,17 @@ async fn overdue_tasks_escalate_once() {
         let log = db.audit_log(&filter, &PageRequest { after: None, limit: 10 }).await.unwrap();
         let actions: Vec<_> = log.iter().map(|(_, e)| (e.action.as_str(), e.actor.as_str())).collect();
         assert_eq!(actions, vec![("escalated", "system:scheduler"), ("created", "demo-buyer")]);
+        let told: Vec<serde_json::Value> = db
+            .notifications("demo", 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_str(&r.notification.body).unwrap())
+            .collect();
+        assert_eq!(told.len(), 2, "ops hear of the new task and of its escalation");
+        let texts: Vec<&str> = told.iter().map(|body| body["text"].as_str().unwrap()).collect();
+        assert!(texts[0].starts_with("New task: media_buy_approval") && texts[0].contains(&task.task_id), "{texts:?}");
+        assert!(texts[1].starts_with("Overdue task escalated") && texts[1].contains("[high priority]"), "{texts:?}");
     }
 }
 

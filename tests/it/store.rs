@@ -363,10 +363,17 @@ async fn creatives_upsert_and_assignments_follow_the_buys() {
         let db = &test_db.db;
         seeded(db).await;
         db.save_accounts(&[account("acc_0", "p1", "b0.example")]).await.unwrap();
-        db.save_creatives(&[creative("cr_1", C::PendingReview), creative("cr_2", C::Approved)]).await.unwrap();
+        db.save_creatives(&[creative("cr_1", C::PendingReview), creative("cr_2", C::Approved)], &Also::default())
+            .await
+            .unwrap();
+        let waiting = db.find_creatives("t1", None, Some(C::PendingReview), 10).await.unwrap();
+        assert_eq!(waiting.iter().map(|c| c.creative_id.as_str()).collect::<Vec<_>>(), vec!["cr_1"]);
+        assert_eq!(db.find_creatives("t1", Some("cr_2"), None, 10).await.unwrap().len(), 1);
+        assert!(db.find_creatives("t2", Some("cr_2"), None, 10).await.unwrap().is_empty(), "per tenant");
         let mut approved = creative("cr_1", C::Approved);
         approved.updated_at += Duration::hours(1);
-        db.save_creatives(&[approved.clone()]).await.unwrap();
+        db.save_creatives(&[approved.clone()], &Also::default()).await.unwrap();
+        assert!(db.find_creatives("t1", None, Some(C::PendingReview), 10).await.unwrap().is_empty());
         let library = db.creatives("t1", "p1").await.unwrap();
         assert_eq!(library.len(), 2, "{}", db.backend_name());
         assert_eq!(library.iter().find(|c| c.creative_id == "cr_1"), Some(&approved), "upsert by id");

@@ -48,6 +48,7 @@ RESPONSE_SCHEMAS = {
 SUBMITTED_SCHEMAS = {
     "create_media_buy": "media-buy/create-media-buy-async-response-submitted.json",
     "update_media_buy": "media-buy/update-media-buy-async-response-submitted.json",
+    "sync_creatives": "creative/sync-creatives-async-response-submitted.json",
 }
 REQUEST_SCHEMAS = {
     "get_adcp_capabilities": "bundled/protocol/get-adcp-capabilities-request.json",

@@ -98,7 +98,9 @@ class ServerError(RuntimeError):
 class Server:
     """One running server process with its own empty database."""
 
-    def __init__(self, name: str = "e2e"):
+    def __init__(self, name: str = "e2e", config: str | None = None):
+        """`config`: a configuration file's text (TOML) to run with instead of the built-in demo;
+        `catalog = "demo-catalog.toml"` in it names a copy of the demo catalog beside it."""
         self.name = name
         self.binary = binary_path()
         self.tmp = Path(tempfile.mkdtemp(prefix=f"sa-{name}-"))
@@ -116,6 +118,10 @@ class Server:
             self.database_url = f"sqlite://{self.tmp / 'sales-agent.db'}"
         self.env = {k: v for k, v in os.environ.items() if k not in _SERVER_ENV}
         self.env["DATABASE_URL"] = self.database_url
+        if config is not None:
+            shutil.copy(REPO / "config" / "demo-catalog.toml", self.tmp / "demo-catalog.toml")
+            (self.tmp / "config.toml").write_text(config)
+            self.env["SALES_AGENT_CONFIG"] = str(self.tmp / "config.toml")
         self.env["SALES_AGENT_LOG_FORMAT"] = "text"
         self.env.setdefault("RUST_LOG", "info,sqlx=warn,rmcp=warn")
         self.env.setdefault("RUST_BACKTRACE", "1")
