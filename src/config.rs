@@ -366,7 +366,7 @@ fn approval_policy(id: &str, section: ApprovalsSection, policy: UrlPolicy) -> an
             crate::core::webhook::check_url(&url, "approvals.ops_webhook_url", policy)
                 .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?;
             let config = serde_json::json!({ "url": url }).to_string();
-            Some(Webhook { url, config: Verbatim(config) })
+            Some(Webhook { url, config: Verbatim(config), frequency: None })
         }
         None => None,
     };

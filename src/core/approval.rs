@@ -20,6 +20,7 @@ use super::media_buy::{CreateMediaBuy, MediaBuy};
 use super::notify::{self, TaskEvent};
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{Also, AuditEntry, AuditFilter, PageRequest, SealedResponse, Store, TaskFilter, TaskWrite};
+use super::reporting::{self, Report};
 use super::tasks::{self, NewTask, Operation, Priority, Resolution, Task, TaskFailure, TaskStatus};
 use super::tenancy::{Principal, Tenant};
 use super::webhook::Webhook;
@@ -115,6 +116,8 @@ pub trait Wire: Send + Sync {
     fn creatives_reviewed(&self, creatives: &[Creative], request: &str) -> String;
     /// A message for publisher ops' chat webhook (Slack-compatible).
     fn ops_message(&self, text: &str) -> String;
+    /// A delivery report for a reporting webhook.
+    fn delivery_report(&self, report: &Report<'_>, webhook: &Webhook) -> String;
 }
 
 /// Publisher ops' notice of a task (created, escalated) for the tenant's ops webhook, if it
@@ -448,6 +451,7 @@ async fn run_create<S: Store>(
         task: Some(TaskWrite { task: done.clone(), expected_revision: expected }),
         audit: vec![decision.clone(), created],
         events: told(tenant, wire, &done, now).into_iter().collect(),
+        reports: reporting::schedule_for(&buy, now),
         ..Also::default()
     };
     store.insert_media_buy(&buy, &history, &also).await?;
@@ -481,10 +485,13 @@ async fn run_update<S: Store>(
             save(store, &done, expected, audit, events).await?;
             return Ok(done);
         }
+        let reports =
+            command.reporting_webhook.as_ref().and_then(|_| reporting::schedule_for(&plan.updated.media_buy, now));
         let also = Also {
             task: Some(TaskWrite { task: done.clone(), expected_revision: expected }),
             audit,
             events,
+            reports,
             ..Also::default()
         };
         if store.update_media_buy(&plan.updated.media_buy, plan.expected, &plan.history, &also).await? {

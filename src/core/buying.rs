@@ -23,6 +23,7 @@ use super::media_buy::{
 use super::notify;
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{Also, AuditEntry, HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::reporting;
 use super::tasks::{Operation, Resolution, Task};
 use super::tenancy::{Principal, Tenant};
 use super::webhook::{Webhook, check_url};
@@ -139,14 +140,16 @@ pub async fn create_media_buy<S: Store>(
         )
     });
     let created = Created::Buy(buy);
+    let Created::Buy(buy) = &created else { unreachable!("built above") };
+    let reports = reporting::schedule_for(buy, now);
     let also = Also {
         seal: mutation.seal.map(|seal| seal.response(&created, now)),
         task: None,
         audit,
         events: told.into_iter().collect(),
+        reports,
         ..Also::default()
     };
-    let Created::Buy(buy) = &created else { unreachable!("built above") };
     store.insert_media_buy(buy, &history, &also).await?;
     Ok(created)
 }
@@ -399,12 +402,16 @@ pub async fn update_media_buy<S: Store>(
             now,
         )
     });
+    // A new reporting webhook restarts the report schedule from now (keeping its sequence).
+    let reports =
+        request.reporting_webhook.as_ref().and_then(|_| reporting::schedule_for(&plan.updated.media_buy, now));
     let changed = Changed::Buy(plan.updated);
     let also = Also {
         seal: mutation.seal.map(|seal| seal.response(&changed, now)),
         task: None,
         audit: plan.audit,
         events: told.into_iter().collect(),
+        reports,
         ..Also::default()
     };
     let Changed::Buy(updated) = &changed else { unreachable!("built above") };

@@ -236,6 +236,23 @@ pub async fn get_media_buy_delivery<S: Store>(
         .map(day_start)
         .unwrap_or_else(|| buys.iter().map(|b| b.start_time).min().unwrap_or(now).min(now));
     let period_end = query.end_date.map(|d| day_start(d) + Duration::days(1)).unwrap_or(now).min(now).max(period_start);
+    report_buys(store, ad_server, catalog, buys, period_start, period_end, now).await
+}
+
+/// The delivery of `buys` over [`period_start`, `period_end`) as the ad server reports it at
+/// `now` (what `get_media_buy_delivery` and reporting webhooks show).
+///
+/// # Errors
+/// Storage or ad-server failures.
+pub async fn report_buys<S: Store>(
+    store: &S,
+    ad_server: &dyn AdServer,
+    catalog: &Catalog,
+    buys: Vec<MediaBuy>,
+    period_start: DateTime<Utc>,
+    period_end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport, Error> {
     let mut reports = Vec::with_capacity(buys.len());
     for buy in buys {
         let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;

@@ -25,6 +25,7 @@ pub mod notify;
 pub mod pagination;
 pub mod ports;
 pub mod ranking;
+pub mod reporting;
 pub mod schedule;
 pub mod tasks;
 pub mod tenancy;

@@ -13,6 +13,7 @@ use super::feedback::{Feedback, ProductRecord};
 use super::idempotency::{IdempotencyRecord, IdempotencyScope};
 use super::media_buy::{MediaBuy, MediaBuyStatus};
 use super::notify::{Notification, OutboxRecord};
+use super::reporting::ReportSchedule;
 use super::tasks::{Priority, Task, TaskState, TaskStatus};
 use super::tenancy::{Account, AccountKey, AccountStatus, Principal, Tenant};
 
@@ -103,6 +104,9 @@ pub struct Also {
     pub task: Option<TaskWrite>,
     /// A new task to store with the write.
     pub new_task: Option<Task>,
+    /// The buy's delivery-report schedule, set up (or restarted, keeping its sequence) with
+    /// the write.
+    pub reports: Option<ReportSchedule>,
     pub audit: Vec<AuditEntry>,
     /// Buyer notifications of the change (the webhook outbox, see `core::notify`).
     pub events: Vec<Notification>,
@@ -377,6 +381,30 @@ pub trait Store: Clone + Send + Sync + 'static {
         tenant_id: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<OutboxRecord>, StoreError>> + Send;
+
+    /// Buys of the tenant whose next delivery report is due at `now`, or that ended without
+    /// their final report, with their schedules; at most `limit`.
+    fn reports_due(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(MediaBuy, ReportSchedule)>, StoreError>> + Send;
+
+    /// Advances a report schedule still at `expected_sequence`, with `also` (the report's
+    /// notification). Returns false (and writes nothing) when another worker advanced it.
+    fn save_report(
+        &self,
+        schedule: &ReportSchedule,
+        expected_sequence: i64,
+        also: &Also,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn report_schedule(
+        &self,
+        tenant_id: &str,
+        media_buy_id: &str,
+    ) -> impl Future<Output = Result<Option<ReportSchedule>, StoreError>> + Send;
 
     /// An active (not revoked) principal of the tenant.
     fn principal(

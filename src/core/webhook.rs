@@ -25,6 +25,30 @@ pub struct UrlPolicy {
 pub struct Webhook {
     pub url: String,
     pub config: Verbatim,
+    /// How often delivery reports are sent (reporting webhooks only).
+    pub frequency: Option<Frequency>,
+}
+
+/// AdCP `reporting_frequency` of a reporting webhook; periods are UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frequency {
+    Hourly,
+    Daily,
+    Monthly,
+}
+
+impl Frequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frequency::Hourly => "hourly",
+            Frequency::Daily => "daily",
+            Frequency::Monthly => "monthly",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Frequency> {
+        [Frequency::Hourly, Frequency::Daily, Frequency::Monthly].into_iter().find(|f| f.as_str() == text)
+    }
 }
 
 /// Checks a destination URL; `field` names it in the error.

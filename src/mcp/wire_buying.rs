@@ -16,7 +16,7 @@ use crate::core::media_buy::{
 use crate::core::pagination::Page;
 use crate::core::ports::HistoryEntry;
 use crate::core::tenancy::AccountKey;
-use crate::core::webhook::Webhook;
+use crate::core::webhook::{Frequency, Webhook};
 
 /// Request types; their doc comments are the published input schemas.
 pub mod schemas {
@@ -365,7 +365,7 @@ impl CreateMediaBuyRequest {
             total_budget: self.total_budget.as_ref().map(|m| (m.amount, m.currency.clone())),
             po_number: self.po_number.clone(),
             push_notification: webhook(self.push_notification_config.as_ref(), "push_notification_config")?,
-            reporting_webhook: webhook(self.reporting_webhook.as_ref(), "reporting_webhook")?,
+            reporting_webhook: reporting_webhook(self.reporting_webhook.as_ref())?,
         })
     }
 }
@@ -384,7 +384,29 @@ pub fn webhook(config: Option<&Value>, field: &str) -> Result<Option<Webhook>, E
             "send {\"url\": \"https://...\"} with optional authentication",
         )
     })?;
-    Ok(Some(Webhook { url: url.to_owned(), config: Verbatim(config.to_string()) }))
+    let frequency = match config.get("reporting_frequency") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_str().and_then(Frequency::parse).ok_or_else(|| {
+            Error::invalid(
+                format!("{field}.reporting_frequency"),
+                "reporting_frequency must be hourly, daily or monthly",
+            )
+        })?),
+    };
+    Ok(Some(Webhook { url: url.to_owned(), config: Verbatim(config.to_string()), frequency }))
+}
+
+/// A reporting webhook: a webhook with its `reporting_frequency`.
+fn reporting_webhook(config: Option<&Value>) -> Result<Option<Webhook>, Error> {
+    let hook = webhook(config, "reporting_webhook")?;
+    if hook.as_ref().is_some_and(|h| h.frequency.is_none()) {
+        return Err(Error::invalid_with(
+            "reporting_webhook.reporting_frequency",
+            "reporting_webhook needs a reporting_frequency",
+            "send reporting_frequency hourly, daily or monthly",
+        ));
+    }
+    Ok(hook)
 }
 
 impl UpdateMediaBuyRequest {
@@ -451,7 +473,7 @@ impl UpdateMediaBuyRequest {
             packages,
             new_packages,
             push_notification: webhook(self.push_notification_config.as_ref(), "push_notification_config")?,
-            reporting_webhook: webhook(self.reporting_webhook.as_ref(), "reporting_webhook")?,
+            reporting_webhook: reporting_webhook(self.reporting_webhook.as_ref())?,
         })
     }
 }

@@ -18,6 +18,7 @@ use crate::core::media_buy::{CreateMediaBuy, MediaBuy, MediaBuyStatus};
 use crate::core::notify::TaskEvent;
 use crate::core::pagination::Page;
 use crate::core::ports::{AuditEntry, TaskFilter};
+use crate::core::reporting::Report;
 use crate::core::tasks::{
     ALL_TASK_STATES, NewTask, Operation, Priority, Resolution, Task, TaskFailure, TaskState, TaskStatus,
 };
@@ -490,6 +491,26 @@ impl Wire for Deferred {
         let mut body = Map::new();
         body.insert("creatives".into(), creatives.into());
         with_context(body, request)
+    }
+
+    fn delivery_report(&self, report: &Report<'_>, webhook: &Webhook) -> String {
+        let mut body = super::wire_delivery::delivery_response(report.delivery, false);
+        // A reporting webhook carries one buy's delivery; totals across buys do not apply.
+        body.remove("aggregated_totals");
+        body.insert("idempotency_key".into(), report.event_id.clone().into());
+        body.insert("notification_type".into(), report.kind.as_str().into());
+        body.insert("sequence_number".into(), report.sequence.into());
+        if let Some(next) = report.next_expected_at {
+            body.insert("next_expected_at".into(), time(next));
+        }
+        body.insert("partial_data".into(), false.into());
+        body.insert("unavailable_count".into(), 0.into());
+        if let Ok(Value::Object(config)) = serde_json::from_str::<Value>(&webhook.config.0)
+            && let Some(token) = config.get("token").and_then(Value::as_str)
+        {
+            body.insert("token".into(), token.into());
+        }
+        Value::Object(body).to_string()
     }
 
     fn ops_message(&self, text: &str) -> String {

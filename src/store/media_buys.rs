@@ -9,7 +9,7 @@ use crate::core::StoreError;
 use crate::core::catalog::{FormatId, PricingModel};
 use crate::core::media_buy::{Cancellation, MediaBuy, MediaBuyStatus, Pacing, Package, Party, Verbatim};
 use crate::core::ports::{Also, HistoryEntry, MediaBuyFilter, PageRequest, SealedResponse};
-use crate::core::webhook::Webhook;
+use crate::core::webhook::{Frequency, Webhook};
 
 #[derive(Serialize, Deserialize)]
 struct BuyDoc {
@@ -180,12 +180,13 @@ pub(super) fn webhook(config: String) -> Result<Webhook, StoreError> {
     #[derive(Deserialize)]
     struct Url {
         url: String,
+        reporting_frequency: Option<String>,
     }
-    let Url { url } = serde_json::from_str(&config).map_err(corrupt)?;
-    Ok(Webhook { url, config: Verbatim(config) })
+    let Url { url, reporting_frequency: frequency } = serde_json::from_str(&config).map_err(corrupt)?;
+    Ok(Webhook { url, frequency: frequency.as_deref().and_then(Frequency::parse), config: Verbatim(config) })
 }
 
-fn parse(document: &str) -> Result<MediaBuy, StoreError> {
+pub(super) fn parse(document: &str) -> Result<MediaBuy, StoreError> {
     from_doc(serde_json::from_str(document).map_err(corrupt)?)
 }
 
@@ -241,6 +242,7 @@ pub(super) async fn insert(db: &Db, buy: &MediaBuy, history: &[HistoryEntry], al
         .await
         .map_err(backend)?;
         insert_history!(tx, &buy.media_buy_id, history);
+        super::reports::want_reports!(tx, &also.reports);
         super::creatives::index_buy!(tx, buy, fresh);
         super::bookings::want_booking!(tx, buy);
         tx.commit().await.map_err(backend)
@@ -295,6 +297,7 @@ pub(super) async fn update(
         // or the task is looked at.
         super::tasks::also!(tx, also);
         insert_history!(tx, &buy.media_buy_id, history);
+        super::reports::want_reports!(tx, &also.reports);
         super::creatives::index_buy!(tx, buy, changed);
         super::bookings::want_booking!(tx, buy);
         tx.commit().await.map_err(backend)?;

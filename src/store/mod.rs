@@ -26,6 +26,7 @@ use crate::core::ports::{
     AccountFilter, Also, Assignment, AuditEntry, AuditFilter, Claim, HistoryEntry, MediaBuyFilter, PageRequest,
     SealedResponse, Store, TaskFilter,
 };
+use crate::core::reporting::ReportSchedule;
 use crate::core::tasks::Task;
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Billing, Principal, Tenant};
 
@@ -106,6 +107,7 @@ mod bookings;
 mod creatives;
 mod media_buys;
 mod outbox;
+mod reports;
 mod tasks;
 
 impl Db {
@@ -821,6 +823,28 @@ impl Store for Db {
 
     async fn notifications(&self, tenant_id: &str, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         outbox::list(self, tenant_id, limit).await
+    }
+
+    async fn reports_due(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(MediaBuy, ReportSchedule)>, StoreError> {
+        reports::due(self, tenant_id, now, limit).await
+    }
+
+    async fn save_report(
+        &self,
+        schedule: &ReportSchedule,
+        expected_sequence: i64,
+        also: &Also,
+    ) -> Result<bool, StoreError> {
+        reports::save(self, schedule, expected_sequence, also).await
+    }
+
+    async fn report_schedule(&self, tenant_id: &str, media_buy_id: &str) -> Result<Option<ReportSchedule>, StoreError> {
+        reports::get(self, tenant_id, media_buy_id).await
     }
 
     async fn principal(&self, tenant_id: &str, principal_id: &str) -> Result<Option<Principal>, StoreError> {

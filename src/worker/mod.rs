@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::core::approval;
 use crate::core::booking::{self, SyncOutcome};
 use crate::core::notify::{self, Sender};
-use crate::core::schedule;
+use crate::core::{reporting, schedule};
 use crate::mcp::wire_tasks::Deferred;
 
 /// Runs a scheduler pass over every tenant each `interval`, until `shutdown`.
@@ -44,6 +44,18 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
                 Err(error) => {
                     tracing::warn!(tenant = %tenant.tenant_id, %error, "scheduler pass failed; retrying next tick")
                 }
+            }
+            let reports = match app.catalog(tenant).await {
+                Ok(catalog) => reporting::send_due(app.db(), app.ad_server(), &Deferred, &catalog, tenant, now).await,
+                Err(error) => Err(error),
+            };
+            match reports {
+                Ok(sent) => {
+                    for (media_buy_id, sequence) in sent {
+                        tracing::info!(media_buy = %media_buy_id, sequence, "delivery report queued");
+                    }
+                }
+                Err(error) => tracing::warn!(tenant = %tenant.tenant_id, %error, "delivery reports failed; retrying"),
             }
             match approval::escalate_overdue(app.db(), &Deferred, tenant, now).await {
                 Ok(escalated) => {

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from harness.adcp import connect
+from harness.receiver import Receiver
 from harness.server import DEMO_TOKEN
 from test_media_buys import TECH, TECH_CPM, Buys, create_request, key, package, unique_domain
 
@@ -249,10 +250,16 @@ async def test_a_budget_increase_of_an_existing_buy_needs_no_approval_by_default
 
 
 async def test_a_pending_task_survives_a_restart(own_server, schemas):
+    """The task waits through a restart; approved after it, the buy is made once and the buyer's
+    webhook (whose receiver is down at first) is delivered once."""
     _, ops_token = own_server.create_principal("Restart ops", admin=True)
     domain = unique_domain("restart")
+    receiver = Receiver()
+    path = "/step/restart-approval/op-1"
+    hook = {"url": receiver.url(path, 503)}
     async with connect(own_server.mcp_url, schemas, DEMO_TOKEN) as buyer:
-        task_id = (await buyer.ok("create_media_buy", large(domain, idempotency_key=key())))["task_id"]
+        request = large(domain, idempotency_key=key(), push_notification_config=hook)
+        task_id = (await buyer.ok("create_media_buy", request))["task_id"]
     own_server.restart()
     async with connect(own_server.mcp_url, schemas, ops_token) as ops:
         approved = await ops.ok("complete_task", {"task_id": task_id, "resolution": "approved"})
@@ -261,3 +268,11 @@ async def test_a_pending_task_survives_a_restart(own_server, schemas):
         done = await buyer.ok("tasks/get", {"task_id": task_id})
         assert done["status"] == "completed" and done["result"]["media_buy_id"] == media_buy_id
         assert [b["media_buy_id"] for b in await buys_of(buyer, domain)] == [media_buy_id]
+    try:
+        deliveries = receiver.wait(path, count=2)
+        assert [d.status for d in deliveries] == [503, 200]
+        assert deliveries[1].payload["task_id"] == task_id and deliveries[1].payload["result"]["media_buy_id"] == media_buy_id
+        assert deliveries[0].body == deliveries[1].body
+        receiver.quiet(path, 2)
+    finally:
+        receiver.close()

@@ -942,5 +942,9 @@ async def test_webhook_destinations_need_a_url(buyer):
         "create_media_buy", create_request(domain, push_notification_config={"authentication": {"schemes": ["Bearer"]}})
     )
     assert (error["code"], error["field"]) == ("INVALID_REQUEST", "push_notification_config.url")
-    error = await buyer.error("create_media_buy", create_request(domain, reporting_webhook={"url": "gopher://x/y"}))
+    error = await buyer.error(
+        "create_media_buy", create_request(domain, reporting_webhook={"url": "gopher://x/y", "reporting_frequency": "daily"})
+    )
     assert (error["code"], error["field"]) == ("INVALID_REQUEST", "reporting_webhook.url")
+    error = await buyer.error("create_media_buy", create_request(domain, reporting_webhook={"url": "https://r.example/x"}))
+    assert (error["code"], error["field"]) == ("INVALID_REQUEST", "reporting_webhook.reporting_frequency")

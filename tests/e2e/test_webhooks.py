@@ -10,7 +10,6 @@ webhook survives a restart and is delivered once."""
 
 from __future__ import annotations
 
-import time
 
 import httpx2 as httpx
 import pytest
@@ -19,7 +18,7 @@ from harness.adcp import connect
 from harness.receiver import Receiver, verify_hmac, verify_signature
 from harness.server import DEMO_TOKEN
 from test_approvals import large
-from test_media_buys import create_request, unique_domain
+from test_media_buys import create_request, key, unique_domain
 
 pytestmark = pytest.mark.anyio
 
@@ -38,14 +37,6 @@ def jwks(server) -> dict:
     response = httpx.get(server.base_url + "/.well-known/jwks.json", timeout=5)
     assert response.status_code == 200
     return response.json()
-
-
-def quiet(receiver: Receiver, path: str, count: int, seconds: float = 2.5) -> None:
-    """No more than `count` deliveries arrive at `path` for a while (polls; no fixed sleep)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert len(receiver.at(path)) == count, receiver.at(path)
-        time.sleep(0.1)
 
 
 async def test_a_created_buy_is_told_by_a_signed_webhook(buyer, server, receiver, schemas):
@@ -69,7 +60,7 @@ async def test_a_created_buy_is_told_by_a_signed_webhook(buyer, server, receiver
 
     replay = await buyer.ok("create_media_buy", request)
     assert replay["replayed"] is True
-    quiet(receiver, "/step/create/op-created-1", 1)
+    receiver.quiet("/step/create/op-created-1", 1)
 
 
 async def test_retries_send_the_same_event_with_fresh_signatures(buyer, server, receiver):
@@ -82,7 +73,7 @@ async def test_retries_send_the_same_event_with_fresh_signatures(buyer, server, 
     keys = jwks(server)
     nonces = {verify_signature(d, url, keys)["nonce"] for d in deliveries}
     assert len(nonces) == 4, "a fresh nonce on every attempt"
-    quiet(receiver, "/step/retry/op-retry-1", 4)
+    receiver.quiet("/step/retry/op-retry-1", 4)
 
 
 async def test_legacy_hmac_when_the_buyer_registered_credentials(buyer, receiver):
@@ -100,7 +91,7 @@ async def test_a_terminal_answer_is_not_retried(buyer, receiver):
     url = receiver.url("/step/gone/op-gone-1", 410)
     await buyer.ok("create_media_buy", create_request(unique_domain("gone"), push_notification_config={"url": url}))
     receiver.wait("/step/gone/op-gone-1")
-    quiet(receiver, "/step/gone/op-gone-1", 1)
+    receiver.quiet("/step/gone/op-gone-1", 1)
 
 
 async def test_approvals_and_rejections_are_told_with_the_task_id(buyer, server, schemas, receiver):
@@ -136,5 +127,24 @@ async def test_an_undelivered_webhook_survives_a_restart(own_server, schemas, re
     delivered = receiver.wait(path, count=2, timeout=30)
     assert delivered[-1].status == 200
     assert len({d.payload["idempotency_key"] for d in delivered}) == 1
-    quiet(receiver, path, len(delivered))
+    receiver.quiet(path, len(delivered))
     assert [d.status for d in receiver.at(path)].count(200) == 1, "delivered once"
+
+
+async def test_a_canceled_buy_sends_its_final_delivery_report(buyer, receiver, schemas):
+    path = "/step/report/op-report-1"
+    bearer = "report-bearer-0123456789abcdef-0123"
+    config = {"url": receiver.url(path), "reporting_frequency": "daily",
+              "authentication": {"schemes": ["Bearer"], "credentials": bearer}}
+    domain = unique_domain("report")
+    created = await buyer.ok("create_media_buy", create_request(domain, reporting_webhook=config))
+    await buyer.ok("update_media_buy", {"idempotency_key": key(), "account": {"brand": {"domain": domain}, "operator": domain},
+                                        "media_buy_id": created["media_buy_id"], "canceled": True})
+    [report] = receiver.wait(path, timeout=45)  # the scheduler's pass (every 15 s) sends it
+    payload = report.payload
+    assert (payload["notification_type"], payload["sequence_number"]) == ("final", 1)
+    assert payload["media_buy_deliveries"][0]["media_buy_id"] == created["media_buy_id"]
+    assert "next_expected_at" not in payload and "aggregated_totals" not in payload
+    assert report.headers["authorization"] == f"Bearer {bearer}"
+    schemas.check("bundled/media-buy/get-media-buy-delivery-response.json", payload, "delivery report webhook")
+    receiver.quiet(path, 1)

@@ -163,7 +163,7 @@ async fn overdue_tasks_escalate_once_and_ops_are_told() {
         let mut demo = demo(test_db).await;
         let url = "https://hooks.slack.example/services/T0/B0".to_owned();
         let config = sales_agent::core::media_buy::Verbatim(json!({ "url": url }).to_string());
-        demo.tenant.approvals.ops_webhook = Some(sales_agent::core::webhook::Webhook { url, config });
+        demo.tenant.approvals.ops_webhook = Some(sales_agent::core::webhook::Webhook { url, config, frequency: None });
         let task = submit(db, &demo).await;
         assert_eq!(task.due_at, t0() + Duration::hours(24), "the demo's due_hours");
         assert!(
@@ -298,4 +298,33 @@ async fn a_write_whose_task_changed_meanwhile_writes_nothing() {
         assert_eq!(db.media_buy("demo", &buy.media_buy_id).await.unwrap(), None, "{}", db.backend_name());
         assert_eq!(db.task("demo", &task.task_id).await.unwrap().unwrap(), assigned);
     }
+}
+
+#[tokio::test]
+async fn the_testing_hooks_are_refused_outside_sandbox_tenants() {
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let mut demo = demo(&test_db).await;
+    demo.tenant.sandbox = false;
+    let request =
+        techcorp_buy(&demo.account, StartTime::Asap, t0() + Duration::days(30), vec![display_package(60_000.0)]);
+    for (dry_run, auto_advance) in [(true, false), (false, true)] {
+        let mutation = Mutation { dry_run, auto_advance, ..Mutation::at(t0(), &Deferred) };
+        let refused =
+            buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &mutation).await;
+        assert!(matches!(refused, Err(Error::PermissionDenied(_))), "{refused:?}");
+    }
+    assert_eq!(buy_count(db).await, 0);
+    // Without the hooks the same request gets past that check (and meets production's account
+    // rules: an undeclared account is not provisioned outside sandbox).
+    let plain = buying::create_media_buy(
+        db,
+        &demo.catalog,
+        &demo.tenant,
+        &demo.principal,
+        &request,
+        &Mutation::at(t0(), &Deferred),
+    )
+    .await;
+    assert!(matches!(plain, Err(Error::AccountNotFound { .. })), "{plain:?}");
 }

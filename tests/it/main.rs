@@ -7,6 +7,7 @@ mod booking;
 mod delivery;
 mod discovery;
 mod golden;
+mod reporting;
 mod server;
 mod store;
 mod support;

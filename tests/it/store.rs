@@ -250,8 +250,15 @@ fn buy(id: &str, status: sales_agent::core::media_buy::MediaBuyStatus) -> sales_
         push_notification: Some(sales_agent::core::webhook::Webhook {
             url: "https://buyer.example/hooks".into(),
             config: Verbatim(r#"{"url":"https://buyer.example/hooks","token":"t0k3n-abcdefghijklmnop"}"#.into()),
+            frequency: None,
         }),
-        reporting_webhook: None,
+        reporting_webhook: Some(sales_agent::core::webhook::Webhook {
+            url: "https://buyer.example/reports".into(),
+            config: Verbatim(
+                r#"{"url":"https://buyer.example/reports","reporting_frequency":"daily","authentication":{"schemes":["Bearer"],"credentials":"0123456789abcdef0123456789abcdef"}}"#.into(),
+            ),
+            frequency: Some(sales_agent::core::webhook::Frequency::Daily),
+        }),
         created_at: at,
         updated_at: at,
     }

@@ -54,7 +54,7 @@ impl Sender for Script {
 
 fn hook(path: &str) -> Webhook {
     let url = format!("https://buyer.example/hooks/{path}");
-    Webhook { config: Verbatim(json!({ "url": url }).to_string()), url }
+    Webhook { config: Verbatim(json!({ "url": url }).to_string()), url, frequency: None }
 }
 
 #[tokio::test]

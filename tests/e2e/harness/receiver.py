@@ -83,6 +83,13 @@ class Receiver:
             time.sleep(0.05)
         raise AssertionError(f"expected {count} deliveries at {path} within {timeout}s, got {self.at(path)}")
 
+    def quiet(self, path: str, count: int, seconds: float = 2.5) -> None:
+        """Exactly `count` deliveries stay at `path` for a while (polled; no fixed sleep)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert len(self.at(path)) == count, self.at(path)
+            time.sleep(0.1)
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
