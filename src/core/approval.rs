@@ -114,6 +114,8 @@ pub trait Wire: Send + Sync {
     fn buy_changed(&self, buy: &MediaBuy, reason: &str) -> String;
     /// The outcome of a creative review: each creative's final status.
     fn creatives_reviewed(&self, creatives: &[Creative], request: &str) -> String;
+    /// The response of a `sync_creatives` as far as the library goes (assignments follow).
+    fn synced(&self, tenant: &Tenant, outcomes: &[creatives::CreativeOutcome], request: &str) -> String;
     /// A message for publisher ops' chat webhook (Slack-compatible).
     fn ops_message(&self, text: &str) -> String;
     /// A delivery report for a reporting webhook.

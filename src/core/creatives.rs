@@ -14,6 +14,7 @@ use super::creative::{
 use super::discovery::same_format;
 use super::error::Error;
 use super::media_buy::{Event, MediaBuy, Verbatim, transition};
+use super::notify;
 use super::pagination::{OffsetPage, Page, PageParams};
 use super::ports::{Also, Assignment, AuditEntry, HistoryEntry, Store};
 use super::tasks::{self, NewTask, Operation, Priority, Task};
@@ -282,7 +283,22 @@ pub async fn sync_creatives<S: Store>(
                 detail: task.detail.clone(),
             });
         }
-        let events = review.as_ref().and_then(|task| approval::ops_notice(tenant, wire, task, "New task", now));
+        let events = match &review {
+            // The buyer hears once the review is over; ops hear of the task now.
+            Some(task) => approval::ops_notice(tenant, wire, task, "New task", now),
+            None => request.push_notification.as_ref().and_then(|hook| {
+                let result = wire.synced(tenant, &outcomes, original);
+                notify::completed(
+                    &tenant.tenant_id,
+                    Some(hook),
+                    wire,
+                    Operation::SyncCreatives,
+                    result,
+                    Some(original),
+                    now,
+                )
+            }),
+        };
         let also = Also { new_task: review.clone(), audit, events: events.into_iter().collect(), ..Also::default() };
         store.save_creatives(&to_save, &also).await?;
     }

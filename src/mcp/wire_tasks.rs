@@ -14,6 +14,7 @@ use crate::core::Error;
 use crate::core::approval::{Verdict, Wire};
 use crate::core::buying::{Changed, Created, Updated};
 use crate::core::creative::Creative;
+use crate::core::creatives::CreativeOutcome;
 use crate::core::media_buy::{CreateMediaBuy, MediaBuy, MediaBuyStatus};
 use crate::core::notify::TaskEvent;
 use crate::core::pagination::Page;
@@ -511,6 +512,10 @@ impl Wire for Deferred {
             body.insert("token".into(), token.into());
         }
         Value::Object(body).to_string()
+    }
+
+    fn synced(&self, tenant: &Tenant, outcomes: &[CreativeOutcome], request: &str) -> String {
+        with_context(super::wire_creatives::sync_response(outcomes, false, tenant.sandbox), request)
     }
 
     fn ops_message(&self, text: &str) -> String {

@@ -148,3 +148,17 @@ async def test_a_canceled_buy_sends_its_final_delivery_report(buyer, receiver, s
     assert report.headers["authorization"] == f"Bearer {bearer}"
     schemas.check("bundled/media-buy/get-media-buy-delivery-response.json", payload, "delivery report webhook")
     receiver.quiet(path, 1)
+
+
+async def test_a_synced_creative_library_is_told_by_webhook(buyer, receiver):
+    from test_creatives import Library, catalog_formats
+
+    lib = Library(buyer, await catalog_formats(buyer))
+    path = "/step/sync/op-sync-1"
+    creative = lib.creative()
+    body = await lib.sync([creative], push_notification_config={"url": receiver.url(path)}, context={"trace": "sync"})
+    assert body["status"] == "completed", "the demo approves valid creatives at once"
+    [told] = receiver.wait(path)
+    assert (told.payload["task_type"], told.payload["status"]) == ("sync_creatives", "completed")
+    assert told.payload["result"]["creatives"][0]["creative_id"] == creative["creative_id"]
+    assert told.payload["context"] == {"trace": "sync"}
