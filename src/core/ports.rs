@@ -166,6 +166,8 @@ pub struct TaskFilter {
     pub priority: Option<Priority>,
     /// Only open tasks due at or before this instant.
     pub overdue_at: Option<DateTime<Utc>>,
+    /// Only tasks due after this instant (not yet overdue).
+    pub due_after: Option<DateTime<Utc>>,
     /// Empty means every task.
     pub task_ids: Vec<String>,
     /// Only tasks that defer a buyer operation (what buyers see through `tasks/list`).

@@ -684,14 +684,8 @@ impl SalesAgent {
         let principal = required(&call.principal)?;
         let tenant = self.app.tenant_for(Some(principal))?;
         let now = self.app.clock().now();
-        let filter = request.to_core(tenant)?;
+        let filter = request.to_core(tenant, now)?;
         let page = approval::list_tasks(self.app.db(), principal, filter, &request.pagination.clone().into()).await?;
-        let page = if request.include_overdue == Some(false) {
-            let items = page.items.into_iter().filter(|t| !t.is_overdue(now)).collect();
-            crate::core::pagination::Page { items, ..page }
-        } else {
-            page
-        };
         Ok(wire_tasks::human_tasks_response(&page, now))
     }
 

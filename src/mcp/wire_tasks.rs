@@ -306,6 +306,7 @@ impl schemas::TasksListRequest {
             task_types: task_types.iter().map(|o| o.as_str().to_owned()).collect(),
             priority: None,
             overdue_at: None,
+            due_after: None,
             // An id no task has: nothing matches.
             task_ids: if other_protocol_only { vec![String::new()] } else { task_ids },
             deferred_only: true,
@@ -328,6 +329,7 @@ impl schemas::ListHumanTasksRequest {
             task_types: self.task_type.clone().into_iter().collect(),
             priority: priority(self.priority.as_ref())?,
             overdue_at: (self.overdue_only == Some(true)).then_some(now),
+            due_after: None,
             task_ids: vec![],
             deferred_only: false,
             newest_first: false,
@@ -338,7 +340,7 @@ impl schemas::ListHumanTasksRequest {
 impl schemas::GetPendingTasksRequest {
     /// # Errors
     /// `InvalidRequest` for an unknown priority.
-    pub fn to_core(&self, tenant: &Tenant) -> Result<TaskFilter, Error> {
+    pub fn to_core(&self, tenant: &Tenant, now: DateTime<Utc>) -> Result<TaskFilter, Error> {
         Ok(TaskFilter {
             tenant_id: tenant.tenant_id.clone(),
             principal_id: None,
@@ -347,6 +349,7 @@ impl schemas::GetPendingTasksRequest {
             task_types: self.task_type.clone().into_iter().collect(),
             priority: priority(self.priority.as_ref())?,
             overdue_at: None,
+            due_after: (self.include_overdue == Some(false)).then_some(now),
             task_ids: vec![],
             deferred_only: false,
             newest_first: false,

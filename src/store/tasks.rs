@@ -315,6 +315,9 @@ macro_rules! push_filter {
         if let Some(priority) = filter.priority {
             $q.push(" and priority = ").push_bind(priority.as_str());
         }
+        if let Some(at) = filter.due_after {
+            $q.push(" and due_at > ").push_bind(at);
+        }
         if let Some(at) = filter.overdue_at {
             $q.push(" and state in ('pending', 'assigned', 'in_progress', 'escalated') and due_at <= ").push_bind(at);
         }

@@ -8,7 +8,7 @@ use sales_agent::core::Error;
 use sales_agent::core::approval::{self, BuyApproval};
 use sales_agent::core::buying::{self, Changed, Created, Mutation, PackageUpdate, UpdateMediaBuy};
 use sales_agent::core::media_buy::{MediaBuyStatus, StartTime};
-use sales_agent::core::ports::{Also, AuditFilter, MediaBuyFilter, PageRequest, Store, TaskWrite};
+use sales_agent::core::ports::{Also, AuditFilter, MediaBuyFilter, PageRequest, Store, TaskFilter, TaskWrite};
 use sales_agent::core::tasks::{Priority, Resolution, TaskState, TaskStatus};
 use sales_agent::mcp::wire_tasks::Deferred;
 use sales_agent::store::Db;
@@ -183,6 +183,24 @@ async fn overdue_tasks_escalate_once_and_ops_are_told() {
                 .unwrap()
                 .is_empty()
         );
+        // Open tasks on time (get_pending_tasks include_overdue false) versus overdue ones.
+        let open = |due_after, overdue_at| TaskFilter {
+            tenant_id: "demo".into(),
+            principal_id: None,
+            states: vec![],
+            statuses: vec![],
+            task_types: vec![],
+            priority: None,
+            overdue_at,
+            due_after,
+            task_ids: vec![],
+            deferred_only: false,
+            newest_first: false,
+        };
+        let later = t0() + Duration::hours(26);
+        assert_eq!(db.count_tasks(&open(Some(later), None)).await.unwrap(), 0);
+        assert_eq!(db.count_tasks(&open(Some(t0()), None)).await.unwrap(), 1);
+        assert_eq!(db.count_tasks(&open(None, Some(later))).await.unwrap(), 1);
         let filter = AuditFilter {
             tenant_id: "demo".into(),
             object_type: Some("task".into()),
