@@ -32,6 +32,10 @@ pub struct Cli {
     /// Accepted Host headers, comma separated (default localhost,127.0.0.1,::1).
     #[arg(long, global = true, env = "SALES_AGENT_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Option<Vec<String>>,
+    /// Offer the seed-era tools (discover_products, get_avails, ...) beside AdCP 3.0: true
+    /// (default) or false for a pure AdCP 3.0 tools/list.
+    #[arg(long, global = true, env = "SALES_AGENT_SEED_TOOLS")]
+    pub seed_tools: Option<bool>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -96,6 +100,7 @@ impl Cli {
             public_url: self.public_url.clone(),
             allowed_hosts: self.allowed_hosts.clone(),
             log_format: self.log_format.clone(),
+            seed_tools: self.seed_tools,
         }
     }
 

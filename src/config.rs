@@ -41,6 +41,8 @@ pub struct ServerSection {
     pub log_format: Option<String>,
     /// Tenant that answers unauthenticated discovery calls; defaults to the first tenant.
     pub default_tenant: Option<String>,
+    /// Offer the seed-era tool surface beside AdCP 3.0 (default true).
+    pub seed_tools: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +217,7 @@ pub struct Overrides {
     pub public_url: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
     pub log_format: Option<String>,
+    pub seed_tools: Option<bool>,
 }
 
 /// The resolved configuration the server runs with.
@@ -226,6 +229,8 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     pub json_logs: bool,
     pub default_tenant: String,
+    /// The seed-era tools (discover_products, get_avails, ...) are offered beside AdCP 3.0.
+    pub seed_tools: bool,
     pub tenants: Vec<TenantConfig>,
     /// True when running the built-in demo (no configuration file).
     pub demo: bool,
@@ -271,6 +276,7 @@ impl Config {
             Some("json") => true,
             Some(other) => bail!("log_format {other:?} must be text or json"),
         };
+        let seed_tools = overrides.seed_tools.or(server.seed_tools).unwrap_or(true);
         if file.tenants.is_empty() {
             bail!("configuration lists no tenants");
         }
@@ -282,7 +288,17 @@ impl Config {
         if !tenants.iter().any(|t| t.tenant.tenant_id == default_tenant) {
             bail!("default_tenant {default_tenant:?} is not one of the tenants");
         }
-        Ok(Config { listen, database_url, public_url, allowed_hosts, json_logs, default_tenant, tenants, demo })
+        Ok(Config {
+            listen,
+            database_url,
+            public_url,
+            allowed_hosts,
+            json_logs,
+            default_tenant,
+            seed_tools,
+            tenants,
+            demo,
+        })
     }
 
     pub fn tenant(&self, tenant_id: &str) -> Option<&TenantConfig> {

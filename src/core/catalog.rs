@@ -140,6 +140,30 @@ pub enum Channel {
     SponsoredIntelligence,
 }
 
+/// Every channel of the taxonomy.
+pub const ALL_CHANNELS: [Channel; 20] = [
+    Channel::Display,
+    Channel::Olv,
+    Channel::Social,
+    Channel::Search,
+    Channel::Ctv,
+    Channel::LinearTv,
+    Channel::Radio,
+    Channel::StreamingAudio,
+    Channel::Podcast,
+    Channel::Dooh,
+    Channel::Ooh,
+    Channel::Print,
+    Channel::Cinema,
+    Channel::Email,
+    Channel::Gaming,
+    Channel::RetailMedia,
+    Channel::Influencer,
+    Channel::Affiliate,
+    Channel::ProductPlacement,
+    Channel::SponsoredIntelligence,
+];
+
 impl Channel {
     /// The AdCP wire name.
     pub fn as_str(self) -> &'static str {

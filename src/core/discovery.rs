@@ -95,7 +95,18 @@ pub struct ProductQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProductMatch {
     pub product: Product,
-    pub relevance: Option<String>,
+    pub relevance: Option<Relevance>,
+}
+
+/// Why a product was chosen for a brief.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relevance {
+    /// For the buyer to read (AdCP `brief_relevance`).
+    pub text: String,
+    /// The brief's signals the product matches, one phrase each (seed `match_reasons`).
+    pub reasons: Vec<String>,
+    /// Higher is better; positive when the product fits the brief more than it misses it.
+    pub score: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,23 +176,30 @@ async fn rank<'a>(
     candidates: &[&'a Product],
     preferred: &[DeliveryType],
     records: &HashMap<String, ProductRecord>,
-) -> Vec<(&'a Product, Option<String>)> {
+) -> Vec<(&'a Product, Option<Relevance>)> {
     let rankings = ranker.rank(brief, catalog, candidates).await;
-    let mut scored: Vec<(&Product, f64, String)> = candidates
+    let mut scored: Vec<(&Product, Relevance)> = candidates
         .iter()
         .filter_map(|product| {
             rankings.iter().find(|r| r.product_id == product.product_id).map(|r| {
                 let (bonus, note) = record_bonus(records.get(&product.product_id));
-                let relevance = match note {
-                    Some(note) => format!("{} {note}", r.relevance),
+                let mut reasons = r.reasons.clone();
+                let text = match note {
+                    Some(note) => {
+                        if bonus > 0.0 {
+                            reasons.push(note.trim_end_matches('.').to_owned());
+                        }
+                        format!("{} {note}", r.relevance)
+                    }
                     None => r.relevance.clone(),
                 };
-                (*product, r.score + preference_bonus(product, preferred) + bonus, relevance)
+                let score = r.score + preference_bonus(product, preferred) + bonus;
+                (*product, Relevance { text, reasons, score })
             })
         })
         .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.product_id.cmp(&b.0.product_id)));
-    scored.into_iter().map(|(product, _, relevance)| (product, Some(relevance))).collect()
+    scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then_with(|| a.0.product_id.cmp(&b.0.product_id)));
+    scored.into_iter().map(|(product, relevance)| (product, Some(relevance))).collect()
 }
 
 /// Buyers' feedback moves a product by up to two points: a mean index of 1.5 or more (half
@@ -229,7 +247,7 @@ async fn refine<'a>(
     candidates: &[&'a Product],
     refinements: &[Refinement],
     records: &HashMap<String, ProductRecord>,
-) -> (Vec<(&'a Product, Option<String>)>, Vec<RefinementOutcome>) {
+) -> (Vec<(&'a Product, Option<Relevance>)>, Vec<RefinementOutcome>) {
     let mut included: Vec<&Product> = Vec::new();
     let mut omitted: HashSet<&str> = HashSet::new();
     let mut similar_to: Vec<&Product> = Vec::new();

@@ -27,6 +27,7 @@ pub mod ports;
 pub mod ranking;
 pub mod reporting;
 pub mod schedule;
+pub mod seed;
 pub mod tasks;
 pub mod tenancy;
 pub mod webhook;

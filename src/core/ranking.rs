@@ -20,6 +20,8 @@ pub struct Ranking {
     pub score: f64,
     /// Why the product fits (or does not fit) the brief, for the buyer to read.
     pub relevance: String,
+    /// The brief's signals the product matches, one phrase each (seed `match_reasons`).
+    pub reasons: Vec<String>,
 }
 
 /// A ranking strategy. Implementations must be deterministic for a given input.
@@ -402,7 +404,7 @@ fn score_product(brief: &BriefSignals, catalog: &Catalog, product: &Product) -> 
         (true, false) => format!("Weak match: {}.", concerns.join("; ")),
         (false, false) => format!("Partly matches: {}; but {}.", reasons.join("; "), concerns.join("; ")),
     };
-    Ranking { product_id: product.product_id.clone(), score, relevance }
+    Ranking { product_id: product.product_id.clone(), score, relevance, reasons }
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {

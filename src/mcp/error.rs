@@ -145,3 +145,21 @@ pub fn error_result(error: &Error, context: Option<&Value>) -> CallToolResult {
     }
     CallToolResult::structured_error(body)
 }
+
+/// The tool result for a failed call of a seed-era tool: the seed's error format
+/// (`{"error": {code, message, field, suggestion}}`) with the same code and words as the AdCP
+/// error.
+pub fn seed_error_result(error: &Error, context: Option<&Value>) -> CallToolResult {
+    let object = adcp_error(error);
+    let mut seed = Map::new();
+    for key in ["code", "message", "field", "suggestion"] {
+        if let Some(value) = object.get(key) {
+            seed.insert(key.into(), value.clone());
+        }
+    }
+    let mut body = json!({ "error": seed });
+    if let Some(context) = context {
+        body["context"] = context.clone();
+    }
+    CallToolResult::structured_error(body)
+}

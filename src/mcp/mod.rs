@@ -8,6 +8,7 @@
 
 mod args;
 mod error;
+pub mod seed;
 pub mod wire;
 pub mod wire_buying;
 pub mod wire_creatives;
@@ -62,7 +63,18 @@ type Handler =
 struct ToolSpec {
     tool: Tool,
     access: Access,
+    dialect: Dialect,
     handler: Handler,
+}
+
+/// How a tool answers: AdCP 3.0, or the seed documents' shapes and error format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Flat AdCP responses; errors as `adcp_error` + `errors[]`.
+    Adcp,
+    /// The seed-era tools: their own shapes; errors as `{"error": {code, message, field,
+    /// suggestion}}`.
+    Seed,
 }
 
 /// What a handler gets: the raw arguments, the caller and the testing hooks it asked for.
@@ -150,7 +162,14 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("assign_task", Access::Admin),
     ("complete_task", Access::Admin),
     ("complete_human_task", Access::Admin),
-    ("get_all_media_buy_delivery", Access::Admin),
+    ("get_all_media_buy_delivery", Access::Principal),
+    ("discover_products", Access::Public),
+    ("list_products", Access::Public),
+    ("get_targeting_capabilities", Access::Public),
+    ("check_aee_requirements", Access::Public),
+    ("get_creatives", Access::Principal),
+    ("check_media_buy_status", Access::Principal),
+    ("update_media_buy_status", Access::Principal),
     ("get_audit_log", Access::Admin),
     ("review_pending_creatives", Access::Admin),
 ];
@@ -164,7 +183,22 @@ fn spec<T: JsonSchema + 'static>(
     let schema = rmcp::handler::server::tool::schema_for_type::<T>();
     let annotations = ToolAnnotations::new().read_only(read_only).destructive(false).idempotent(true).open_world(false);
     let access = tool_access(name).unwrap_or(Access::Principal);
-    ToolSpec { tool: Tool::new(name, description, schema).annotate(annotations), access, handler }
+    ToolSpec {
+        tool: Tool::new(name, description, schema).annotate(annotations),
+        access,
+        dialect: Dialect::Adcp,
+        handler,
+    }
+}
+
+/// A seed-era tool: the seed's shapes and error format.
+fn seed_spec<T: JsonSchema + 'static>(
+    name: &'static str,
+    description: &'static str,
+    read_only: bool,
+    handler: Handler,
+) -> ToolSpec {
+    ToolSpec { dialect: Dialect::Seed, ..spec::<T>(name, description, read_only, handler) }
 }
 
 impl SalesAgent {
@@ -248,25 +282,25 @@ impl SalesAgent {
                 false,
                 |agent, call| Box::pin(agent.provide_performance_feedback(call)),
             ),
-            spec::<wire_feedback::schemas::UpdatePerformanceIndexRequest>(
+            seed_spec::<wire_feedback::schemas::UpdatePerformanceIndexRequest>(
                 "update_performance_index",
                 "Seed-era performance feedback: performance_data per product (answers with suggested optimization actions per package) or feedback scores from 1 to 5 (answers with the recorded index).",
                 false,
                 |agent, call| Box::pin(agent.update_performance_index(call)),
             ),
-            spec::<wire_macros::schemas::GetCreativeMacrosRequest>(
+            seed_spec::<wire_macros::schemas::GetCreativeMacrosRequest>(
                 "get_creative_macros",
                 "List the creative macros this seller fills ({CACHEBUSTER}, {CITY}, ...; seed-era ${DCO_GEO_CITY} names as aliases), with category, where each value comes from, and the formats supporting each. Filter by category (dco, measurement, privacy) or format_id.",
                 true,
                 |agent, call| Box::pin(agent.get_creative_macros(call)),
             ),
-            spec::<wire_macros::schemas::ValidateCreativeMacrosRequest>(
+            seed_spec::<wire_macros::schemas::ValidateCreativeMacrosRequest>(
                 "validate_creative_macros",
                 "Check the macros in creative content before submitting it: macros found, unknown ones, ones the given format does not support, and the impression context fields they need.",
                 true,
                 |agent, call| Box::pin(agent.validate_creative_macros(call)),
             ),
-            spec::<wire_macros::schemas::ProcessCreativeMacrosRequest>(
+            seed_spec::<wire_macros::schemas::ProcessCreativeMacrosRequest>(
                 "process_creative_macros",
                 "Admin only: preview macro substitution on creative content with a sample impression context (aee_context), explicit macro_values and buy, package and creative ids. Unfilled macros stay in place and are listed.",
                 true,
@@ -296,49 +330,49 @@ impl SalesAgent {
                 true,
                 |agent, call| Box::pin(agent.tasks_list(call)),
             ),
-            spec::<wire_tasks::schemas::ListHumanTasksRequest>(
+            seed_spec::<wire_tasks::schemas::ListHumanTasksRequest>(
                 "list_human_tasks",
                 "Admin only: the human task queue (approvals and manual work) of every buyer, filtered by status (pending, assigned, in_progress, completed, failed, escalated), task_type, priority, overdue or principal. Oldest first; cursor pagination.",
                 true,
                 |agent, call| Box::pin(agent.list_human_tasks(call)),
             ),
-            spec::<wire_tasks::schemas::GetPendingTasksRequest>(
+            seed_spec::<wire_tasks::schemas::GetPendingTasksRequest>(
                 "get_pending_tasks",
                 "Admin only: open tasks waiting for a decision (pending, assigned, in progress or escalated), with total and overdue counts; filter by task_type and priority.",
                 true,
                 |agent, call| Box::pin(agent.get_pending_tasks(call)),
             ),
-            spec::<wire_tasks::schemas::CreateHumanTaskRequest>(
+            seed_spec::<wire_tasks::schemas::CreateHumanTaskRequest>(
                 "create_human_task",
                 "Admin only: put a task for publisher ops in the queue (task_type, priority, description, due_in_hours, the buy or buyer it concerns).",
                 false,
                 |agent, call| Box::pin(agent.create_human_task(call)),
             ),
-            spec::<wire_tasks::schemas::AssignTaskRequest>(
+            seed_spec::<wire_tasks::schemas::AssignTaskRequest>(
                 "assign_task",
                 "Admin only: assign an open task to a person; start true marks it in progress (buyers then see working).",
                 false,
                 |agent, call| Box::pin(agent.assign_task(call)),
             ),
-            spec::<wire_tasks::schemas::CompleteTaskRequest>(
+            seed_spec::<wire_tasks::schemas::CompleteTaskRequest>(
                 "complete_task",
                 "Admin only: resolve a task. approved runs the operation the buyer submitted (exactly once) and the buyer sees its result; rejected refuses it; completed or cannot_complete close manual tasks. Recorded in the audit log.",
                 false,
                 |agent, call| Box::pin(agent.complete_task(call)),
             ),
-            spec::<wire_tasks::schemas::CompleteHumanTaskRequest>(
+            seed_spec::<wire_tasks::schemas::CompleteHumanTaskRequest>(
                 "complete_human_task",
                 "Admin only: approve or reject a human approval task (seed name of complete_task): action approve runs the buyer's operation, reject refuses it; notes are kept.",
                 false,
                 |agent, call| Box::pin(agent.complete_human_task(call)),
             ),
-            spec::<wire_delivery::schemas::GetMediaBuyDeliveryRequest>(
+            seed_spec::<seed::schemas::GetAllMediaBuyDeliveryRequest>(
                 "get_all_media_buy_delivery",
-                "Admin only: delivery of the media buys of every buyer, as get_media_buy_delivery reports it.",
+                "Seed-era delivery summary of your media buys (every buyer's for a publisher admin) up to a date: status, spend, impressions, pacing, days elapsed of total, with totals and the count delivering.",
                 true,
-                |agent, call| Box::pin(agent.get_media_buy_delivery(call)),
+                |agent, call| Box::pin(agent.get_all_media_buy_delivery(call)),
             ),
-            spec::<wire_tasks::schemas::ReviewPendingCreativesRequest>(
+            seed_spec::<wire_tasks::schemas::ReviewPendingCreativesRequest>(
                 "review_pending_creatives",
                 "Admin only: creatives waiting for publisher review, of every buyer. Without creative_id lists them; with creative_id and action approve or reject (with reason) decides one; the buyer's review task completes when its last creative is decided.",
                 false,
@@ -350,7 +384,54 @@ impl SalesAgent {
                 true,
                 |agent, call| Box::pin(agent.get_audit_log(call)),
             ),
+            seed_spec::<seed::schemas::DiscoverProductsRequest>(
+                "discover_products",
+                "Seed-era product discovery: the products that fit a natural-language campaign_brief, best first, with min_spend, cpm_range, formats, targeting_available and match_reasons.",
+                true,
+                |agent, call| Box::pin(agent.discover_products(call)),
+            ),
+            seed_spec::<seed::schemas::ListProductsRequest>(
+                "list_products",
+                "Seed-era product list: the catalog (ranked and explained in brief_relevance when a brief is given), filtered by delivery_type, is_fixed_price, formats and creative_types.",
+                true,
+                |agent, call| Box::pin(agent.list_products(call)),
+            ),
+            seed_spec::<seed::schemas::GetTargetingCapabilitiesRequest>(
+                "get_targeting_capabilities",
+                "Targeting overlay dimensions per channel (web, mobile_app, ctv, audio or AdCP channels) and, with include_aee_dimensions, the impression signals the publisher provides.",
+                true,
+                |agent, call| Box::pin(agent.get_targeting_capabilities(call)),
+            ),
+            seed_spec::<seed::schemas::CheckAeeRequirementsRequest>(
+                "check_aee_requirements",
+                "Whether the publisher provides the impression signals (AEE dimensions) a campaign needs on a channel: supported, missing_dimensions, available_dimensions.",
+                true,
+                |agent, call| Box::pin(agent.check_aee_requirements(call)),
+            ),
+            seed_spec::<seed::schemas::GetCreativesRequest>(
+                "get_creatives",
+                "Seed-era creative list: your creatives with format, review status and the buys and packages they are assigned to; filter by media_buy_id, status and format.",
+                true,
+                |agent, call| Box::pin(agent.get_creatives(call)),
+            ),
+            seed_spec::<seed::schemas::CheckMediaBuyStatusRequest>(
+                "check_media_buy_status",
+                "Seed-era status of a media buy (pending_activation, pending_approval, scheduled, active, paused, completed, failed, ...) with each package's status, pacing and delivery percentage.",
+                true,
+                |agent, call| Box::pin(agent.check_media_buy_status(call)),
+            ),
+            seed_spec::<seed::schemas::UpdateMediaBuyStatusRequest>(
+                "update_media_buy_status",
+                "Seed-era poll of an operation that waited (a create or update submitted for approval): status, responsible_party, and once done media_buy_id, implementation_date and affected_packages.",
+                true,
+                |agent, call| Box::pin(agent.update_media_buy_status(call)),
+            ),
         ];
+        let seed_tools = app.config().seed_tools;
+        let tools = tools
+            .into_iter()
+            .filter(|t| seed_tools || t.dialect == Dialect::Adcp || t.access == Access::Admin)
+            .collect();
         SalesAgent { app, tools: Arc::new(tools) }
     }
 
@@ -391,9 +472,11 @@ impl SalesAgent {
                 Ok(()) => (spec.handler)(self, Call { args, principal, hooks }).await,
             },
         };
-        Some(match result {
-            Ok(body) => success(body, context.as_ref()),
-            Err(error) => error::error_result(&error, context.as_ref()),
+        Some(match (result, spec.dialect) {
+            (Ok(body), Dialect::Adcp) => success(body, context.as_ref()),
+            (Ok(body), Dialect::Seed) => seed_success(body, context.as_ref()),
+            (Err(error), Dialect::Adcp) => error::error_result(&error, context.as_ref()),
+            (Err(error), Dialect::Seed) => error::seed_error_result(&error, context.as_ref()),
         })
     }
 
@@ -542,16 +625,21 @@ impl SalesAgent {
         let query = request.to_core()?;
         let now = self.app.clock().now();
         let page = buying::get_media_buys(self.app.db(), tenant, principal, &query, now).await?;
+        let catalog = if self.app.config().seed_tools { Some(self.app.catalog(tenant).await?) } else { None };
         let values = page
             .items
             .iter()
             .map(|view| {
-                wire_buying::media_buy_value(
+                let mut value = wire_buying::media_buy_value(
                     &view.media_buy,
                     view.history.as_deref(),
                     request.include_snapshot == Some(true),
                     &view.reviews,
-                )
+                );
+                if let Some(catalog) = &catalog {
+                    seed::add_seed_004_fields(&mut value, &view.media_buy, &view.reviews, catalog, now);
+                }
+                value
             })
             .collect();
         Ok(wire_buying::media_buys_response(&page, values))
@@ -929,6 +1017,14 @@ pub fn request_hash(args: &Args) -> String {
 /// and the caller's `context`.
 fn success(mut body: Map<String, Value>, context: Option<&Value>) -> CallToolResult {
     body.entry("status").or_insert_with(|| "completed".into());
+    if let Some(context) = context {
+        body.insert("context".into(), context.clone());
+    }
+    CallToolResult::structured(Value::Object(body))
+}
+
+/// A seed-era tool's answer: its own shape, with the caller's `context` echoed.
+fn seed_success(mut body: Map<String, Value>, context: Option<&Value>) -> CallToolResult {
     if let Some(context) = context {
         body.insert("context".into(), context.clone());
     }

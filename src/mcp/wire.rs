@@ -321,7 +321,7 @@ pub fn products_response(answer: &ProductAnswer, fields: Option<&[String]>, prop
             product.remove("audience");
             product.remove("daily_impressions");
             if let Some(relevance) = &matched.relevance {
-                product.insert("brief_relevance".into(), relevance.clone().into());
+                product.insert("brief_relevance".into(), relevance.text.clone().into());
             }
             if let Some(fields) = fields {
                 product.retain(|key, _| key == "product_id" || fields.iter().any(|f| f == key));

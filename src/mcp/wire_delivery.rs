@@ -42,7 +42,7 @@ pub mod schemas {
 
 use schemas::GetMediaBuyDeliveryRequest;
 
-fn date(text: &str, field: &str) -> Result<NaiveDate, Error> {
+pub fn date(text: &str, field: &str) -> Result<NaiveDate, Error> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| Error::invalid_with(field, format!("{field} {text:?} is not a date"), "use YYYY-MM-DD"))
 }

@@ -3,8 +3,8 @@ publisher ops. The buyer gets the AdCP submitted arm (status "submitted", task_i
 polls tasks/get (and tasks_get, tasks/list), and sees the buy's response as the task's result
 once an admin approves; approval runs the buy exactly once, rejection never. Tasks are private
 to their buyer. The publisher-ops tools (list_human_tasks, get_pending_tasks, create_human_task,
-assign_task, complete_task, complete_human_task, get_all_media_buy_delivery, get_audit_log) are
-for admin tokens only. The sandbox testing hooks X-Auto-Advance and X-Dry-Run work. A task
+assign_task, complete_task, complete_human_task, get_audit_log) are for admin tokens only; an admin's
+get_all_media_buy_delivery covers every buyer. The sandbox testing hooks X-Auto-Advance and X-Dry-Run work. A task
 survives a restart of the server and is approved after it.
 
 Every response is validated against the AdCP 3.0.6 schemas by the harness (tasks/get and
@@ -28,7 +28,6 @@ OPS_TOOLS = (
     "assign_task",
     "complete_task",
     "complete_human_task",
-    "get_all_media_buy_delivery",
     "get_audit_log",
 )
 
@@ -213,7 +212,7 @@ async def test_decisions_and_buy_changes_are_audited(buyer, admin):
     assert [e["action"] for e in task_log["entries"]] == ["resolved", "created"]
     assert task_log["entries"][0]["detail"] == "ok"
     everyone = await admin.ok("get_all_media_buy_delivery", {"media_buy_ids": [media_buy_id]})
-    assert [d["media_buy_id"] for d in everyone["media_buy_deliveries"]] == [media_buy_id]
+    assert [(d["media_buy_id"], d["principal_id"]) for d in everyone["deliveries"]] == [(media_buy_id, "demo-buyer")]
 
 
 async def test_auto_advance_hook_approves_at_once_in_the_sandbox(server, schemas):

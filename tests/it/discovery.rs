@@ -40,7 +40,7 @@ async fn the_seed_brief_ranks_tech_display_first_and_says_why() {
     let answer = find_products(&catalog, &KeywordRanker, &query(BuyingMode::Brief(brief.into()))).await.unwrap();
     let first = &answer.products.items[0];
     assert_eq!(first.product.product_id, "prod-tech-display-001");
-    let why = first.relevance.as_deref().unwrap();
+    let why = first.relevance.as_ref().map(|r| r.text.as_str()).unwrap();
     assert!(why.contains("display") && why.contains("US") && why.contains("$5,000"), "{why}");
     assert_eq!(answer.products.items.len(), catalog.products.len(), "a brief ranks, it does not hide products");
     let again = find_products(&catalog, &KeywordRanker, &query(BuyingMode::Brief(brief.into()))).await.unwrap();
@@ -164,6 +164,6 @@ async fn buyer_feedback_moves_products_in_the_ranking() {
     let position = |id: &str| ranked.products.items.iter().position(|m| m.product.product_id == id).unwrap();
     assert!(position(&third) < position(&second), "good feedback lifts, poor feedback sinks");
     assert_eq!(position("prod-tech-display-001"), 0, "feedback informs relevance, it does not replace it");
-    let why = ranked.products.items[position(&third)].relevance.clone().unwrap();
+    let why = ranked.products.items[position(&third)].relevance.clone().unwrap().text;
     assert!(why.contains("above expectations"), "{why}");
 }

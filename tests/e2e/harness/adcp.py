@@ -9,7 +9,9 @@ For each tool call it checks that
   with `errors[0]` being the same error; for create/update_media_buy the whole error result must
   also validate against the tool's response schema (its error arm), and so must those of
   sync_creatives;
-* no legacy v2 envelope field (`task_status`, `response_status`) appears.
+* no legacy v2 envelope field (`task_status`, `response_status`) appears;
+* a seed-era tool (SEED_TOOLS) answers in its own shape, and its errors are exactly the seed's
+  format `{"error": {code, message, field, suggestion}}`.
 Requests the tests build are validated against the request schemas too, unless the test sends a
 deliberately malformed request (`valid_request=False`).
 """
@@ -40,6 +42,31 @@ PROTECTED_TOOLS = ("sync_accounts", "list_accounts")
 ALL_TOOLS = DISCOVERY_TOOLS + PROTECTED_TOOLS
 MEDIA_BUY_TOOLS = ("create_media_buy", "update_media_buy", "get_media_buys")
 CREATIVE_TOOLS = ("sync_creatives", "list_creatives")
+# The seed-era tools (issue 7): their own shapes, no AdCP 3.0 schema, and the seed's error format
+# {"error": {code, message, field, suggestion}}.
+SEED_TOOLS = frozenset(
+    (
+        "update_performance_index",
+        "get_creative_macros",
+        "validate_creative_macros",
+        "process_creative_macros",
+        "list_human_tasks",
+        "get_pending_tasks",
+        "create_human_task",
+        "assign_task",
+        "complete_task",
+        "complete_human_task",
+        "get_all_media_buy_delivery",
+        "review_pending_creatives",
+        "discover_products",
+        "list_products",
+        "get_targeting_capabilities",
+        "check_aee_requirements",
+        "get_creatives",
+        "check_media_buy_status",
+        "update_media_buy_status",
+    )
+)
 
 
 @dataclass
@@ -53,6 +80,8 @@ class Result:
     @property
     def error(self) -> dict:
         assert self.is_error, f"{self.tool} succeeded, an error was expected: {self.dump()}"
+        if self.tool in SEED_TOOLS:
+            return self.structured["error"]
         return self.structured["adcp_error"]
 
     @property
@@ -160,6 +189,9 @@ def check_result(schemas: Schemas, result: Result) -> None:
     )
     for legacy in ("task_status", "response_status"):
         assert legacy not in sc, f"{result.tool}: legacy v2 field {legacy} in {result.dump()}"
+    if result.tool in SEED_TOOLS:
+        check_seed_result(result)
+        return
     if result.is_error:
         assert "adcp_error" in sc, f"{result.tool}: error without adcp_error: {result.dump()}"
         schemas.check(ERROR_SCHEMA, sc["adcp_error"], f"{result.tool} adcp_error")
@@ -185,6 +217,22 @@ def check_result(schemas: Schemas, result: Result) -> None:
         schemas.check(RESPONSE_SCHEMAS[result.tool], sc, f"{result.tool} response")
     elif result.tool == "list_authorized_properties":
         check_authorized_properties(schemas, sc)
+
+
+def check_seed_result(result: Result) -> None:
+    """A seed-era tool: an error is exactly the seed's format; a success is an object without it."""
+    sc = result.structured
+    if not result.is_error:
+        assert "error" not in sc and "adcp_error" not in sc, f"{result.tool}: success carries an error: {result.dump()}"
+        return
+    assert set(sc) <= {"error", "context"}, f"{result.tool}: seed error with extra fields: {result.dump()}"
+    error = sc.get("error")
+    assert isinstance(error, dict), f"{result.tool}: seed error without error{{}}: {result.dump()}"
+    assert set(error) <= {"code", "message", "field", "suggestion"}, f"{result.tool}: unexpected keys: {error}"
+    for key in ("code", "message"):
+        assert isinstance(error.get(key), str) and error[key], f"{result.tool}: error.{key} missing: {error}"
+    for key in ("field", "suggestion"):
+        assert key not in error or isinstance(error[key], str), f"{result.tool}: error.{key} not a string: {error}"
 
 
 def check_authorized_properties(schemas: Schemas, sc: dict) -> None:
