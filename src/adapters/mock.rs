@@ -22,7 +22,10 @@ use chrono::{DateTime, Utc};
 
 use crate::core::booking::{AdServerOp, Applied, Booker, Booking, LineSpec, RunState};
 use crate::core::catalog::PricingModel;
-use crate::core::delivery::{AdServer, AdServerError, Cumulative, Metrics, PackageLine, paced_fraction, spend_for};
+use crate::core::delivery::{
+    AdServer, AdServerError, Cumulative, Forecast, ForecastRequest, ForecastTargeting, Metrics, PackageLine,
+    paced_fraction, spend_for,
+};
 use crate::core::media_buy::{MediaBuy, channel_rates};
 
 /// A scripted failure of the next booking call.
@@ -202,6 +205,20 @@ impl AdServer for MockAdServer {
         "mock"
     }
 
+    fn forecast<'a>(
+        &'a self,
+        request: &'a ForecastRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Forecast, AdServerError>> + Send + 'a>> {
+        let booked: Vec<LineSpec> = self
+            .ledger()
+            .lines
+            .values()
+            .filter(|l| l.spec.product_id == request.product_id && l.spec.state != RunState::Canceled)
+            .map(|l| l.spec.clone())
+            .collect();
+        Box::pin(std::future::ready(Ok(forecast(request, &booked))))
+    }
+
     fn delivered<'a>(
         &'a self,
         line: &'a PackageLine,
@@ -209,6 +226,47 @@ impl AdServer for MockAdServer {
     ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>> {
         Box::pin(std::future::ready(Ok(instants.iter().map(|at| cumulative(line, *at)).collect())))
     }
+}
+
+/// Impressions a product delivers per day when its catalog entry does not say.
+const DEFAULT_DAILY_IMPRESSIONS: u64 = 100_000;
+
+/// The mock's availability forecast: the product's daily impressions over the window, narrowed
+/// by the targeting's reach, less the targeted share of what booked lines of the product take
+/// in the window (a line's goal spread evenly over its flight).
+pub fn forecast(request: &ForecastRequest, booked: &[LineSpec]) -> Forecast {
+    let seconds = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_seconds().max(0) as f64;
+    let days = seconds(request.start, request.end) / 86_400.0;
+    let capacity = request.daily_impressions.unwrap_or(DEFAULT_DAILY_IMPRESSIONS) as f64 * days;
+    let sold: f64 = booked
+        .iter()
+        .map(|line| {
+            let flight = seconds(line.start, line.end);
+            let overlap = seconds(line.start.max(request.start), line.end.min(request.end));
+            if flight > 0.0 { line.impressions * overlap / flight } else { 0.0 }
+        })
+        .sum();
+    let share = reach(&request.targeting);
+    Forecast {
+        matched: (capacity * share).floor() as u64,
+        available: ((capacity - sold).max(0.0) * share).floor() as u64,
+    }
+}
+
+/// The share of a product's impressions a targeting reaches: each dimension narrows by how much
+/// of the audience its values cover, typically.
+fn reach(targeting: &ForecastTargeting) -> f64 {
+    let within =
+        |values: &[String], each: f64| if values.is_empty() { 1.0 } else { (each * values.len() as f64).min(1.0) };
+    within(&targeting.regions, 0.08)
+        * within(&targeting.metros, 0.02)
+        * within(&targeting.cities, 0.01)
+        * within(&targeting.postal_codes, 0.001)
+        * within(&targeting.device_types, 0.35)
+        * within(&targeting.operating_systems, 0.3)
+        * within(&targeting.languages, 0.5)
+        * within(&targeting.audience_segments, 0.25)
+        * 0.95_f64.powi(targeting.exclusions as i32)
 }
 
 /// Everything the package delivered up to `at`.
@@ -314,5 +372,55 @@ mod tests {
         let during_pause = cumulative(&paused, start + Duration::days(15));
         let before_pause = cumulative(&paused, start + Duration::days(10));
         assert_eq!(during_pause, before_pause);
+    }
+
+    fn forecast_request(days: i64, targeting: ForecastTargeting) -> ForecastRequest {
+        let start = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+        ForecastRequest {
+            product_id: "p".into(),
+            channel: Some(Channel::Ctv),
+            daily_impressions: Some(80_000),
+            start,
+            end: start + Duration::days(days),
+            targeting,
+        }
+    }
+
+    fn booked(start_day: i64, days: i64, impressions: f64, state: RunState) -> LineSpec {
+        let start = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap() + Duration::days(start_day);
+        LineSpec {
+            package_id: "pkg".into(),
+            product_id: "p".into(),
+            pricing_model: PricingModel::Cpm,
+            rate: 35.0,
+            budget: 1000.0,
+            impressions,
+            pacing: Pacing::Even,
+            start,
+            end: start + Duration::days(days),
+            targeting: None,
+            creative_ids: vec![],
+            state,
+        }
+    }
+
+    #[test]
+    fn forecasts_narrow_by_targeting_and_subtract_what_is_booked_in_the_window() {
+        let open = forecast(&forecast_request(14, ForecastTargeting::default()), &[]);
+        assert_eq!(open, Forecast { matched: 1_120_000, available: 1_120_000 });
+        assert_eq!(open.availability(), 1.0);
+        let two_states = ForecastTargeting { regions: vec!["US-CA".into(), "US-NY".into()], ..Default::default() };
+        let narrowed = forecast(&forecast_request(14, two_states.clone()), &[]);
+        assert_eq!(narrowed.matched, 179_200, "two regions reach 16%");
+        // 280,000 impressions over 28 days, half of them inside the 14-day window.
+        let sold = [booked(7, 28, 280_000.0, RunState::Running)];
+        let after = forecast(&forecast_request(14, ForecastTargeting::default()), &sold);
+        assert_eq!(after, Forecast { matched: 1_120_000, available: 1_050_000 });
+        assert_eq!(forecast(&forecast_request(14, two_states), &sold).available, 168_000);
+        let outside = [booked(30, 10, 280_000.0, RunState::Running)];
+        assert_eq!(forecast(&forecast_request(14, ForecastTargeting::default()), &outside).available, 1_120_000);
+        let oversold = [booked(0, 14, 2_000_000.0, RunState::Running)];
+        let none = forecast(&forecast_request(14, ForecastTargeting::default()), &oversold);
+        assert_eq!((none.available, none.availability()), (0, 0.0));
     }
 }

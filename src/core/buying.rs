@@ -205,6 +205,25 @@ pub async fn plan_create<S: Store>(
         catalog
     };
     let account = resolve_account(store, tenant, principal, &request.account, Use::Spend, now).await?;
+    for (index, package) in request.packages.iter().enumerate() {
+        let Some(quote_id) = &package.quote_id else { continue };
+        let field = format!("packages[{index}].ext.seed_quote_id");
+        let quote = super::avails::usable_quote(store, tenant, principal, quote_id, &field).await?;
+        if quote.product_id != package.product_id || quote.pricing_option_id != package.pricing_option_id {
+            return Err(Error::QuoteNotUsable {
+                quote_id: quote_id.clone(),
+                field,
+                reason: format!("it quotes {} under {}", quote.product_id, quote.pricing_option_id),
+            });
+        }
+        if request.packages[..index].iter().any(|p| p.quote_id.as_ref() == Some(quote_id)) {
+            return Err(Error::invalid_with(
+                field,
+                format!("package {quote_id} is named twice"),
+                "name each quote once",
+            ));
+        }
+    }
     let buyer =
         Buyer { tenant_id: &tenant.tenant_id, principal_id: &principal.principal_id, account_id: &account.account_id };
     let buy = plan_media_buy(catalog, &buyer, request, now, &mut new_id)?;
@@ -512,6 +531,13 @@ pub async fn plan_update<S: Store>(
             affected.push(change.package_id.clone());
         }
         for (index, wanted) in request.new_packages.iter().enumerate() {
+            if wanted.quote_id.is_some() {
+                return Err(Error::Unsupported {
+                    message: "a get_avails quote buys a new media buy; it cannot be added to one".to_owned(),
+                    field: format!("new_packages[{index}].ext.seed_quote_id"),
+                    suggestion: "add the package by product_id and pricing_option_id".to_owned(),
+                });
+            }
             let mut new_id = new_id;
             let package = plan_package(catalog, wanted, index, buy.start_time, buy.end_time, &mut new_id)
                 .map_err(|e| rename_field(e, "packages", "new_packages"))?;

@@ -75,6 +75,57 @@ pub trait AdServer: Booker {
         line: &'a PackageLine,
         instants: &'a [DateTime<Utc>],
     ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>>;
+
+    /// How many impressions of a product the targeting could still buy over a window, after
+    /// what is already booked (GAM's availability forecast; seed `get_avails`).
+    fn forecast<'a>(
+        &'a self,
+        request: &'a ForecastRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Forecast, AdServerError>> + Send + 'a>>;
+}
+
+/// The targeting a forecast narrows by: the seed overlay's dimensions (`geo_country_any_of`,
+/// `geo_region_any_of`, ...), as lists of values; empty means not targeted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ForecastTargeting {
+    pub countries: Vec<String>,
+    pub regions: Vec<String>,
+    pub metros: Vec<String>,
+    pub cities: Vec<String>,
+    pub postal_codes: Vec<String>,
+    pub device_types: Vec<String>,
+    pub operating_systems: Vec<String>,
+    pub languages: Vec<String>,
+    pub audience_segments: Vec<String>,
+    /// How many exclusion lists (`..._none_of`) the targeting has.
+    pub exclusions: usize,
+}
+
+/// A prospective line for an availability forecast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastRequest {
+    pub product_id: String,
+    pub channel: Option<Channel>,
+    /// The product's typical deliverable impressions per day, from the catalog.
+    pub daily_impressions: Option<u64>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub targeting: ForecastTargeting,
+}
+
+/// What a forecast answers: the impressions the targeting reaches over the window (`matched`)
+/// and those of them not yet sold (`available`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forecast {
+    pub matched: u64,
+    pub available: u64,
+}
+
+impl Forecast {
+    /// The share of the matched inventory still unsold (the seed's `availability`).
+    pub fn availability(&self) -> f64 {
+        if self.matched == 0 { 0.0 } else { (self.available as f64 / self.matched as f64).clamp(0.0, 1.0) }
+    }
 }
 
 /// When each package could deliver, from the buy's history as the store returns it (newest

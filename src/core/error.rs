@@ -72,6 +72,13 @@ pub enum Error {
     PackageNotFound { package_id: String, field: String },
     #[error("product {product_id} not found")]
     ProductNotFound { product_id: String, field: String },
+    /// No inventory for the requested flight and targeting.
+    #[error("{message}")]
+    ProductUnavailable { message: String },
+    /// A seed-era package id (a `get_avails` quote) that cannot be bought: unknown, foreign,
+    /// expired or already used.
+    #[error("package {quote_id} cannot be bought: {reason}")]
+    QuoteNotUsable { quote_id: String, field: String, reason: String },
     #[error("{message}")]
     BudgetTooLow { message: String, field: String, minimum: f64, currency: String },
     #[error("{message}")]

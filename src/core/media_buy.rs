@@ -318,6 +318,9 @@ pub struct PackageRequest {
     pub targeting_overlay: Option<Verbatim>,
     pub measurement_terms: Option<MeasurementTerms>,
     pub creative_ids: Vec<String>,
+    /// Bought from this seed-era `get_avails` quote: the package takes its id (checked against
+    /// the caller's quotes by `buying::plan_create`).
+    pub quote_id: Option<String>,
 }
 
 /// The buyer's proposed measurement terms: the parts this seller decides on, and the whole
@@ -570,7 +573,7 @@ pub fn plan_package(
         None => estimated,
     };
     Ok(Package {
-        package_id: new_id("pkg"),
+        package_id: wanted.quote_id.clone().unwrap_or_else(|| new_id("pkg")),
         product_id: product.product_id.clone(),
         pricing_option_id: option.pricing_option_id.clone(),
         pricing_model: option.pricing_model,
@@ -760,6 +763,7 @@ mod tests {
                 targeting_overlay: None,
                 measurement_terms: Some(terms(0.0, "c30")),
                 creative_ids: vec![],
+                quote_id: None,
             }],
             total_budget: None,
             po_number: None,

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod approval;
 pub mod auth;
+pub mod avails;
 pub mod booking;
 pub mod buying;
 pub mod capabilities;

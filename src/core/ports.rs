@@ -478,6 +478,16 @@ pub trait Store: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<MediaBuy>, StoreError>> + Send;
 
+    /// Keeps `get_avails` quotes.
+    fn insert_quotes(&self, quotes: &[super::avails::Quote]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One quote of the tenant, whoever asked for it.
+    fn quote(
+        &self,
+        tenant_id: &str,
+        quote_id: &str,
+    ) -> impl Future<Output = Result<Option<super::avails::Quote>, StoreError>> + Send;
+
     fn insert_feedback(&self, feedback: &[Feedback]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Mean performance index and report count per product of a tenant.

@@ -84,6 +84,18 @@ pub fn adcp_error(error: &Error) -> Value {
             Some(field.clone()),
             Some("use a product_id from get_products".to_owned()),
         ),
+        Error::ProductUnavailable { .. } => (
+            "PRODUCT_UNAVAILABLE",
+            Recovery::Correctable,
+            None,
+            Some("change the dates, widen the targeting or choose other products".to_owned()),
+        ),
+        Error::QuoteNotUsable { field, .. } => (
+            "PACKAGE_NOT_FOUND",
+            Recovery::Correctable,
+            Some(field.clone()),
+            Some("call get_avails and use the package ids it returns".to_owned()),
+        ),
         Error::BudgetTooLow { field, minimum, currency, .. } => (
             "BUDGET_TOO_LOW",
             Recovery::Correctable,

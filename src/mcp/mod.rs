@@ -9,6 +9,7 @@
 mod args;
 mod error;
 pub mod seed;
+pub mod seed_buying;
 pub mod wire;
 pub mod wire_buying;
 pub mod wire_creatives;
@@ -28,7 +29,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use sha2::Digest;
 use tracing::Instrument;
 
@@ -64,6 +65,9 @@ struct ToolSpec {
     tool: Tool,
     access: Access,
     dialect: Dialect,
+    /// Requests in the seed's form (which then answer in the seed dialect), for tools that take
+    /// both.
+    seed_form: Option<fn(&Args) -> bool>,
     handler: Handler,
 }
 
@@ -170,6 +174,7 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("get_creatives", Access::Principal),
     ("check_media_buy_status", Access::Principal),
     ("update_media_buy_status", Access::Principal),
+    ("get_avails", Access::Principal),
     ("get_audit_log", Access::Admin),
     ("review_pending_creatives", Access::Admin),
 ];
@@ -187,8 +192,47 @@ fn spec<T: JsonSchema + 'static>(
         tool: Tool::new(name, description, schema).annotate(annotations),
         access,
         dialect: Dialect::Adcp,
+        seed_form: None,
         handler,
     }
+}
+
+/// `create_media_buy`'s published schema also describes seed 001's form: packages may be the
+/// package ids `get_avails` returned, with a numeric `total_budget`, one seed `targeting_overlay`
+/// and `pacing`.
+fn with_seed_create_form(mut spec: ToolSpec) -> ToolSpec {
+    let mut schema = (*spec.tool.input_schema).clone();
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        if let Some(Value::Object(packages)) = properties.get_mut("packages")
+            && let Some(items) = packages.remove("items")
+        {
+            packages.insert(
+                "items".into(),
+                json!({"anyOf": [items, {"type": "string", "description": "Seed form: a package_id from get_avails."}]}),
+            );
+        }
+        if let Some(total) = properties.remove("total_budget") {
+            properties.insert(
+                "total_budget".into(),
+                json!({"anyOf": [total, {"type": "number", "description": "Seed form: the budget to spread over the quoted packages, in proportion to their cost."}]}),
+            );
+        }
+        properties.insert(
+            "targeting_overlay".into(),
+            json!({"type": ["object", "null"], "description": "Seed form: one targeting overlay for every package, in the seed's keys (geo_country_any_of, geo_region_any_of, device_type_any_of, os_any_of, language_any_of, frequency_cap, ...)."}),
+        );
+        properties.insert(
+            "pacing".into(),
+            json!({"type": ["string", "null"], "enum": ["even", "asap", "front_loaded", null], "description": "Seed form: pacing of every package."}),
+        );
+        properties.insert(
+            "daily_budget".into(),
+            json!({"type": ["number", "null"], "description": "Seed form: not supported at creation; omit or null."}),
+        );
+    }
+    spec.tool.input_schema = std::sync::Arc::new(schema);
+    spec.seed_form = Some(seed_buying::is_seed_create);
+    spec
 }
 
 /// A seed-era tool: the seed's shapes and error format.
@@ -240,12 +284,20 @@ impl SalesAgent {
                 true,
                 |agent, call| Box::pin(agent.list_accounts(call)),
             ),
-            spec::<wire_buying::schemas::CreateMediaBuyRequest>(
+            with_seed_create_form(spec::<wire_buying::schemas::CreateMediaBuyRequest>(
                 "create_media_buy",
-                "Buy products: packages of (product_id, pricing_option_id, budget[, bid_price]) over a flight, for a brand under an account. Returns media_buy_id, package_ids, status (pending_creatives until creatives are assigned), creative_deadline and revision. Requires idempotency_key.",
+                "Buy products: packages of (product_id, pricing_option_id, budget[, bid_price]) over a flight, for a brand under an account. Returns media_buy_id, package_ids, status (pending_creatives until creatives are assigned), creative_deadline and revision. Requires idempotency_key. Also takes seed 001's form: packages as the package ids get_avails returned, total_budget (a number, spread over them), one targeting_overlay in the seed's keys, pacing; answered in the seed's shape with request_form seed_001.",
                 false,
-                |agent, call| Box::pin(agent.create_media_buy(call)),
-            ),
+                |agent, call| {
+                    Box::pin(async move {
+                        if seed_buying::is_seed_create(&call.args) {
+                            agent.create_media_buy_seed(call).await
+                        } else {
+                            agent.create_media_buy(call).await
+                        }
+                    })
+                },
+            )),
             spec::<wire_buying::schemas::UpdateMediaBuyRequest>(
                 "update_media_buy",
                 "Change a media buy with PATCH semantics: paused true/false, canceled true, flight dates, per-package budget, bid, pacing, goal, dates, targeting and creative assignments, new packages. Send revision for optimistic concurrency. Requires idempotency_key.",
@@ -420,6 +472,12 @@ impl SalesAgent {
                 true,
                 |agent, call| Box::pin(agent.check_media_buy_status(call)),
             ),
+            seed_spec::<seed_buying::schemas::GetAvailsRequest>(
+                "get_avails",
+                "Seed-era availability and pricing: for product_ids, a flight (start_date, end_date), a budget and a targeting_overlay in the seed's keys, the ad server's forecast per product as a package: package_id (buy it with create_media_buy's seed form within 72 hours), impressions, cpm, total_cost, availability; with total_budget, total_impressions and budget_utilization.",
+                true,
+                |agent, call| Box::pin(agent.get_avails(call)),
+            ),
             seed_spec::<seed::schemas::UpdateMediaBuyStatusRequest>(
                 "update_media_buy_status",
                 "Seed-era poll of an operation that waited (a create or update submitted for approval): status, responsible_party, and once done media_buy_id, implementation_date and affected_packages.",
@@ -431,6 +489,7 @@ impl SalesAgent {
         let tools = tools
             .into_iter()
             .filter(|t| seed_tools || t.dialect == Dialect::Adcp || t.access == Access::Admin)
+            .map(|t| if seed_tools { t } else { ToolSpec { seed_form: None, ..t } })
             .collect();
         SalesAgent { app, tools: Arc::new(tools) }
     }
@@ -456,6 +515,10 @@ impl SalesAgent {
     ) -> Option<CallToolResult> {
         let spec = self.tools.iter().find(|spec| spec.tool.name == name)?;
         let context = args.context().cloned();
+        let dialect = match spec.seed_form {
+            Some(is_seed_form) if is_seed_form(&args) => Dialect::Seed,
+            _ => spec.dialect,
+        };
         let result = match (spec.access, &principal) {
             (Access::Principal | Access::Admin, None) => {
                 // The HTTP layer answers 401 before we get here; this guards other transports.
@@ -472,7 +535,7 @@ impl SalesAgent {
                 Ok(()) => (spec.handler)(self, Call { args, principal, hooks }).await,
             },
         };
-        Some(match (result, spec.dialect) {
+        Some(match (result, dialect) {
             (Ok(body), Dialect::Adcp) => success(body, context.as_ref()),
             (Ok(body), Dialect::Seed) => seed_success(body, context.as_ref()),
             (Err(error), Dialect::Adcp) => error::error_result(&error, context.as_ref()),

@@ -93,6 +93,9 @@ pub mod schemas {
         pub creative_assignments: Option<Vec<CreativeAssignmentWire>>,
         /// Inline creatives (not supported: use sync_creatives).
         pub creatives: Option<Vec<Value>>,
+        /// Extensions. `ext.seed_quote_id`: a package_id that seed-era get_avails returned; the
+        /// package is bought from that quote and keeps its id.
+        pub ext: Option<Map<String, Value>>,
     }
 
     /// Buy products: one package per product and pricing option, for a brand under an account.
@@ -252,6 +255,14 @@ pub const TARGETING_DIMENSIONS: &[&str] = &[
 
 fn overlay(overlay: &Map<String, Value>, at: &str) -> Result<Verbatim, Error> {
     for (key, value) in overlay {
+        if key == "ext" {
+            // Extensions travel with the overlay to the ad server (seed-era dimensions without
+            // an AdCP 3.0 key are kept under ext.seed_targeting).
+            if !value.is_object() {
+                return Err(Error::invalid(format!("{at}.ext"), "ext is an object"));
+            }
+            continue;
+        }
         if !TARGETING_DIMENSIONS.contains(&key.as_str()) {
             return Err(Error::Unsupported {
                 message: format!("targeting dimension {key} is not supported by this seller"),
@@ -324,6 +335,11 @@ pub fn package_request(wire: &PackageRequestWire, at: &str) -> Result<PackageReq
             .transpose()?,
         measurement_terms: wire.measurement_terms.as_ref().map(measurement_terms),
         creative_ids: assignments(&wire.creative_assignments).unwrap_or_default(),
+        quote_id: match wire.ext.as_ref().and_then(|ext| ext.get("seed_quote_id")) {
+            None => None,
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(_) => return Err(Error::invalid(format!("{at}.ext.seed_quote_id"), "seed_quote_id is a string")),
+        },
     })
 }
 

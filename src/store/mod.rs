@@ -103,6 +103,7 @@ macro_rules! seal {
     }};
 }
 
+mod avails;
 mod bookings;
 mod creatives;
 mod media_buys;
@@ -907,6 +908,14 @@ impl Store for Db {
         limit: usize,
     ) -> Result<Vec<MediaBuy>, StoreError> {
         media_buys::due(self, tenant_id, now, limit).await
+    }
+
+    async fn insert_quotes(&self, quotes: &[crate::core::avails::Quote]) -> Result<(), StoreError> {
+        avails::insert(self, quotes).await
+    }
+
+    async fn quote(&self, tenant_id: &str, quote_id: &str) -> Result<Option<crate::core::avails::Quote>, StoreError> {
+        avails::get(self, tenant_id, quote_id).await
     }
 
     async fn insert_feedback(&self, feedback: &[Feedback]) -> Result<(), StoreError> {

@@ -78,6 +78,7 @@ pub(crate) fn display_package(budget: f64) -> PackageRequest {
         targeting_overlay: None,
         measurement_terms: None,
         creative_ids: vec!["cr_1".into()],
+        quote_id: None,
     }
 }
 

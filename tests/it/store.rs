@@ -449,3 +449,49 @@ async fn feedback_is_stored_and_summarised_per_product() {
         assert!(db.product_records("t2").await.unwrap().is_empty());
     }
 }
+
+fn quote(id: &str, at: chrono::DateTime<Utc>) -> sales_agent::core::avails::Quote {
+    sales_agent::core::avails::Quote {
+        quote_id: id.into(),
+        tenant_id: "t1".into(),
+        principal_id: "p1".into(),
+        product_id: "prod".into(),
+        pricing_option_id: "cpm".into(),
+        name: "Prod - US-CA/US-NY".into(),
+        start_time: at,
+        end_time: at + Duration::days(14),
+        impressions: 769_230,
+        cpm: 45.0,
+        total_cost: 34_615.35,
+        availability: 0.92,
+        targeting: Some(sales_agent::core::media_buy::Verbatim(r#"{"geo_country_any_of":["US"]}"#.into())),
+        created_at: at,
+        expires_at: at + Duration::hours(72),
+    }
+}
+
+#[tokio::test]
+async fn quotes_round_trip_and_long_expired_ones_are_dropped() {
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        seeded(db).await;
+        let t0 = Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap();
+        let first = quote("pkg_a", t0);
+        let second = sales_agent::core::avails::Quote { targeting: None, ..quote("pkg_b", t0) };
+        db.insert_quotes(&[first.clone(), second.clone()]).await.unwrap();
+        assert_eq!(db.quote("t1", "pkg_a").await.unwrap(), Some(first.clone()), "{}", db.backend_name());
+        assert_eq!(db.quote("t1", "pkg_b").await.unwrap(), Some(second));
+        assert_eq!(db.quote("t2", "pkg_a").await.unwrap(), None, "quotes are per tenant");
+        let duplicate = db.insert_quotes(std::slice::from_ref(&first)).await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "quote ids are unique");
+        assert_eq!(
+            db.quote("t1", "pkg_a").await.unwrap(),
+            Some(first.clone()),
+            "a failed insert keeps what was stored"
+        );
+        // Five days later the first quotes expired two days ago: the next insert drops them.
+        db.insert_quotes(&[quote("pkg_c", t0 + Duration::days(5))]).await.unwrap();
+        assert_eq!(db.quote("t1", "pkg_a").await.unwrap(), None);
+        assert!(db.quote("t1", "pkg_c").await.unwrap().is_some());
+    }
+}

@@ -1,0 +1,507 @@
+//! The seed-era buying tools over the AdCP 3.0 core: `get_avails` and the seed form of
+//! `create_media_buy` (packages named by the package ids `get_avails` returned, `total_budget`,
+//! one targeting overlay in the seed's keys), which is translated into an AdCP 3.0 request and
+//! run by the ordinary create path — the same rules, approvals, idempotency and webhooks.
+
+use serde_json::{Map, Value, json};
+
+use super::args::Args;
+use super::wire_buying::time;
+use super::wire_delivery::date;
+use super::{Call, SalesAgent, required};
+use crate::core::Error;
+use crate::core::avails::{self, Avails, AvailsRequest, QuotedPackage};
+use crate::core::delivery::ForecastTargeting;
+use crate::core::media_buy::Verbatim;
+use crate::core::tenancy::Tenant;
+
+/// Request types; their doc comments are the published input schemas.
+pub mod schemas {
+    use schemars::JsonSchema;
+    use serde::Deserialize;
+    use serde_json::{Map, Value};
+
+    use super::super::wire::Envelope;
+
+    /// Seed 001 `get_avails`: availability and pricing of products for a flight, budget and
+    /// targeting. Each answer is a package (quote) that a seed-form create_media_buy can buy for
+    /// 72 hours.
+    #[derive(Debug, Clone, Deserialize, JsonSchema)]
+    pub struct GetAvailsRequest {
+        /// Product ids from list_products or discover_products.
+        pub product_ids: Vec<String>,
+        /// First day of the flight (YYYY-MM-DD, UTC); today or later.
+        pub start_date: String,
+        /// Last day of the flight (YYYY-MM-DD, UTC), inclusive.
+        pub end_date: String,
+        /// Budget to spread evenly across the products.
+        pub budget: Option<f64>,
+        /// Targeting in the seed's keys (geo_country_any_of, geo_region_any_of, device_type_any_of,
+        /// os_any_of, language_any_of, audience_segment_any_of, frequency_cap, ...).
+        pub targeting_overlay: Option<Map<String, Value>>,
+        #[serde(flatten)]
+        pub envelope: Envelope,
+    }
+}
+
+/// The seed Targeting keys (seed 001, "Targeting Schema").
+const SEED_LIST_KEYS: &[&str] = &[
+    "geo_country",
+    "geo_region",
+    "geo_metro",
+    "geo_city",
+    "geo_zip",
+    "device_type",
+    "os",
+    "browser",
+    "connection_type",
+    "content_category",
+    "content_genre",
+    "content_rating",
+    "language",
+    "audience_segment",
+    "media_type",
+];
+const SEED_OBJECT_KEYS: &[&str] = &["dayparting", "frequency_cap", "custom"];
+const DEVICE_TYPES: &[&str] = &["desktop", "mobile", "tablet", "ctv", "dooh"];
+const PLATFORMS: &[&str] =
+    &["ios", "android", "windows", "macos", "linux", "chromeos", "tvos", "tizen", "webos", "fire_os", "roku_os"];
+
+/// A seed targeting overlay read: what a forecast narrows by, and the AdCP 3.0 overlay a buy
+/// stores (3.0 dimensions where the seed key has one; the others under `ext.seed_targeting`,
+/// passed to the ad server as they are).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeedTargeting {
+    pub forecast: ForecastTargeting,
+    pub adcp: Map<String, Value>,
+}
+
+fn strings(value: &Value, field: &str) -> Result<Vec<String>, Error> {
+    let list = value.as_array().ok_or_else(|| Error::invalid_with(field, "a list of strings", "e.g. [\"US\"]"))?;
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_str().filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()).ok_or_else(|| {
+                Error::invalid_with(format!("{field}[{i}]"), "a non-empty string", "remove empty values")
+            })
+        })
+        .collect()
+}
+
+/// Reads a seed targeting overlay (field name `at`).
+///
+/// # Errors
+/// `InvalidRequest` for malformed values, `Unsupported` for keys outside the seed's Targeting
+/// schema.
+pub fn seed_targeting(overlay: &Map<String, Value>, at: &str, tenant: &Tenant) -> Result<SeedTargeting, Error> {
+    let mut out = SeedTargeting::default();
+    let mut extra = Map::new();
+    let field = |key: &str| format!("{at}.{key}");
+    let list_of = |key: &str| -> Result<Vec<String>, Error> {
+        match overlay.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(value) => strings(value, &field(key)),
+        }
+    };
+    for key in overlay.keys() {
+        let known = SEED_OBJECT_KEYS.contains(&key.as_str())
+            || key
+                .strip_suffix("_any_of")
+                .or_else(|| key.strip_suffix("_none_of"))
+                .is_some_and(|base| SEED_LIST_KEYS.contains(&base));
+        if !known {
+            return Err(Error::Unsupported {
+                message: format!("{key} is not a targeting key of the seed API"),
+                field: field(key),
+                suggestion: "use geo_country_any_of, geo_region_any_of, geo_metro_any_of, device_type_any_of, \
+                             os_any_of, language_any_of, audience_segment_any_of, content_category_any_of, \
+                             dayparting, frequency_cap (and their _none_of forms)"
+                    .to_owned(),
+            });
+        }
+        if key.ends_with("_none_of") && overlay[key].as_array().is_some_and(|l| !l.is_empty()) {
+            out.forecast.exclusions += 1;
+        }
+    }
+    let countries: Vec<String> = list_of("geo_country_any_of")?.iter().map(|c| c.to_uppercase()).collect();
+    for (key, adcp) in [("geo_country_any_of", "geo_countries"), ("geo_country_none_of", "geo_countries_exclude")] {
+        let codes: Vec<String> = list_of(key)?.iter().map(|c| c.to_uppercase()).collect();
+        if let Some(i) = codes.iter().position(|c| c.len() != 2 || !c.chars().all(|x| x.is_ascii_uppercase())) {
+            return Err(Error::invalid_with(
+                format!("{}[{i}]", field(key)),
+                "countries are ISO 3166-1 alpha-2 codes",
+                "e.g. US, CA, GB",
+            ));
+        }
+        if !codes.is_empty() {
+            out.adcp.insert(adcp.into(), json!(codes));
+        }
+    }
+    out.forecast.countries = countries.clone();
+    let home = match (countries.as_slice(), tenant.primary_countries.as_slice()) {
+        ([only], _) => Some(only.clone()),
+        ([], [only]) => Some(only.clone()),
+        _ => None,
+    };
+    for (key, adcp) in [("geo_region_any_of", "geo_regions"), ("geo_region_none_of", "geo_regions_exclude")] {
+        let mut codes = Vec::new();
+        for (i, region) in list_of(key)?.iter().enumerate() {
+            let region = region.to_uppercase();
+            let code = if region.contains('-') {
+                region
+            } else if let Some(country) = &home {
+                format!("{country}-{region}")
+            } else {
+                return Err(Error::invalid_with(
+                    format!("{}[{i}]", field(key)),
+                    format!("region {region} is ambiguous across countries"),
+                    "give one geo_country_any_of country, or ISO 3166-2 codes such as US-CA",
+                ));
+            };
+            codes.push(code);
+        }
+        if key.ends_with("_any_of") {
+            out.forecast.regions = codes.clone();
+        }
+        if !codes.is_empty() {
+            out.adcp.insert(adcp.into(), json!(codes));
+        }
+    }
+    for (key, adcp) in [("device_type_any_of", "device_type"), ("device_type_none_of", "device_type_exclude")] {
+        let devices: Vec<String> = list_of(key)?.iter().map(|d| d.to_lowercase()).collect();
+        if let Some(i) = devices.iter().position(|d| !DEVICE_TYPES.contains(&d.as_str())) {
+            return Err(Error::invalid_with(
+                format!("{}[{i}]", field(key)),
+                format!("{} is not a device type", devices[i]),
+                "use desktop, mobile, tablet, ctv or dooh (audio inventory is chosen by product)",
+            ));
+        }
+        if key.ends_with("_any_of") {
+            out.forecast.device_types = devices.clone();
+        }
+        if !devices.is_empty() {
+            out.adcp.insert(adcp.into(), json!(devices));
+        }
+    }
+    let platforms: Vec<String> = list_of("os_any_of")?.iter().map(|o| o.to_lowercase().replace(' ', "_")).collect();
+    if let Some(i) = platforms.iter().position(|p| !PLATFORMS.contains(&p.as_str())) {
+        return Err(Error::invalid_with(
+            format!("{}[{i}]", field("os_any_of")),
+            format!("{} is not an operating system this seller targets", platforms[i]),
+            format!("use {}", PLATFORMS.join(", ")),
+        ));
+    }
+    if !platforms.is_empty() {
+        out.forecast.operating_systems = platforms.clone();
+        out.adcp.insert("device_platform".into(), json!(platforms));
+    }
+    let languages: Vec<String> = list_of("language_any_of")?.iter().map(|l| l.to_lowercase()).collect();
+    if let Some(i) = languages.iter().position(|l| l.len() != 2 || !l.chars().all(|c| c.is_ascii_lowercase())) {
+        return Err(Error::invalid_with(
+            format!("{}[{i}]", field("language_any_of")),
+            "languages are ISO 639-1 codes",
+            "e.g. en, es, fr",
+        ));
+    }
+    if !languages.is_empty() {
+        out.forecast.languages = languages.clone();
+        out.adcp.insert("language".into(), json!(languages));
+    }
+    if let Some(cap) = overlay.get("frequency_cap").filter(|v| !v.is_null()) {
+        let minutes =
+            cap.get("suppress_minutes").and_then(Value::as_f64).filter(|m| m.is_finite() && *m > 0.0).ok_or_else(
+                || {
+                    Error::invalid_with(
+                        format!("{}.suppress_minutes", field("frequency_cap")),
+                        "frequency_cap needs suppress_minutes, a positive number of minutes",
+                        "e.g. {\"suppress_minutes\": 30, \"scope\": \"media_buy\"}",
+                    )
+                },
+            )?;
+        out.adcp.insert("frequency_cap".into(), json!({ "suppress_minutes": minutes }));
+        if let Some(scope) = cap.get("scope") {
+            extra.insert("frequency_cap_scope".into(), scope.clone());
+        }
+    }
+    out.forecast.metros = list_of("geo_metro_any_of")?;
+    out.forecast.cities = list_of("geo_city_any_of")?;
+    out.forecast.postal_codes = list_of("geo_zip_any_of")?;
+    out.forecast.audience_segments = list_of("audience_segment_any_of")?;
+    const TRANSLATED: &[&str] = &[
+        "geo_country_any_of",
+        "geo_country_none_of",
+        "geo_region_any_of",
+        "geo_region_none_of",
+        "device_type_any_of",
+        "device_type_none_of",
+        "os_any_of",
+        "language_any_of",
+        "frequency_cap",
+    ];
+    for (key, value) in overlay {
+        if !TRANSLATED.contains(&key.as_str()) && !value.is_null() {
+            if !SEED_OBJECT_KEYS.contains(&key.as_str()) {
+                strings(value, &field(key))?;
+            }
+            extra.insert(key.clone(), value.clone());
+        }
+    }
+    if !extra.is_empty() {
+        out.adcp.insert("ext".into(), json!({ "seed_targeting": extra }));
+    }
+    Ok(out)
+}
+
+fn avails_response(avails: &Avails, currency: &str) -> Map<String, Value> {
+    let mut body = Map::new();
+    let packages: Vec<Value> = avails
+        .quotes
+        .iter()
+        .map(|q| {
+            let mut value = json!({
+                "package_id": q.quote_id,
+                "product_id": q.product_id,
+                "name": q.name,
+                "impressions": q.impressions,
+                "cpm": q.cpm,
+                "total_cost": q.total_cost,
+                "availability": q.availability,
+                "start_date": q.start_time.date_naive().to_string(),
+                "end_date": (q.end_time - chrono::Duration::seconds(1)).date_naive().to_string(),
+                "expires_at": time(q.expires_at),
+            });
+            if let Some(targeting) = &q.targeting {
+                value["targeting_applied"] = serde_json::from_str(&targeting.0).unwrap_or(Value::Null);
+            }
+            value
+        })
+        .collect();
+    body.insert("packages".into(), packages.into());
+    if !avails.unavailable.is_empty() {
+        body.insert(
+            "unavailable_products".into(),
+            avails
+                .unavailable
+                .iter()
+                .map(|u| json!({"product_id": u.product_id, "reason": u.reason}))
+                .collect::<Vec<_>>()
+                .into(),
+        );
+    }
+    body.insert("total_budget".into(), json!(avails.total_cost));
+    body.insert("total_impressions".into(), json!(avails.total_impressions));
+    if let Some(utilization) = avails.budget_utilization {
+        body.insert("budget_utilization".into(), json!(utilization));
+    }
+    body.insert("currency".into(), currency.into());
+    body
+}
+
+/// Whether a `create_media_buy` request is in the seed's form: packages given as package ids.
+pub fn is_seed_create(args: &Args) -> bool {
+    args.0.get("packages").and_then(Value::as_array).is_some_and(|list| list.iter().any(Value::is_string))
+}
+
+/// The AdCP 3.0 `create_media_buy` request a seed-form one means.
+fn adcp_create_request(
+    args: &Map<String, Value>,
+    packages: &[QuotedPackage],
+    account: Value,
+    targeting: Option<&SeedTargeting>,
+) -> Result<Map<String, Value>, Error> {
+    let pacing = match args.get("pacing") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) if matches!(p.as_str(), "even" | "asap" | "front_loaded") => Some(p.clone()),
+        Some(_) => return Err(Error::invalid_with("pacing", "unknown pacing", "use even, asap or front_loaded")),
+    };
+    let start = packages.iter().map(|p| p.start_time).min().flatten();
+    let end = packages.iter().map(|p| p.quote.end_time).max().unwrap_or_default();
+    let mut request = Map::new();
+    request.insert(
+        "idempotency_key".into(),
+        args.get("idempotency_key")
+            .cloned()
+            .unwrap_or_else(|| format!("seed-{}", uuid::Uuid::new_v4().simple()).into()),
+    );
+    let brand = match &account {
+        Value::Object(a) if a.contains_key("brand") => a["brand"].clone(),
+        _ => args.get("brand").cloned().unwrap_or(Value::Null),
+    };
+    request.insert("account".into(), account);
+    if !brand.is_null() {
+        request.insert("brand".into(), brand);
+    }
+    request.insert("start_time".into(), start.map_or_else(|| "asap".into(), time));
+    request.insert("end_time".into(), time(end));
+    if let Some(po) = args.get("po_number").filter(|v| !v.is_null()) {
+        request.insert("po_number".into(), po.clone());
+    }
+    for key in ["push_notification_config", "reporting_webhook", "context", "adcp_major_version"] {
+        if let Some(value) = args.get(key) {
+            request.insert(key.into(), value.clone());
+        }
+    }
+    let packages: Vec<Value> = packages
+        .iter()
+        .map(|p| {
+            let mut package = json!({
+                "product_id": p.quote.product_id,
+                "pricing_option_id": p.quote.pricing_option_id,
+                "budget": p.budget,
+                "ext": { "seed_quote_id": p.quote.quote_id },
+            });
+            if let Some(start) = p.start_time {
+                package["start_time"] = time(start);
+            }
+            package["end_time"] = time(p.quote.end_time);
+            if let Some(pacing) = &pacing {
+                package["pacing"] = json!(pacing);
+            }
+            if let Some(targeting) = targeting.filter(|t| !t.adcp.is_empty()) {
+                package["targeting_overlay"] = Value::Object(targeting.adcp.clone());
+            }
+            package
+        })
+        .collect();
+    request.insert("packages".into(), packages.into());
+    Ok(request)
+}
+
+impl SalesAgent {
+    pub(super) async fn get_avails(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: schemas::GetAvailsRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let targeting = request
+            .targeting_overlay
+            .as_ref()
+            .map(|o| seed_targeting(o, "targeting_overlay", tenant))
+            .transpose()?
+            .unwrap_or_default();
+        let query = AvailsRequest {
+            product_ids: request.product_ids,
+            start_date: date(&request.start_date, "start_date")?,
+            end_date: date(&request.end_date, "end_date")?,
+            budget: request.budget,
+            targeting: targeting.forecast,
+            overlay: request.targeting_overlay.map(|o| Verbatim(Value::Object(o).to_string())),
+        };
+        let catalog = self.app.catalog(tenant).await?;
+        let now = self.app.clock().now();
+        let avails =
+            avails::get_avails(self.app.db(), self.app.ad_server(), &catalog, tenant, principal, &query, now).await?;
+        let currency = avails
+            .quotes
+            .first()
+            .and_then(|q| catalog.product(&q.product_id))
+            .and_then(|p| p.pricing_options.first())
+            .map_or_else(|| "USD".to_owned(), |o| o.currency.clone());
+        Ok(avails_response(&avails, &currency))
+    }
+
+    /// The seed form of `create_media_buy`: resolves the quotes and the account, then runs the
+    /// AdCP 3.0 create with the request they mean, and answers in the seed's shape.
+    pub(super) async fn create_media_buy_seed(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let args = &call.args.0;
+        let quote_ids = strings(&args["packages"], "packages")?;
+        let total_budget = match args.get("total_budget") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::Object(o)) => o.get("amount").and_then(Value::as_f64),
+            Some(_) => {
+                return Err(Error::invalid_with(
+                    "total_budget",
+                    "total_budget is an amount",
+                    "give a number, e.g. 50000",
+                ));
+            }
+        };
+        if let Some(daily) = args.get("daily_budget").filter(|v| !v.is_null()) {
+            return Err(Error::Unsupported {
+                message: format!("daily_budget {daily} cannot be set at creation yet"),
+                field: "daily_budget".to_owned(),
+                suggestion: "omit daily_budget (or send null); pacing even spreads the budget over the flight"
+                    .to_owned(),
+            });
+        }
+        let targeting = match args.get("targeting_overlay") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => Some(seed_targeting(o, "targeting_overlay", tenant)?),
+            Some(_) => {
+                return Err(Error::invalid_with(
+                    "targeting_overlay",
+                    "targeting_overlay is an object",
+                    "e.g. {\"geo_country_any_of\": [\"US\"]}",
+                ));
+            }
+        };
+        let now = self.app.clock().now();
+        let packages = avails::quoted_packages(self.app.db(), tenant, principal, &quote_ids, total_budget, now).await?;
+        let account = match args.get("account") {
+            Some(account) if !account.is_null() => account.clone(),
+            _ => match avails::default_account(self.app.db(), tenant, principal).await? {
+                crate::core::accounts::AccountRef::Id(id) => json!({ "account_id": id }),
+                crate::core::accounts::AccountRef::Key(key) => {
+                    json!({ "brand": {"domain": key.brand_domain}, "operator": key.operator })
+                }
+            },
+        };
+        let request = adcp_create_request(args, &packages, account, targeting.as_ref())?;
+        let adcp = Call { args: Args(request), principal: call.principal.clone(), hooks: call.hooks };
+        let created = self.create_media_buy(adcp).await?;
+        Ok(seed_created_response(created, &packages))
+    }
+}
+
+/// Seed 001's answer to `create_media_buy`, from the AdCP 3.0 one.
+fn seed_created_response(adcp: Map<String, Value>, packages: &[QuotedPackage]) -> Map<String, Value> {
+    let mut body = Map::new();
+    let status = adcp.get("status").and_then(Value::as_str).unwrap_or_default();
+    let package_ids: Vec<&str> = packages.iter().map(|p| p.quote.quote_id.as_str()).collect();
+    if status == "submitted" {
+        body.insert("status".into(), "pending_manual".into());
+        body.insert("task_id".into(), adcp.get("task_id").cloned().unwrap_or(Value::Null));
+        body.insert("detail".into(), "The media buy waits for publisher approval; it is created when approved".into());
+        body.insert(
+            "next_steps".into(),
+            json!([
+                "Poll update_media_buy_status with the task_id (or tasks/get)",
+                "Once approved, upload creative assets with add_creative_assets",
+            ]),
+        );
+    } else {
+        let seed_status = match status {
+            "pending_creatives" => "pending_activation",
+            "pending_start" => "scheduled",
+            other => other,
+        };
+        for key in ["media_buy_id", "creative_deadline"] {
+            if let Some(value) = adcp.get(key) {
+                body.insert(key.into(), value.clone());
+            }
+        }
+        body.insert("status".into(), seed_status.into());
+        body.insert("adcp_status".into(), status.into());
+        body.insert("detail".into(), format!("Media buy created with {} package(s)", packages.len()).into());
+        body.insert(
+            "next_steps".into(),
+            json!([
+                "Upload creative assets with add_creative_assets before the creative deadline",
+                "Assets are reviewed before they run",
+                "The campaign activates once its creatives are approved and its flight starts",
+            ]),
+        );
+        if adcp.get("dry_run") == Some(&Value::Bool(true)) {
+            body.insert("dry_run".into(), true.into());
+        }
+    }
+    body.insert("packages".into(), json!(package_ids));
+    body.insert(
+        "total_budget".into(),
+        json!((packages.iter().fold(0.0, |sum, p| sum + p.budget) * 100.0).round() / 100.0),
+    );
+    body.insert("request_form".into(), "seed_001".into());
+    body
+}
