@@ -278,9 +278,20 @@ pub fn cumulative(line: &PackageLine, at: DateTime<Utc>) -> Metrics {
     let fraction = paced_fraction(package.pacing, live, planned);
     let (ctr, completion_rate) = channel_rates(line.channel);
     let mut impressions = whole(package.impressions * fraction);
+    let cpm_like = matches!(package.pricing_model, PricingModel::Cpm | PricingModel::Vcpm) && package.rate > 0.0;
     // A CPM-type buy cannot deliver more than its budget pays for.
-    if matches!(package.pricing_model, PricingModel::Cpm | PricingModel::Vcpm) && package.rate > 0.0 {
+    if cpm_like {
         impressions = impressions.min((package.budget / package.rate * 1000.0).floor());
+    }
+    // Daily caps hold for each day the package could deliver: at most cap × days live so far.
+    let live_days = live / 86_400.0;
+    if let Some(cap) = package.daily_impressions {
+        impressions = impressions.min(whole(cap * live_days));
+    }
+    if let Some(cap) = package.daily_budget
+        && cpm_like
+    {
+        impressions = impressions.min(whole(cap * live_days / package.rate * 1000.0));
     }
     let mut metrics = Metrics {
         impressions,
@@ -329,6 +340,8 @@ mod tests {
                 targeting_overlay: None,
                 measurement_terms: None,
                 creative_ids: vec!["c".into()],
+                daily_budget: None,
+                daily_impressions: None,
             },
             channel: Some(Channel::Display),
             live: vec![(start, start + Duration::days(30))],
@@ -374,6 +387,20 @@ mod tests {
         assert_eq!(during_pause, before_pause);
     }
 
+    #[test]
+    fn daily_caps_hold_for_each_day_live() {
+        let mut capped = line(Pacing::Asap, 5000.0);
+        let start = capped.package.start_time;
+        let uncapped = cumulative(&capped, start + Duration::days(2)).impressions;
+        capped.package.daily_impressions = Some(10_000.0);
+        assert!(uncapped > 20_000.0, "asap pacing delivers fast: {uncapped}");
+        assert_eq!(cumulative(&capped, start + Duration::days(2)).impressions, 20_000.0);
+        capped.package.daily_impressions = None;
+        capped.package.daily_budget = Some(50.0);
+        let by_budget = cumulative(&capped, start + Duration::days(2));
+        assert_eq!((by_budget.impressions, by_budget.spend), (8_000.0, 100.0), "50 a day at 12.50 CPM");
+    }
+
     fn forecast_request(days: i64, targeting: ForecastTargeting) -> ForecastRequest {
         let start = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
         ForecastRequest {
@@ -401,6 +428,8 @@ mod tests {
             targeting: None,
             creative_ids: vec![],
             state,
+            daily_budget: None,
+            daily_impressions: None,
         }
     }
 

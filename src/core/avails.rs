@@ -374,14 +374,18 @@ pub async fn usable_quote<S: Store>(
     Ok(quote)
 }
 
-/// The account a seed-form request acts for when it names none: the caller's only active
-/// account; with none in a sandbox tenant, the implicit `<principal>.principal.invalid` one
-/// (provisioned on first use like any sandbox account).
+/// The account a seed-form request acts for when it names none, and its brand domain: the
+/// caller's only active account; with none in a sandbox tenant, the implicit
+/// `<principal>.principal.invalid` one (provisioned on first use like any sandbox account).
 ///
 /// # Errors
 /// `InvalidRequest` naming `account` when the caller has several accounts or none outside a
 /// sandbox; storage.
-pub async fn default_account<S: Store>(store: &S, tenant: &Tenant, principal: &Principal) -> Result<AccountRef, Error> {
+pub async fn default_account<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal: &Principal,
+) -> Result<(AccountRef, String), Error> {
     let filter = AccountFilter {
         tenant_id: tenant.tenant_id.clone(),
         owner_principal_id: Some(principal.principal_id.clone()),
@@ -390,15 +394,12 @@ pub async fn default_account<S: Store>(store: &S, tenant: &Tenant, principal: &P
     };
     let accounts = store.list_accounts(&filter, &PageRequest { after: None, limit: 2 }).await?;
     match accounts.as_slice() {
-        [only] => Ok(AccountRef::Id(only.account_id.clone())),
+        [only] => Ok((AccountRef::Id(only.account_id.clone()), only.key.brand_domain.clone())),
         [] if tenant.sandbox => {
             let domain = format!("{}.principal.invalid", principal.principal_id.to_lowercase().replace('_', "-"));
-            Ok(AccountRef::Key(AccountKey {
-                brand_domain: domain.clone(),
-                brand_id: None,
-                operator: domain,
-                sandbox: false,
-            }))
+            let key =
+                AccountKey { brand_domain: domain.clone(), brand_id: None, operator: domain.clone(), sandbox: false };
+            Ok((AccountRef::Key(key), domain))
         }
         [] => Err(Error::invalid_with(
             "account",

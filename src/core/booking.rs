@@ -67,6 +67,9 @@ pub struct LineSpec {
     pub targeting: Option<String>,
     pub creative_ids: Vec<String>,
     pub state: RunState,
+    /// Daily caps (spend, impressions), when the buyer set them.
+    pub daily_budget: Option<f64>,
+    pub daily_impressions: Option<f64>,
 }
 
 impl LineSpec {
@@ -91,6 +94,8 @@ impl LineSpec {
             targeting: package.targeting_overlay.as_ref().map(|t| t.0.clone()),
             creative_ids: package.creative_ids.clone(),
             state,
+            daily_budget: package.daily_budget,
+            daily_impressions: package.daily_impressions,
         }
     }
 
@@ -414,6 +419,8 @@ mod tests {
             targeting_overlay: None,
             measurement_terms: None,
             creative_ids: vec![],
+            daily_budget: None,
+            daily_impressions: None,
         };
         MediaBuy {
             media_buy_id: "mb_1".into(),

@@ -316,6 +316,9 @@ pub struct PackageUpdate {
     pub targeting_overlay: Option<Verbatim>,
     /// Replaces the package's creative assignments.
     pub creative_ids: Option<Vec<String>>,
+    /// Seed-era daily caps: `Some(None)` removes the cap.
+    pub daily_budget: Option<Option<f64>>,
+    pub daily_impressions: Option<Option<f64>>,
 }
 
 /// A PATCH of a buy (AdCP `update_media_buy`).
@@ -760,6 +763,16 @@ fn update_package(
     if let Some(overlay) = &change.targeting_overlay {
         package.targeting_overlay = Some(overlay.clone());
         history.push(entry("updated_packages", "Targeting overlay replaced".to_owned(), id.clone()));
+    }
+    for (cap, wanted, what) in [
+        (&mut package.daily_budget, change.daily_budget, "Daily budget cap"),
+        (&mut package.daily_impressions, change.daily_impressions, "Daily impression cap"),
+    ] {
+        if let Some(wanted) = wanted {
+            *cap = wanted;
+            let summary = wanted.map_or_else(|| format!("{what} removed"), |value| format!("{what} {value}"));
+            history.push(entry("updated_packages", summary, id.clone()));
+        }
     }
     if let Some(creative_ids) = &change.creative_ids {
         let mut seen = HashSet::new();

@@ -246,6 +246,9 @@ pub struct Package {
     pub measurement_terms: Option<Verbatim>,
     /// Creative ids assigned to this package, in the order given.
     pub creative_ids: Vec<String>,
+    /// Seed-era daily caps (`update_package`): spend and impressions per day of delivery.
+    pub daily_budget: Option<f64>,
+    pub daily_impressions: Option<f64>,
 }
 
 impl Package {
@@ -591,6 +594,8 @@ pub fn plan_package(
         targeting_overlay: wanted.targeting_overlay.clone(),
         measurement_terms: wanted.measurement_terms.as_ref().map(|t| t.verbatim.clone()),
         creative_ids: wanted.creative_ids.clone(),
+        daily_budget: None,
+        daily_impressions: None,
     })
 }
 

@@ -29,6 +29,7 @@ pub mod ranking;
 pub mod reporting;
 pub mod schedule;
 pub mod seed;
+pub mod seed_assets;
 pub mod tasks;
 pub mod tenancy;
 pub mod webhook;

@@ -2,6 +2,7 @@
 //! becomes an AdCP `INVALID_REQUEST` naming the field (and the caller's `context` is still
 //! echoed), never an MCP protocol error.
 
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -57,4 +58,17 @@ impl Args {
             }
         })
     }
+}
+
+/// PATCH fields: with `#[serde(default, deserialize_with = "patch")]`, an absent field is `None`
+/// (leave it), `null` is `Some(None)` (clear it), a value is `Some(Some(value))`.
+///
+/// # Errors
+/// The inner value's own deserialization errors.
+pub fn patch<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }

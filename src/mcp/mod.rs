@@ -9,6 +9,7 @@
 mod args;
 mod error;
 pub mod seed;
+pub mod seed_assets;
 pub mod seed_buying;
 pub mod wire;
 pub mod wire_buying;
@@ -175,6 +176,9 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("check_media_buy_status", Access::Principal),
     ("update_media_buy_status", Access::Principal),
     ("get_avails", Access::Principal),
+    ("update_package", Access::Principal),
+    ("add_creative_assets", Access::Principal),
+    ("approve_adaptation", Access::Principal),
     ("get_audit_log", Access::Admin),
     ("review_pending_creatives", Access::Admin),
 ];
@@ -477,6 +481,24 @@ impl SalesAgent {
                 "Seed-era availability and pricing: for product_ids, a flight (start_date, end_date), a budget and a targeting_overlay in the seed's keys, the ad server's forecast per product as a package: package_id (buy it with create_media_buy's seed form within 72 hours), impressions, cpm, total_cost, availability; with total_budget, total_impressions and budget_utilization.",
                 true,
                 |agent, call| Box::pin(agent.get_avails(call)),
+            ),
+            seed_spec::<seed_buying::schemas::UpdatePackageRequest>(
+                "update_package",
+                "Seed-era package changes (PATCH): per package active (pause/resume), budget, impressions, cpm (auction bid), daily_budget and daily_impressions caps (null removes), pacing, creative_ids (replace), targeting_overlay in the seed's keys (null removes). All or nothing; budget increases may wait for publisher approval.",
+                false,
+                |agent, call| Box::pin(agent.update_package(call)),
+            ),
+            seed_spec::<seed_assets::schemas::AddCreativeAssetsRequest>(
+                "add_creative_assets",
+                "Seed-era creative upload for a media buy: each asset (format video/audio/display, media_url, click_url, size or duration, package_assignments) becomes a creative in the packages' matching format, validated, reviewed and assigned; answers asset_statuses with suggested_adaptations to the buy's other formats.",
+                false,
+                |agent, call| Box::pin(agent.add_creative_assets(call)),
+            ),
+            seed_spec::<seed_assets::schemas::ApproveAdaptationRequest>(
+                "approve_adaptation",
+                "Accept or decline an adaptation add_creative_assets suggested (creative_id, adaptation_id, approve, modifications.name). Accepting makes the adapted creative <creative_id>_<format>, in review by the publisher, who produces the adapted media; accepting twice gives the same creative.",
+                false,
+                |agent, call| Box::pin(agent.approve_adaptation(call)),
             ),
             seed_spec::<seed::schemas::UpdateMediaBuyStatusRequest>(
                 "update_media_buy_status",

@@ -509,7 +509,8 @@ impl SalesAgent {
 
 /// Seed 004's names beside the AdCP 3.0 fields of a `get_media_buys` entry (both schemas allow
 /// extra properties): `id`, `creatives[{id, status}]`, and per package `id`, `name` (the
-/// product's), `status` (the seed's package status), `start_date` and `end_date`.
+/// product's), `status` (the seed's package status), `start_date`, `end_date` and the daily caps
+/// `update_package` set.
 pub(super) fn add_seed_004_fields(
     value: &mut Value,
     buy: &MediaBuy,
@@ -540,6 +541,12 @@ pub(super) fn add_seed_004_fields(
             entry["name"] = json!(product.name);
         }
         entry["status"] = json!(seed::package_status(buy, package, now));
+        if let Some(cap) = package.daily_budget {
+            entry["daily_budget"] = json!(cap);
+        }
+        if let Some(cap) = package.daily_impressions {
+            entry["daily_impressions"] = json!(cap);
+        }
         entry["start_date"] = json!(package.start_time.date_naive().to_string());
         entry["end_date"] = json!(package.end_time.date_naive().to_string());
     }

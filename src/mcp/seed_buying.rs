@@ -10,6 +10,7 @@ use super::wire_buying::time;
 use super::wire_delivery::date;
 use super::{Call, SalesAgent, required};
 use crate::core::Error;
+use crate::core::accounts::AccountRef;
 use crate::core::avails::{self, Avails, AvailsRequest, QuotedPackage};
 use crate::core::delivery::ForecastTargeting;
 use crate::core::media_buy::Verbatim;
@@ -39,6 +40,48 @@ pub mod schemas {
         /// Targeting in the seed's keys (geo_country_any_of, geo_region_any_of, device_type_any_of,
         /// os_any_of, language_any_of, audience_segment_any_of, frequency_cap, ...).
         pub targeting_overlay: Option<Map<String, Value>>,
+        #[serde(flatten)]
+        pub envelope: Envelope,
+    }
+
+    /// One package's changes (seed 001 PackageUpdate); omitted fields stay as they are.
+    #[derive(Debug, Clone, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct SeedPackageUpdate {
+        pub package_id: String,
+        /// false pauses the package, true resumes it.
+        pub active: Option<bool>,
+        /// New budget.
+        pub budget: Option<f64>,
+        /// New impression goal.
+        pub impressions: Option<f64>,
+        /// New bid (auction packages; fixed-price packages keep their price).
+        pub cpm: Option<f64>,
+        /// Daily spend cap; null removes it.
+        #[serde(default, deserialize_with = "super::super::args::patch")]
+        #[schemars(with = "Option<f64>")]
+        pub daily_budget: Option<Option<f64>>,
+        /// Daily impression cap; null removes it.
+        #[serde(default, deserialize_with = "super::super::args::patch")]
+        #[schemars(with = "Option<f64>")]
+        pub daily_impressions: Option<Option<f64>>,
+        /// even, asap or front_loaded.
+        pub pacing: Option<String>,
+        /// Replaces the package's creatives.
+        pub creative_ids: Option<Vec<String>>,
+        /// Replaces the package's targeting, in the seed's keys; null removes it.
+        #[serde(default, deserialize_with = "super::super::args::patch")]
+        #[schemars(with = "Option<Map<String, Value>>")]
+        pub targeting_overlay: Option<Option<Map<String, Value>>>,
+    }
+
+    /// Seed 001 `update_package`: change packages of a media buy (PATCH semantics).
+    #[derive(Debug, Clone, Deserialize, JsonSchema)]
+    pub struct UpdatePackageRequest {
+        pub media_buy_id: String,
+        pub packages: Vec<SeedPackageUpdate>,
+        /// Optional: makes a retry safe (the same key and request replays the first answer).
+        pub idempotency_key: Option<String>,
         #[serde(flatten)]
         pub envelope: Envelope,
     }
@@ -297,6 +340,26 @@ fn avails_response(avails: &Avails, currency: &str) -> Map<String, Value> {
     body
 }
 
+/// The start of the AdCP 3.0 request a seed-era request means: its `idempotency_key` (a fresh
+/// one when the seed request has none: seed clients send none, so a retry is a new request), and
+/// what carries over as it is (`context`, `adcp_major_version`, `push_notification_config` and
+/// `extra`).
+pub(super) fn adcp_request_from(seed: &Map<String, Value>, extra: &[&str]) -> Map<String, Value> {
+    let mut request = Map::new();
+    let key = seed
+        .get("idempotency_key")
+        .filter(|k| !k.is_null())
+        .cloned()
+        .unwrap_or_else(|| format!("seed-{}", uuid::Uuid::new_v4().simple()).into());
+    request.insert("idempotency_key".into(), key);
+    for key in ["context", "adcp_major_version", "push_notification_config"].iter().chain(extra) {
+        if let Some(value) = seed.get(*key) {
+            request.insert((*key).into(), value.clone());
+        }
+    }
+    request
+}
+
 /// Whether a `create_media_buy` request is in the seed's form: packages given as package ids.
 pub fn is_seed_create(args: &Args) -> bool {
     args.0.get("packages").and_then(Value::as_array).is_some_and(|list| list.iter().any(Value::is_string))
@@ -307,6 +370,7 @@ fn adcp_create_request(
     args: &Map<String, Value>,
     packages: &[QuotedPackage],
     account: Value,
+    brand: Option<Value>,
     targeting: Option<&SeedTargeting>,
 ) -> Result<Map<String, Value>, Error> {
     let pacing = match args.get("pacing") {
@@ -316,30 +380,20 @@ fn adcp_create_request(
     };
     let start = packages.iter().map(|p| p.start_time).min().flatten();
     let end = packages.iter().map(|p| p.quote.end_time).max().unwrap_or_default();
-    let mut request = Map::new();
-    request.insert(
-        "idempotency_key".into(),
-        args.get("idempotency_key")
-            .cloned()
-            .unwrap_or_else(|| format!("seed-{}", uuid::Uuid::new_v4().simple()).into()),
-    );
-    let brand = match &account {
-        Value::Object(a) if a.contains_key("brand") => a["brand"].clone(),
-        _ => args.get("brand").cloned().unwrap_or(Value::Null),
+    let mut request = adcp_request_from(args, &["reporting_webhook"]);
+    let brand = match (&account, brand) {
+        (_, Some(brand)) if !brand.is_null() => Some(brand),
+        (Value::Object(a), _) if a.contains_key("brand") => Some(a["brand"].clone()),
+        _ => None,
     };
     request.insert("account".into(), account);
-    if !brand.is_null() {
+    if let Some(brand) = brand {
         request.insert("brand".into(), brand);
     }
     request.insert("start_time".into(), start.map_or_else(|| "asap".into(), time));
     request.insert("end_time".into(), time(end));
     if let Some(po) = args.get("po_number").filter(|v| !v.is_null()) {
         request.insert("po_number".into(), po.clone());
-    }
-    for key in ["push_notification_config", "reporting_webhook", "context", "adcp_major_version"] {
-        if let Some(value) = args.get(key) {
-            request.insert(key.into(), value.clone());
-        }
     }
     let packages: Vec<Value> = packages
         .iter()
@@ -367,7 +421,116 @@ fn adcp_create_request(
     Ok(request)
 }
 
+/// The AdCP 3.0 `update_media_buy` request a seed `update_package` means: each package's
+/// changes in 3.0 names (`active` is `paused` inverted, `cpm` a bid, daily caps and null-clears
+/// under `ext`, targeting translated).
+fn adcp_update_request(
+    request: &schemas::UpdatePackageRequest,
+    tenant: &Tenant,
+    args: &Map<String, Value>,
+) -> Result<Map<String, Value>, Error> {
+    if request.packages.is_empty() {
+        return Err(Error::invalid_with("packages", "no package changes given", "send at least one package"));
+    }
+    let mut packages = Vec::with_capacity(request.packages.len());
+    for (index, change) in request.packages.iter().enumerate() {
+        let at = format!("packages[{index}]");
+        let mut package = json!({ "package_id": change.package_id });
+        if let Some(active) = change.active {
+            package["paused"] = json!(!active);
+        }
+        if let Some(budget) = change.budget {
+            package["budget"] = json!(budget);
+        }
+        if let Some(impressions) = change.impressions {
+            package["impressions"] = json!(impressions);
+        }
+        if let Some(cpm) = change.cpm {
+            package["bid_price"] = json!(cpm);
+        }
+        if let Some(pacing) = &change.pacing {
+            if !matches!(pacing.as_str(), "even" | "asap" | "front_loaded") {
+                return Err(Error::invalid_with(
+                    format!("{at}.pacing"),
+                    "unknown pacing",
+                    "use even, asap or front_loaded",
+                ));
+            }
+            package["pacing"] = json!(pacing);
+        }
+        if let Some(creatives) = &change.creative_ids {
+            package["creative_assignments"] =
+                creatives.iter().map(|id| json!({ "creative_id": id })).collect::<Vec<_>>().into();
+        }
+        match &change.targeting_overlay {
+            None => {}
+            Some(None) => package["targeting_overlay"] = json!({}),
+            Some(Some(overlay)) => {
+                let targeting = seed_targeting(overlay, &format!("{at}.targeting_overlay"), tenant)?;
+                package["targeting_overlay"] = Value::Object(targeting.adcp);
+            }
+        }
+        let mut ext = Map::new();
+        if let Some(cap) = change.daily_budget {
+            ext.insert("seed_daily_budget".into(), json!(cap));
+        }
+        if let Some(cap) = change.daily_impressions {
+            ext.insert("seed_daily_impressions".into(), json!(cap));
+        }
+        if !ext.is_empty() {
+            package["ext"] = Value::Object(ext);
+        }
+        packages.push(package);
+    }
+    let mut adcp = adcp_request_from(args, &[]);
+    adcp.insert("media_buy_id".into(), request.media_buy_id.clone().into());
+    adcp.insert("packages".into(), packages.into());
+    Ok(adcp)
+}
+
+/// Seed 001's answer to an update (`update_package`), from the AdCP 3.0 one.
+fn seed_updated_response(adcp: Map<String, Value>) -> Map<String, Value> {
+    let mut body = Map::new();
+    if adcp.get("status").and_then(Value::as_str) == Some("submitted") {
+        body.insert("status".into(), "pending_manual".into());
+        body.insert("task_id".into(), adcp.get("task_id").cloned().unwrap_or(Value::Null));
+        body.insert(
+            "detail".into(),
+            "The change waits for publisher approval; poll update_media_buy_status with the task_id".into(),
+        );
+        return body;
+    }
+    let affected: Vec<Value> = adcp
+        .get("affected_packages")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(|p| p.get("package_id").cloned()).collect())
+        .unwrap_or_default();
+    body.insert("status".into(), "accepted".into());
+    for key in ["media_buy_id", "implementation_date", "revision"] {
+        if let Some(value) = adcp.get(key) {
+            body.insert(key.into(), value.clone());
+        }
+    }
+    body.insert("detail".into(), format!("{} package(s) updated", affected.len()).into());
+    body.insert("affected_packages".into(), affected.into());
+    if adcp.get("dry_run") == Some(&Value::Bool(true)) {
+        body.insert("dry_run".into(), true.into());
+    }
+    body
+}
+
 impl SalesAgent {
+    /// Seed `update_package`: the AdCP 3.0 `update_media_buy` it means, answered in the seed's
+    /// shape.
+    pub(super) async fn update_package(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: schemas::UpdatePackageRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let adcp = adcp_update_request(&request, tenant, &call.args.0)?;
+        let update = Call { args: Args(adcp), principal: call.principal.clone(), hooks: call.hooks };
+        Ok(seed_updated_response(self.update_media_buy(update).await?))
+    }
+
     pub(super) async fn get_avails(&self, call: Call) -> Result<Map<String, Value>, Error> {
         let request: schemas::GetAvailsRequest = call.args.parse()?;
         let principal = required(&call.principal)?;
@@ -422,7 +585,8 @@ impl SalesAgent {
             return Err(Error::Unsupported {
                 message: format!("daily_budget {daily} cannot be set at creation yet"),
                 field: "daily_budget".to_owned(),
-                suggestion: "omit daily_budget (or send null); pacing even spreads the budget over the flight"
+                suggestion: "omit daily_budget (pacing even spreads the budget over the flight), then cap each \
+                             package with update_package's daily_budget"
                     .to_owned(),
             });
         }
@@ -439,16 +603,17 @@ impl SalesAgent {
         };
         let now = self.app.clock().now();
         let packages = avails::quoted_packages(self.app.db(), tenant, principal, &quote_ids, total_budget, now).await?;
-        let account = match args.get("account") {
-            Some(account) if !account.is_null() => account.clone(),
+        let (account, brand) = match args.get("account") {
+            Some(account) if !account.is_null() => (account.clone(), args.get("brand").cloned()),
             _ => match avails::default_account(self.app.db(), tenant, principal).await? {
-                crate::core::accounts::AccountRef::Id(id) => json!({ "account_id": id }),
-                crate::core::accounts::AccountRef::Key(key) => {
-                    json!({ "brand": {"domain": key.brand_domain}, "operator": key.operator })
-                }
+                (AccountRef::Id(id), brand) => (json!({ "account_id": id }), Some(json!({ "domain": brand }))),
+                (AccountRef::Key(key), brand) => (
+                    json!({ "brand": {"domain": key.brand_domain}, "operator": key.operator }),
+                    Some(json!({ "domain": brand })),
+                ),
             },
         };
-        let request = adcp_create_request(args, &packages, account, targeting.as_ref())?;
+        let request = adcp_create_request(args, &packages, account, brand, targeting.as_ref())?;
         let adcp = Call { args: Args(request), principal: call.principal.clone(), hooks: call.hooks };
         let created = self.create_media_buy(adcp).await?;
         Ok(seed_created_response(created, &packages))

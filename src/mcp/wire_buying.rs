@@ -142,6 +142,9 @@ pub mod schemas {
         /// Replaces the package's creative assignments.
         pub creative_assignments: Option<Vec<CreativeAssignmentWire>>,
         pub creatives: Option<Vec<Value>>,
+        /// Extensions. `ext.seed_daily_budget` and `ext.seed_daily_impressions` (seed-era
+        /// update_package): daily caps on spend and impressions; null clears a cap.
+        pub ext: Option<Map<String, Value>>,
     }
 
     /// Change a media buy (PATCH): pause or resume, cancel, dates, package changes, new packages.
@@ -313,6 +316,22 @@ fn no_inline_creatives(creatives: &Option<Vec<Value>>, at: String) -> Result<(),
     }
 }
 
+/// A daily cap from a package's `ext`: absent leaves it, null clears it, a positive number sets it.
+fn daily_cap(ext: Option<&Map<String, Value>>, key: &str, at: &str) -> Result<Option<Option<f64>>, Error> {
+    match ext.and_then(|ext| ext.get(key)) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(value) => match value.as_f64() {
+            Some(cap) if cap.is_finite() && cap > 0.0 => Ok(Some(Some(cap))),
+            _ => Err(Error::invalid_with(
+                format!("{at}.ext.{key}"),
+                "a daily cap is a positive number",
+                "send a positive number, or null to remove the cap",
+            )),
+        },
+    }
+}
+
 /// # Errors
 /// `InvalidRequest` or `Unsupported` naming the field.
 pub fn package_request(wire: &PackageRequestWire, at: &str) -> Result<PackageRequest, Error> {
@@ -469,6 +488,8 @@ impl UpdateMediaBuyRequest {
                     .map(|o| overlay(o, &format!("{at}.targeting_overlay")))
                     .transpose()?,
                 creative_ids: assignments(&p.creative_assignments),
+                daily_budget: daily_cap(p.ext.as_ref(), "seed_daily_budget", &at)?,
+                daily_impressions: daily_cap(p.ext.as_ref(), "seed_daily_impressions", &at)?,
             });
         }
         let new_packages = self

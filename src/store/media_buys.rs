@@ -63,6 +63,10 @@ struct PackageDoc {
     targeting_overlay: Option<String>,
     measurement_terms: Option<String>,
     creative_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    daily_budget: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    daily_impressions: Option<f64>,
 }
 
 fn cancellation_doc(c: &Cancellation) -> CancellationDoc {
@@ -121,6 +125,8 @@ fn to_doc(buy: &MediaBuy) -> BuyDoc {
                 targeting_overlay: p.targeting_overlay.as_ref().map(|v| v.0.clone()),
                 measurement_terms: p.measurement_terms.as_ref().map(|v| v.0.clone()),
                 creative_ids: p.creative_ids.clone(),
+                daily_budget: p.daily_budget,
+                daily_impressions: p.daily_impressions,
             })
             .collect(),
         created_at: buy.created_at,
@@ -150,6 +156,8 @@ fn from_doc(doc: BuyDoc) -> Result<MediaBuy, StoreError> {
             targeting_overlay: p.targeting_overlay.map(Verbatim),
             measurement_terms: p.measurement_terms.map(Verbatim),
             creative_ids: p.creative_ids,
+            daily_budget: p.daily_budget,
+            daily_impressions: p.daily_impressions,
         });
     }
     Ok(MediaBuy {

@@ -165,3 +165,17 @@ async def test_a_large_seed_form_buy_waits_for_ops(fresh, admin):
     assert done["status"] == "completed" and done["media_buy_id"]
     status = await fresh.ok("check_media_buy_status", {"media_buy_id": done["media_buy_id"]})
     assert [p["package_id"] for p in status["package_statuses"]] == [q["package_id"] for q in quotes]
+
+
+async def test_a_buyer_with_one_account_buys_under_it(own_server, schemas):
+    _, token = own_server.create_principal("Seed buyer with one account")
+    async with connect(own_server.mcp_url, schemas, token) as buyer:
+        domain = unique_domain("onlyone")
+        synced = await buyer.ok("sync_accounts", {"idempotency_key": key(), "accounts": [account(domain)]})
+        account_id = synced["accounts"][0]["account_id"]
+        quotes = (await buyer.ok("get_avails", avails_request(budget=10_000)))["packages"]
+        created = await buyer.ok("create_media_buy", {"packages": [q["package_id"] for q in quotes]})
+        under = await buyer.ok("get_media_buys", {"account": {"account_id": account_id},
+                                                  "status_filter": ["pending_creatives", "active"]})
+        assert [b["media_buy_id"] for b in under["media_buys"]] == [created["media_buy_id"]]
+        assert len((await buyer.ok("list_accounts", {}))["accounts"]) == 1, "no implicit account was made"

@@ -246,6 +246,8 @@ fn buy(id: &str, status: sales_agent::core::media_buy::MediaBuyStatus) -> sales_
             )),
             measurement_terms: None,
             creative_ids: vec!["cr_1".into()],
+            daily_budget: Some(400.0),
+            daily_impressions: None,
         }],
         push_notification: Some(sales_agent::core::webhook::Webhook {
             url: "https://buyer.example/hooks".into(),

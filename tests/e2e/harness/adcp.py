@@ -66,6 +66,9 @@ SEED_TOOLS = frozenset(
         "check_media_buy_status",
         "update_media_buy_status",
         "get_avails",
+        "update_package",
+        "add_creative_assets",
+        "approve_adaptation",
     )
 )
 
