@@ -393,56 +393,12 @@ async fn refuse<S: Store>(
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
 
     use super::*;
-    use crate::core::media_buy::{Pacing, Package};
+    use crate::core::media_buy::fixtures;
 
     fn buy(status: MediaBuyStatus) -> MediaBuy {
-        let at = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
-        let package = Package {
-            package_id: "pkg_1".into(),
-            product_id: "p".into(),
-            pricing_option_id: "o".into(),
-            pricing_model: PricingModel::Cpm,
-            rate: 10.0,
-            currency: "USD".into(),
-            budget: 1000.0,
-            bid_price: None,
-            impressions: 100_000.0,
-            pacing: Pacing::Even,
-            start_time: at,
-            end_time: at + Duration::days(10),
-            paused: false,
-            cancellation: None,
-            format_ids: vec![],
-            targeting_overlay: None,
-            measurement_terms: None,
-            creative_ids: vec![],
-            daily_budget: None,
-            daily_impressions: None,
-        };
-        MediaBuy {
-            media_buy_id: "mb_1".into(),
-            tenant_id: "t".into(),
-            principal_id: "p".into(),
-            account_id: "a".into(),
-            brand_domain: "b.example".into(),
-            status,
-            currency: "USD".into(),
-            start_time: at,
-            end_time: at + Duration::days(10),
-            confirmed_at: at,
-            creative_deadline: at,
-            revision: 1,
-            po_number: None,
-            cancellation: None,
-            packages: vec![package],
-            push_notification: None,
-            reporting_webhook: None,
-            created_at: at,
-            updated_at: at,
-        }
+        fixtures::buy(status, 10, vec![fixtures::package("pkg_1", 1000.0, 10)])
     }
 
     fn kinds(ops: &[AdServerOp]) -> Vec<String> {

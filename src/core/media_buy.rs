@@ -324,6 +324,8 @@ pub struct PackageRequest {
     /// Bought from this seed-era `get_avails` quote: the package takes its id (checked against
     /// the caller's quotes by `buying::plan_create`).
     pub quote_id: Option<String>,
+    /// Seed-era daily spend cap.
+    pub daily_budget: Option<f64>,
 }
 
 /// The buyer's proposed measurement terms: the parts this seller decides on, and the whole
@@ -594,7 +596,7 @@ pub fn plan_package(
         targeting_overlay: wanted.targeting_overlay.clone(),
         measurement_terms: wanted.measurement_terms.as_ref().map(|t| t.verbatim.clone()),
         creative_ids: wanted.creative_ids.clone(),
-        daily_budget: None,
+        daily_budget: wanted.daily_budget,
         daily_impressions: None,
     })
 }
@@ -672,6 +674,71 @@ pub fn estimate_impressions(
         _ => 0.0,
     };
     impressions.floor()
+}
+
+/// Test fixtures shared by the core's unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+
+    use super::{MediaBuy, MediaBuyStatus, Pacing, Package, PricingModel};
+
+    /// 2026-04-01, when every fixture's flight starts.
+    pub(crate) fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap()
+    }
+
+    /// A live $10 CPM package over `days` days from `start()`.
+    pub(crate) fn package(id: &str, budget: f64, days: i64) -> Package {
+        Package {
+            package_id: id.into(),
+            product_id: "p".into(),
+            pricing_option_id: "o".into(),
+            pricing_model: PricingModel::Cpm,
+            rate: 10.0,
+            currency: "USD".into(),
+            budget,
+            bid_price: None,
+            impressions: budget / 10.0 * 1000.0,
+            pacing: Pacing::Even,
+            start_time: start(),
+            end_time: start() + Duration::days(days),
+            paused: false,
+            cancellation: None,
+            format_ids: vec![],
+            targeting_overlay: None,
+            measurement_terms: None,
+            creative_ids: vec![],
+            daily_budget: None,
+            daily_impressions: None,
+        }
+    }
+
+    /// Buy `mb_1` of principal `p` over `days` days from `start()`.
+    pub(crate) fn buy(status: MediaBuyStatus, days: i64, packages: Vec<Package>) -> MediaBuy {
+        let at = start();
+        MediaBuy {
+            media_buy_id: "mb_1".into(),
+            tenant_id: "t".into(),
+            principal_id: "p".into(),
+            account_id: "a".into(),
+            brand_domain: "b.example".into(),
+            status,
+            currency: "USD".into(),
+            start_time: at,
+            end_time: at + Duration::days(days),
+            confirmed_at: at,
+            creative_deadline: at,
+            revision: 1,
+            po_number: None,
+            cancellation: None,
+            packages,
+            push_notification: None,
+            reporting_webhook: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -769,6 +836,7 @@ mod tests {
                 measurement_terms: Some(terms(0.0, "c30")),
                 creative_ids: vec![],
                 quote_id: None,
+                daily_budget: None,
             }],
             total_budget: None,
             po_number: None,

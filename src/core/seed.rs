@@ -143,6 +143,64 @@ pub async fn operation_status<S: Store>(
     Ok((task, status))
 }
 
+/// Seed `update_media_buy`'s `total_budget`: the new budgets of the buy's live packages that the
+/// request gives no budget of its own (`named`), sharing what the total leaves in proportion to
+/// their current budgets; with the revision they were read at.
+///
+/// # Errors
+/// `MediaBuyNotFound`; `InvalidRequest` naming `total_budget` when it leaves nothing for those
+/// packages, or differs from the named budgets when every package is named; storage.
+pub async fn spread_total_budget<S: Store>(
+    store: &S,
+    principal: &Principal,
+    media_buy_id: &str,
+    total: f64,
+    named: &[(String, f64)],
+) -> Result<(i64, Vec<(String, f64)>), Error> {
+    let buy = store
+        .media_buy(&principal.tenant_id, media_buy_id)
+        .await?
+        .filter(|b| principal.admin || b.principal_id == principal.principal_id)
+        .ok_or(Error::MediaBuyNotFound)?;
+    Ok((buy.revision, spread(&buy, total, named)?))
+}
+
+fn spread(buy: &MediaBuy, total: f64, named: &[(String, f64)]) -> Result<Vec<(String, f64)>, Error> {
+    let cents = |amount: f64| (amount * 100.0).round() / 100.0;
+    if !(total.is_finite() && total > 0.0) {
+        return Err(Error::invalid_with("total_budget", "total_budget must be a positive amount", "e.g. 75000"));
+    }
+    let named_sum = named.iter().fold(0.0, |sum, (_, b)| sum + b);
+    let others: Vec<&Package> =
+        buy.packages.iter().filter(|p| !p.is_canceled() && !named.iter().any(|(id, _)| *id == p.package_id)).collect();
+    if others.is_empty() {
+        if (total - named_sum).abs() > 0.005 {
+            return Err(Error::invalid_with(
+                "total_budget",
+                format!("every package has a budget in this request; they add up to {named_sum:.2}, not {total:.2}"),
+                "omit total_budget, or make the package budgets add up to it",
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    let remaining = total - named_sum;
+    let current = others.iter().fold(0.0, |sum, p| sum + p.budget);
+    if remaining <= 0.0 || current <= 0.0 {
+        return Err(Error::invalid_with(
+            "total_budget",
+            format!("total_budget {total:.2} leaves nothing for the packages given no budget"),
+            format!("raise total_budget above {named_sum:.2}, or give those packages budgets"),
+        ));
+    }
+    let mut shares: Vec<(String, f64)> =
+        others.iter().map(|p| (p.package_id.clone(), cents(remaining * p.budget / current))).collect();
+    let assigned = shares.iter().rev().skip(1).fold(0.0, |sum, (_, b)| sum + b);
+    if let Some(last) = shares.last_mut() {
+        last.1 = cents(remaining - assigned);
+    }
+    Ok(shares)
+}
+
 /// A package's seed status: `delivering` while it can deliver, else why not.
 pub fn package_status(buy: &MediaBuy, package: &Package, now: DateTime<Utc>) -> &'static str {
     if package.is_canceled() || buy.status == MediaBuyStatus::Canceled {
@@ -798,30 +856,28 @@ pub fn check_signals(catalog: &Catalog, channel: Channel, required: &[String]) -
 mod tests {
     use super::*;
     use crate::core::booking::Booking;
+    use crate::core::media_buy::fixtures;
 
     fn buy(status: MediaBuyStatus) -> MediaBuy {
-        let at = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
-        MediaBuy {
-            media_buy_id: "mb_1".into(),
-            tenant_id: "t".into(),
-            principal_id: "p".into(),
-            account_id: "a".into(),
-            brand_domain: "b.example".into(),
-            status,
-            currency: "USD".into(),
-            start_time: at,
-            end_time: at + chrono::Duration::days(30),
-            confirmed_at: at,
-            creative_deadline: at,
-            revision: 1,
-            po_number: None,
-            cancellation: None,
-            packages: vec![],
-            push_notification: None,
-            reporting_webhook: None,
-            created_at: at,
-            updated_at: at,
-        }
+        fixtures::buy(status, 30, vec![])
+    }
+
+    #[test]
+    fn a_new_total_budget_is_shared_by_the_packages_given_none() {
+        let mut seed = buy(MediaBuyStatus::Active);
+        seed.packages = vec![
+            fixtures::package("ctv", 34_615.35, 30),
+            fixtures::package("audio", 15_625.0, 30),
+            fixtures::package("display", 5_000.0, 30),
+        ];
+        // Seed 001's example: the total is 75,000 and the CTV package is given 45,000.
+        let shares = spread(&seed, 75_000.0, &[("ctv".into(), 45_000.0)]).unwrap();
+        assert_eq!(shares, vec![("audio".to_owned(), 22_727.27), ("display".to_owned(), 7_272.73)]);
+        assert_eq!(shares.iter().map(|(_, b)| b).sum::<f64>() + 45_000.0, 75_000.0);
+        let all: Vec<(String, f64)> = vec![("ctv".into(), 1.0), ("audio".into(), 1.0), ("display".into(), 1.0)];
+        assert!(spread(&seed, 3.0, &all).unwrap().is_empty());
+        assert!(matches!(spread(&seed, 4.0, &all), Err(Error::InvalidRequest { .. })));
+        assert!(matches!(spread(&seed, 40_000.0, &[("ctv".into(), 45_000.0)]), Err(Error::InvalidRequest { .. })));
     }
 
     fn booking(order: Option<&str>, failed: bool) -> BookingRecord {

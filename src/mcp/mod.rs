@@ -231,11 +231,41 @@ fn with_seed_create_form(mut spec: ToolSpec) -> ToolSpec {
         );
         properties.insert(
             "daily_budget".into(),
-            json!({"type": ["number", "null"], "description": "Seed form: not supported at creation; omit or null."}),
+            json!({"type": ["number", "null"], "description": "Seed form: a daily spend cap for the buy, shared by the packages in proportion to their budgets; null for none."}),
         );
     }
     spec.tool.input_schema = std::sync::Arc::new(schema);
     spec.seed_form = Some(seed_buying::is_seed_create);
+    spec
+}
+
+/// `update_media_buy`'s published schema also describes seed 001's top-level keys.
+fn with_seed_update_form(mut spec: ToolSpec) -> ToolSpec {
+    let mut schema = (*spec.tool.input_schema).clone();
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        for (key, value) in [
+            (
+                "active",
+                json!({"type": ["boolean", "null"], "description": "Seed form: false pauses the buy, true resumes it."}),
+            ),
+            (
+                "flight_start_date",
+                json!({"type": ["string", "null"], "description": "Seed form: new first day (YYYY-MM-DD, UTC)."}),
+            ),
+            (
+                "flight_end_date",
+                json!({"type": ["string", "null"], "description": "Seed form: new last day (YYYY-MM-DD, UTC), inclusive."}),
+            ),
+            (
+                "total_budget",
+                json!({"type": ["number", "null"], "description": "Seed form: new total, shared among the packages given no budget in proportion to their budgets."}),
+            ),
+        ] {
+            properties.insert(key.into(), value);
+        }
+    }
+    spec.tool.input_schema = std::sync::Arc::new(schema);
+    spec.seed_form = Some(seed_buying::is_seed_update);
     spec
 }
 
@@ -302,12 +332,20 @@ impl SalesAgent {
                     })
                 },
             )),
-            spec::<wire_buying::schemas::UpdateMediaBuyRequest>(
+            with_seed_update_form(spec::<wire_buying::schemas::UpdateMediaBuyRequest>(
                 "update_media_buy",
-                "Change a media buy with PATCH semantics: paused true/false, canceled true, flight dates, per-package budget, bid, pacing, goal, dates, targeting and creative assignments, new packages. Send revision for optimistic concurrency. Requires idempotency_key.",
+                "Change a media buy with PATCH semantics: paused true/false, canceled true, flight dates, per-package budget, bid, pacing, goal, dates, targeting and creative assignments, new packages. Send revision for optimistic concurrency. Requires idempotency_key. Also takes seed 001's form (active, flight_start_date, flight_end_date, a numeric total_budget shared among the packages given no budget, packages with active, cpm, daily caps, creative_ids); answered in the seed's shape with request_form seed_001.",
                 false,
-                |agent, call| Box::pin(agent.update_media_buy(call)),
-            ),
+                |agent, call| {
+                    Box::pin(async move {
+                        if seed_buying::is_seed_update(&call.args) {
+                            agent.update_media_buy_seed(call).await
+                        } else {
+                            agent.update_media_buy(call).await
+                        }
+                    })
+                },
+            )),
             spec::<wire_buying::schemas::GetMediaBuysRequest>(
                 "get_media_buys",
                 "Read your media buys with their packages, status, valid actions and optional history; by media_buy_ids or by status (default active). Cursor pagination.",

@@ -14,6 +14,7 @@ use crate::core::accounts::AccountRef;
 use crate::core::avails::{self, Avails, AvailsRequest, QuotedPackage};
 use crate::core::delivery::ForecastTargeting;
 use crate::core::media_buy::Verbatim;
+use crate::core::seed;
 use crate::core::tenancy::Tenant;
 
 /// Request types; their doc comments are the published input schemas.
@@ -73,6 +74,28 @@ pub mod schemas {
         #[serde(default, deserialize_with = "super::super::args::patch")]
         #[schemars(with = "Option<Map<String, Value>>")]
         pub targeting_overlay: Option<Option<Map<String, Value>>>,
+    }
+
+    /// Seed 001 `update_media_buy` (PATCH): pause or resume the campaign, move its flight, set a
+    /// new total budget (shared among the packages not given a budget), change packages.
+    #[derive(Debug, Clone, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct SeedUpdateMediaBuyRequest {
+        pub media_buy_id: String,
+        /// false pauses the whole buy, true resumes it.
+        pub active: Option<bool>,
+        /// New first day (YYYY-MM-DD, UTC).
+        pub flight_start_date: Option<String>,
+        /// New last day (YYYY-MM-DD, UTC), inclusive.
+        pub flight_end_date: Option<String>,
+        /// New total budget.
+        pub total_budget: Option<f64>,
+        pub packages: Option<Vec<SeedPackageUpdate>>,
+        pub idempotency_key: Option<String>,
+        pub account: Option<Value>,
+        pub push_notification_config: Option<Value>,
+        pub context: Option<Value>,
+        pub adcp_major_version: Option<Value>,
     }
 
     /// Seed 001 `update_package`: change packages of a media buy (PATCH semantics).
@@ -360,6 +383,22 @@ pub(super) fn adcp_request_from(seed: &Map<String, Value>, extra: &[&str]) -> Ma
     request
 }
 
+/// Whether an `update_media_buy` request is in the seed's form: seed 001's top-level keys
+/// (`active`, `flight_start_date`, `flight_end_date`, a numeric `total_budget`) or package keys
+/// (`active`, `cpm`, `daily_budget`, `daily_impressions`, `creative_ids`).
+pub fn is_seed_update(args: &Args) -> bool {
+    let map = &args.0;
+    ["active", "flight_start_date", "flight_end_date"].iter().any(|k| map.contains_key(*k))
+        || map.get("total_budget").is_some_and(Value::is_number)
+        || map.get("packages").and_then(Value::as_array).is_some_and(|list| {
+            list.iter().any(|p| {
+                ["active", "cpm", "daily_budget", "daily_impressions", "creative_ids"]
+                    .iter()
+                    .any(|k| p.get(*k).is_some())
+            })
+        })
+}
+
 /// Whether a `create_media_buy` request is in the seed's form: packages given as package ids.
 pub fn is_seed_create(args: &Args) -> bool {
     args.0.get("packages").and_then(Value::as_array).is_some_and(|list| list.iter().any(Value::is_string))
@@ -372,6 +411,7 @@ fn adcp_create_request(
     account: Value,
     brand: Option<Value>,
     targeting: Option<&SeedTargeting>,
+    daily_budget: Option<f64>,
 ) -> Result<Map<String, Value>, Error> {
     let pacing = match args.get("pacing") {
         None | Some(Value::Null) => None,
@@ -395,6 +435,7 @@ fn adcp_create_request(
     if let Some(po) = args.get("po_number").filter(|v| !v.is_null()) {
         request.insert("po_number".into(), po.clone());
     }
+    let total = packages.iter().fold(0.0, |sum, p| sum + p.budget);
     let packages: Vec<Value> = packages
         .iter()
         .map(|p| {
@@ -404,6 +445,12 @@ fn adcp_create_request(
                 "budget": p.budget,
                 "ext": { "seed_quote_id": p.quote.quote_id },
             });
+            // A buy-level daily cap is shared by the packages in proportion to their budgets.
+            if let Some(daily) = daily_budget
+                && total > 0.0
+            {
+                package["ext"]["seed_daily_budget"] = json!((daily * p.budget / total * 100.0).round() / 100.0);
+            }
             if let Some(start) = p.start_time {
                 package["start_time"] = time(start);
             }
@@ -432,60 +479,66 @@ fn adcp_update_request(
     if request.packages.is_empty() {
         return Err(Error::invalid_with("packages", "no package changes given", "send at least one package"));
     }
-    let mut packages = Vec::with_capacity(request.packages.len());
-    for (index, change) in request.packages.iter().enumerate() {
-        let at = format!("packages[{index}]");
-        let mut package = json!({ "package_id": change.package_id });
-        if let Some(active) = change.active {
-            package["paused"] = json!(!active);
-        }
-        if let Some(budget) = change.budget {
-            package["budget"] = json!(budget);
-        }
-        if let Some(impressions) = change.impressions {
-            package["impressions"] = json!(impressions);
-        }
-        if let Some(cpm) = change.cpm {
-            package["bid_price"] = json!(cpm);
-        }
-        if let Some(pacing) = &change.pacing {
-            if !matches!(pacing.as_str(), "even" | "asap" | "front_loaded") {
-                return Err(Error::invalid_with(
-                    format!("{at}.pacing"),
-                    "unknown pacing",
-                    "use even, asap or front_loaded",
-                ));
-            }
-            package["pacing"] = json!(pacing);
-        }
-        if let Some(creatives) = &change.creative_ids {
-            package["creative_assignments"] =
-                creatives.iter().map(|id| json!({ "creative_id": id })).collect::<Vec<_>>().into();
-        }
-        match &change.targeting_overlay {
-            None => {}
-            Some(None) => package["targeting_overlay"] = json!({}),
-            Some(Some(overlay)) => {
-                let targeting = seed_targeting(overlay, &format!("{at}.targeting_overlay"), tenant)?;
-                package["targeting_overlay"] = Value::Object(targeting.adcp);
-            }
-        }
-        let mut ext = Map::new();
-        if let Some(cap) = change.daily_budget {
-            ext.insert("seed_daily_budget".into(), json!(cap));
-        }
-        if let Some(cap) = change.daily_impressions {
-            ext.insert("seed_daily_impressions".into(), json!(cap));
-        }
-        if !ext.is_empty() {
-            package["ext"] = Value::Object(ext);
-        }
-        packages.push(package);
-    }
+    let packages = request
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(index, change)| adcp_package_change(change, &format!("packages[{index}]"), tenant))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut adcp = adcp_request_from(args, &[]);
     adcp.insert("media_buy_id".into(), request.media_buy_id.clone().into());
     adcp.insert("packages".into(), packages.into());
     Ok(adcp)
+}
+
+/// One seed package change in AdCP 3.0 names.
+fn adcp_package_change(change: &schemas::SeedPackageUpdate, at: &str, tenant: &Tenant) -> Result<Value, Error> {
+    let mut package = json!({ "package_id": change.package_id });
+    if let Some(active) = change.active {
+        package["paused"] = json!(!active);
+    }
+    if let Some(budget) = change.budget {
+        package["budget"] = json!(budget);
+    }
+    if let Some(impressions) = change.impressions {
+        package["impressions"] = json!(impressions);
+    }
+    if let Some(cpm) = change.cpm {
+        package["bid_price"] = json!(cpm);
+    }
+    if let Some(pacing) = &change.pacing {
+        if !matches!(pacing.as_str(), "even" | "asap" | "front_loaded") {
+            return Err(Error::invalid_with(
+                format!("{at}.pacing"),
+                "unknown pacing",
+                "use even, asap or front_loaded",
+            ));
+        }
+        package["pacing"] = json!(pacing);
+    }
+    if let Some(creatives) = &change.creative_ids {
+        package["creative_assignments"] =
+            creatives.iter().map(|id| json!({ "creative_id": id })).collect::<Vec<_>>().into();
+    }
+    match &change.targeting_overlay {
+        None => {}
+        Some(None) => package["targeting_overlay"] = json!({}),
+        Some(Some(overlay)) => {
+            let targeting = seed_targeting(overlay, &format!("{at}.targeting_overlay"), tenant)?;
+            package["targeting_overlay"] = Value::Object(targeting.adcp);
+        }
+    }
+    let mut ext = Map::new();
+    if let Some(cap) = change.daily_budget {
+        ext.insert("seed_daily_budget".into(), json!(cap));
+    }
+    if let Some(cap) = change.daily_impressions {
+        ext.insert("seed_daily_impressions".into(), json!(cap));
+    }
+    if !ext.is_empty() {
+        package["ext"] = Value::Object(ext);
+    }
+    Ok(package)
 }
 
 /// Seed 001's answer to an update (`update_package`), from the AdCP 3.0 one.
@@ -520,6 +573,61 @@ fn seed_updated_response(adcp: Map<String, Value>) -> Map<String, Value> {
 }
 
 impl SalesAgent {
+    /// The seed form of `update_media_buy`: the AdCP 3.0 update it means (a new total budget is
+    /// shared among the packages given no budget of their own, in proportion to their budgets),
+    /// answered in the seed's shape.
+    pub(super) async fn update_media_buy_seed(&self, call: Call) -> Result<Map<String, Value>, Error> {
+        let request: schemas::SeedUpdateMediaBuyRequest = call.args.parse()?;
+        let principal = required(&call.principal)?;
+        let tenant = self.app.tenant_for(Some(principal))?;
+        let changes = request.packages.clone().unwrap_or_default();
+        let mut packages = changes
+            .iter()
+            .enumerate()
+            .map(|(index, change)| adcp_package_change(change, &format!("packages[{index}]"), tenant))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut pinned_revision = None;
+        if let Some(total) = request.total_budget {
+            let named: Vec<(String, f64)> =
+                changes.iter().filter_map(|c| c.budget.map(|b| (c.package_id.clone(), b))).collect();
+            let (revision, shares) =
+                seed::spread_total_budget(self.app.db(), principal, &request.media_buy_id, total, &named).await?;
+            // The shares were computed from this revision: a change in between is refused with
+            // CONFLICT rather than spread over stale budgets.
+            pinned_revision = Some(revision);
+            for (package_id, budget) in shares {
+                match packages.iter_mut().find(|p| p["package_id"] == json!(package_id)) {
+                    Some(package) => package["budget"] = json!(budget),
+                    None => packages.push(json!({ "package_id": package_id, "budget": budget })),
+                }
+            }
+        }
+        let mut adcp = adcp_request_from(&call.args.0, &["account"]);
+        adcp.insert("media_buy_id".into(), request.media_buy_id.clone().into());
+        if let Some(active) = request.active {
+            adcp.insert("paused".into(), (!active).into());
+        }
+        if let Some(day) = &request.flight_start_date {
+            let start = date(day, "flight_start_date")?;
+            adcp.insert("start_time".into(), format!("{start}T00:00:00Z").into());
+        }
+        if let Some(day) = &request.flight_end_date {
+            let end = date(day, "flight_end_date")?;
+            let after = end.succ_opt().unwrap_or(end);
+            adcp.insert("end_time".into(), format!("{after}T00:00:00Z").into());
+        }
+        if !packages.is_empty() {
+            adcp.insert("packages".into(), packages.into());
+        }
+        if let Some(revision) = pinned_revision {
+            adcp.insert("revision".into(), revision.into());
+        }
+        let update = Call { args: Args(adcp), principal: call.principal.clone(), hooks: call.hooks };
+        let mut answer = seed_updated_response(self.update_media_buy(update).await?);
+        answer.insert("request_form".into(), "seed_001".into());
+        Ok(answer)
+    }
+
     /// Seed `update_package`: the AdCP 3.0 `update_media_buy` it means, answered in the seed's
     /// shape.
     pub(super) async fn update_package(&self, call: Call) -> Result<Map<String, Value>, Error> {
@@ -581,15 +689,16 @@ impl SalesAgent {
                 ));
             }
         };
-        if let Some(daily) = args.get("daily_budget").filter(|v| !v.is_null()) {
-            return Err(Error::Unsupported {
-                message: format!("daily_budget {daily} cannot be set at creation yet"),
-                field: "daily_budget".to_owned(),
-                suggestion: "omit daily_budget (pacing even spreads the budget over the flight), then cap each \
-                             package with update_package's daily_budget"
-                    .to_owned(),
-            });
-        }
+        let daily_budget = match args.get("daily_budget") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.as_f64().filter(|d| d.is_finite() && *d > 0.0).ok_or_else(|| {
+                Error::invalid_with(
+                    "daily_budget",
+                    "daily_budget is a positive amount",
+                    "e.g. 2000, or null for no cap",
+                )
+            })?),
+        };
         let targeting = match args.get("targeting_overlay") {
             None | Some(Value::Null) => None,
             Some(Value::Object(o)) => Some(seed_targeting(o, "targeting_overlay", tenant)?),
@@ -613,7 +722,7 @@ impl SalesAgent {
                 ),
             },
         };
-        let request = adcp_create_request(args, &packages, account, brand, targeting.as_ref())?;
+        let request = adcp_create_request(args, &packages, account, brand, targeting.as_ref(), daily_budget)?;
         let adcp = Call { args: Args(request), principal: call.principal.clone(), hooks: call.hooks };
         let created = self.create_media_buy(adcp).await?;
         Ok(seed_created_response(created, &packages))

@@ -94,7 +94,8 @@ pub mod schemas {
         /// Inline creatives (not supported: use sync_creatives).
         pub creatives: Option<Vec<Value>>,
         /// Extensions. `ext.seed_quote_id`: a package_id that seed-era get_avails returned; the
-        /// package is bought from that quote and keeps its id.
+        /// package is bought from that quote and keeps its id. `ext.seed_daily_budget`: a daily
+        /// spend cap.
         pub ext: Option<Map<String, Value>>,
     }
 
@@ -359,6 +360,7 @@ pub fn package_request(wire: &PackageRequestWire, at: &str) -> Result<PackageReq
             Some(Value::String(id)) => Some(id.clone()),
             Some(_) => return Err(Error::invalid(format!("{at}.ext.seed_quote_id"), "seed_quote_id is a string")),
         },
+        daily_budget: daily_cap(wire.ext.as_ref(), "seed_daily_budget", at)?.flatten(),
     })
 }
 

@@ -108,7 +108,7 @@ async def test_a_seed_form_buy_is_made_from_quotes_and_keeps_their_ids(fresh):
         "targeting_overlay": {"geo_country_any_of": ["US"], "geo_region_any_of": ["CA", "NY"],
                               "frequency_cap": {"suppress_minutes": 30, "scope": "media_buy"}},
         "pacing": "even",
-        "daily_budget": None,
+        "daily_budget": 3_800,
     }
     created = await fresh.ok("create_media_buy", request)
     assert created["request_form"] == "seed_001" and created["packages"] == ids
@@ -123,6 +123,10 @@ async def test_a_seed_form_buy_is_made_from_quotes_and_keeps_their_ids(fresh):
     assert round(sum(budgets.values()), 2) == 38_000
     for quote in quotes:
         assert abs(budgets[quote["package_id"]] - quote["total_cost"] * 38_000 / quoted) <= 0.02
+    caps = [p["daily_budget"] for p in buy["packages"]]
+    assert abs(sum(caps) - 3_800) <= 0.02, "the daily cap is shared in proportion to the budgets"
+    for package in buy["packages"]:
+        assert abs(package["daily_budget"] - 3_800 * package["budget"] / 38_000) <= 0.01
     overlay = buy["packages"][0]["targeting_overlay"]
     assert overlay["geo_countries"] == ["US"] and overlay["geo_regions"] == ["US-CA", "US-NY"]
     assert overlay["frequency_cap"] == {"suppress_minutes": 30}
@@ -139,7 +143,7 @@ async def test_seed_form_refusals(own_server, schemas, fresh):
     seed_error(await fresh.call("create_media_buy", {"packages": [ids[0], ids[0]]}), "INVALID_REQUEST", "packages[1]")
     too_much = await fresh.call("create_media_buy", {"packages": ids, "total_budget": 50_000})
     seed_error(too_much, "INVALID_REQUEST", "total_budget")
-    seed_error(await fresh.call("create_media_buy", {"packages": ids, "daily_budget": 500}), "UNSUPPORTED_FEATURE", "daily_budget")
+    seed_error(await fresh.call("create_media_buy", {"packages": ids, "daily_budget": -5}), "INVALID_REQUEST", "daily_budget")
     _, token = own_server.create_principal("Seed buyer with two accounts")
     async with connect(own_server.mcp_url, schemas, token) as other:
         seed_error(await other.call("create_media_buy", {"packages": ids}), "PACKAGE_NOT_FOUND", "packages[0]")

@@ -7,6 +7,7 @@ walk-through script runs end to end."""
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 
@@ -170,3 +171,36 @@ def test_the_seed_001_walkthrough_script_runs_end_to_end(server):
     lines = run.stdout.strip().splitlines()
     assert [line.split(" ", 1)[0] for line in lines[:-1]] == [str(n) for n in range(1, 10)]
     assert lines[-1] == "seed 001 walk-through: ok"
+
+
+async def test_update_media_buy_in_the_seed_form(parties):
+    buyer, _ = parties
+    media_buy_id, ctv, audio = await seed_buy(buyer)
+    paused = await buyer.ok("update_media_buy", {"media_buy_id": media_buy_id, "active": False})
+    assert paused["status"] == "accepted" and paused["request_form"] == "seed_001" and paused["implementation_date"]
+    assert (await buyer.ok("check_media_buy_status", {"media_buy_id": media_buy_id}))["status"] == "paused"
+    await buyer.ok("update_media_buy", {"media_buy_id": media_buy_id, "active": True})
+
+    # Seed 001's complex update: a new end, a new total shared by the packages given no budget.
+    end = (datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=20)).isoformat()
+    changed = await buyer.ok("update_media_buy", {
+        "media_buy_id": media_buy_id,
+        "flight_end_date": end,
+        "total_budget": 21_000,
+        "packages": [{"package_id": ctv, "budget": 10_500, "pacing": "front_loaded"},
+                     {"package_id": audio, "active": False}],
+    })
+    assert changed["status"] == "accepted" and set(changed["affected_packages"]) == {ctv, audio}
+    [buy] = (await buyer.ok("get_media_buys", {"media_buy_ids": [media_buy_id]}))["media_buys"]
+    packages = {p["package_id"]: p for p in buy["packages"]}
+    assert (packages[ctv]["budget"], packages[audio]["budget"]) == (10_500, 10_500)
+    assert packages[audio]["paused"] is True and buy["end_time"].startswith(
+        (datetime.date.fromisoformat(end) + datetime.timedelta(days=1)).isoformat())
+    assert buy["total_budget"] == 21_000
+
+    refused = await buyer.call("update_media_buy", {"media_buy_id": media_buy_id, "total_budget": 5_000,
+                                                    "packages": [{"package_id": ctv, "budget": 10_500}]})
+    seed_error(refused, "INVALID_REQUEST", "total_budget")
+    seed_error(await buyer.call("update_media_buy", {"media_buy_id": media_buy_id, "active": False, "colour": "red"}),
+               "INVALID_REQUEST")
+    assert (await buyer.ok("check_media_buy_status", {"media_buy_id": media_buy_id}))["status"] != "paused"

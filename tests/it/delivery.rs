@@ -79,6 +79,7 @@ pub(crate) fn display_package(budget: f64) -> PackageRequest {
         measurement_terms: None,
         creative_ids: vec!["cr_1".into()],
         quote_id: None,
+        daily_budget: None,
     }
 }
 

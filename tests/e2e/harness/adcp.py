@@ -74,12 +74,21 @@ SEED_TOOLS = frozenset(
 
 
 def is_seed_form(tool: str, args: dict) -> bool:
-    """A request in the seed's form: a seed-era tool, or create_media_buy with packages given as
-    the package ids get_avails returned."""
+    """A request in the seed's form: a seed-era tool, create_media_buy with packages given as the
+    package ids get_avails returned, or update_media_buy with seed 001's keys."""
     if tool in SEED_TOOLS:
         return True
     packages = args.get("packages")
-    return tool == "create_media_buy" and isinstance(packages, list) and any(isinstance(p, str) for p in packages)
+    if tool == "create_media_buy":
+        return isinstance(packages, list) and any(isinstance(p, str) for p in packages)
+    if tool == "update_media_buy":
+        seed_package_keys = ("active", "cpm", "daily_budget", "daily_impressions", "creative_ids")
+        return (
+            any(k in args for k in ("active", "flight_start_date", "flight_end_date"))
+            or isinstance(args.get("total_budget"), (int, float))
+            or any(isinstance(p, dict) and any(k in p for k in seed_package_keys) for p in packages or [])
+        )
+    return False
 
 
 @dataclass
