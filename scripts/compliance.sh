@@ -6,8 +6,10 @@
 #               named by E2E_POSTGRES_URL (a maintenance URL such as
 #               postgres://postgres@127.0.0.1:5432/postgres; derived from TEST_DATABASE_URL when
 #               only that is set), dropped afterwards
-#   STORYBOARDS comma-separated storyboard or bundle ids
-#               (default: every storyboard this server is expected to pass today; see STORYBOARDS)
+#   STORYBOARDS comma-separated storyboard or bundle ids. Default: the runner's capability-driven
+#               selection (every universal storyboard, the media_buy baseline and the declared
+#               specialisms), judged against scripts/compliance-expected-failures.txt: a failed
+#               storyboard not listed there fails the run, and so does a listed one that passes.
 #
 # Builds nothing: the binary comes from SALES_AGENT_BIN (default target/debug/sales-agent). The
 # server starts with empty state every time, because several storyboards use fixed idempotency
@@ -29,9 +31,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 BACKEND=sqlite
-# The storyboards the server passes today; the list grows with each issue (media-buy lifecycle,
-# creatives, controller) until the capability-driven selection is the default.
-STORYBOARDS=capability_discovery,v3_envelope_integrity,error_compliance,schema_validation,media_buy_state_machine,media_buy_seller/invalid_transitions,media_buy_seller/inventory_list_targeting,media_buy_seller/inventory_list_no_match,media_buy_seller/measurement_terms_rejected,security_baseline,media_buy_seller/pending_creatives_to_start,media_buy_seller/creative_fate_after_cancellation,webhook_emission
+STORYBOARDS=""
+EXPECTED="$SA_REPO/scripts/compliance-expected-failures.txt"
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend)
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$BACKEND" in sqlite | postgres) ;; *) sa_die "--backend must be sqlite or postgres (got '$BACKEND')" ;; esac
-[ -n "$STORYBOARDS" ] || sa_die "empty storyboard list"
+[ -z "$STORYBOARDS" ] || EXPECTED="" # an explicit selection is judged on its own
 if [ "$BACKEND" = postgres ] && [ -z "${E2E_POSTGRES_URL:-}" ] && [ -n "${TEST_DATABASE_URL:-}" ]; then
   E2E_POSTGRES_URL=$(sa_postgres_maintenance_url "$TEST_DATABASE_URL") # same server, database postgres
   export E2E_POSTGRES_URL
@@ -75,7 +76,7 @@ rm -f "$OUT_DIR/result.json" "$OUT_DIR/capture.json" "$OUT_DIR/stderr.log" "$OUT
 trap sa_stop EXIT
 trap 'exit 130' INT TERM
 
-echo "compliance: storyboards $STORYBOARDS, backend $BACKEND, binary $(sa_bin)"
+echo "compliance: storyboards ${STORYBOARDS:-capability-driven}, backend $BACKEND, binary $(sa_bin)"
 if ! sa_start "$BACKEND"; then
   echo "compliance: 0 passed, 0 failed, 0 skipped (the server did not start)"
   exit 1
@@ -84,7 +85,7 @@ fi
 read -r -a EXTRA <<<"${COMPLIANCE_EXTRA_ARGS:-}"
 # --webhook-receiver: the runner hosts a loopback receiver so that webhook_emission can observe
 # this server's push notifications (retries with a stable idempotency_key included).
-ARGS=(storyboard run "$SA_MCP_URL" --storyboards "$STORYBOARDS" --json --protocol mcp
+ARGS=(storyboard run "$SA_MCP_URL" ${STORYBOARDS:+--storyboards "$STORYBOARDS"} --json --protocol mcp
   --timeout "$TIMEOUT_S" --allow-http --auth "$TOKEN" --webhook-receiver ${EXTRA[@]+"${EXTRA[@]}"})
 printf 'node --require scripts/lib/storyboard-capture.cjs %s %s\n' "$ADCP_SDK_DIR/bin/adcp.js" "${ARGS[*]}" >"$OUT_DIR/command.txt"
 
@@ -112,7 +113,7 @@ if [ "$RUNNER_RC" -ne 0 ] && [ "$RUNNER_RC" -ne 3 ]; then
 fi
 
 SUMMARY_RC=0
-python3 "$SA_REPO/scripts/lib/compliance_summary.py" "$OUT_DIR" "$RUNNER_RC" | tee "$OUT_DIR/summary.txt" || SUMMARY_RC=$?
+python3 "$SA_REPO/scripts/lib/compliance_summary.py" "$OUT_DIR" "$RUNNER_RC" "$EXPECTED" | tee "$OUT_DIR/summary.txt" || SUMMARY_RC=$?
 if [ "$SUMMARY_RC" -ne 0 ]; then
   echo "server log tail ($SA_LOG):"
   tail -n 40 "$SA_LOG" | sed 's/^/  | /'

@@ -9,7 +9,8 @@
 #                                       when TEST_DATABASE_URL is set (fresh databases are made on
 #                                       that server through its `postgres` maintenance database)
 #   5. scripts/adcp_cli_smoke.sh        the official AdCP CLI against a started server
-#   6. scripts/compliance.sh            AdCP storyboards against a fresh server, SQLite (and Postgres)
+#   6. scripts/compliance.sh            AdCP storyboards (capability-driven selection, judged against
+#                                       scripts/compliance-expected-failures.txt) on a fresh server, SQLite (and Postgres)
 #
 # Every step after the build runs even when an earlier one failed (set TEST_FAIL_FAST=1 to stop at
 # the first failure); the script exits non-zero if anything failed.

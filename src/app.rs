@@ -199,7 +199,7 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
         if db.tenant_versions(&tenant.tenant_id).await?.0.is_none()
             && let Some(catalog) = &tenant_config.catalog
         {
-            db.replace_catalog(&tenant.tenant_id, catalog, now).await?;
+            db.replace_catalog(&tenant.tenant_id, catalog, None, now).await?;
             tracing::info!(
                 tenant = %tenant.tenant_id,
                 products = catalog.products.len(),

@@ -165,7 +165,7 @@ pub async fn run_admin(config: &Config, command: &Command) -> anyhow::Result<()>
             known_tenant(tenant)?;
             let catalog = read_catalog(file)?;
             let version = db
-                .replace_catalog(tenant, &catalog, chrono::Utc::now())
+                .replace_catalog(tenant, &catalog, None, chrono::Utc::now())
                 .await
                 .with_context(|| format!("importing into tenant {tenant}"))?;
             println!(

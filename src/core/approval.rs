@@ -160,6 +160,8 @@ pub struct Submission<'a> {
     pub description: String,
     pub reason: String,
     pub media_buy_id: Option<String>,
+    /// The task's id when the caller chose it (a sandbox's forced arm); else a new one.
+    pub task_id: Option<String>,
     pub request: &'a str,
     pub push_notification: Option<super::webhook::Webhook>,
 }
@@ -191,7 +193,10 @@ pub async fn submit<S: Store>(
         request: Some(submission.request.to_owned()),
         push_notification: submission.push_notification,
     };
-    let task = tasks::open(&tenant.tenant_id, new, now);
+    let mut task = tasks::open(&tenant.tenant_id, new, now);
+    if let Some(task_id) = submission.task_id {
+        task.task_id = task_id;
+    }
     let audit = task_audit(&task, &principal.principal_id, "created", None, task.detail.clone(), now);
     let events = ops_notice(tenant, wire, &task, "New task", now).into_iter().collect();
     let also = Also { seal: seal(&task), audit: vec![audit], events, ..Also::default() };
@@ -372,16 +377,7 @@ pub async fn decide<S: Store>(
     notes: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Task, Error> {
-    let resolved = tasks::resolve(task, resolution, actor, notes, now)?;
-    let decision = task_audit(
-        &resolved,
-        actor,
-        "resolved",
-        Some(task.state.as_str().to_owned()),
-        Some(resolution.as_str().to_owned()),
-        now,
-    );
-    let decision = AuditEntry { detail: notes.map(str::to_owned), ..decision };
+    let (resolved, decision) = resolve_audited(task, resolution, actor, notes, now)?;
     // Approval runs the deferred operation; rejecting a creative review rejects its creatives.
     let runs = match (task.operation, resolution) {
         (Some(operation), Resolution::Approved) => Some(operation),
@@ -751,6 +747,53 @@ pub async fn escalate_overdue<S: Store>(
 
 /// The buyer's notification of where `task` now stands, when it defers an operation and the
 /// buyer gave a webhook.
+/// Completes an open task with `result` (a rendered response) as its outcome, without running
+/// what it defers: the sandbox controller's `force_task_completion`. Audited and told to the
+/// buyer like any completion.
+///
+/// # Errors
+/// `InvalidState` when the task is closed, `Conflict` when it changed meanwhile, storage.
+pub async fn complete_with_result<S: Store>(
+    store: &S,
+    wire: &dyn Wire,
+    tenant: &Tenant,
+    actor: &str,
+    task: &Task,
+    result: String,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    let resolution = match task.operation {
+        Some(Operation::CreateMediaBuy | Operation::UpdateMediaBuy) => Resolution::Approved,
+        _ => Resolution::Completed,
+    };
+    let (mut resolved, audit) =
+        resolve_audited(task, resolution, actor, Some("completed by the sandbox test controller"), now)?;
+    resolved.result = Some(result);
+    let events = told(tenant, wire, &resolved, now).into_iter().collect();
+    save(store, &resolved, task.revision, vec![audit], events).await?;
+    Ok(resolved)
+}
+
+/// The task resolved by `actor`, with the audit entry of the decision.
+fn resolve_audited(
+    task: &Task,
+    resolution: Resolution,
+    actor: &str,
+    notes: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(Task, AuditEntry), Error> {
+    let resolved = tasks::resolve(task, resolution, actor, notes, now)?;
+    let decision = task_audit(
+        &resolved,
+        actor,
+        "resolved",
+        Some(task.state.as_str().to_owned()),
+        Some(resolution.as_str().to_owned()),
+        now,
+    );
+    Ok((resolved, AuditEntry { detail: notes.map(str::to_owned), ..decision }))
+}
+
 fn told(tenant: &Tenant, wire: &dyn Wire, task: &Task, now: DateTime<Utc>) -> Option<notify::Notification> {
     let (webhook, operation) = (task.push_notification.as_ref()?, task.operation?);
     let status = task.status();

@@ -24,6 +24,7 @@ use super::notify;
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{Also, AuditEntry, HistoryEntry, MediaBuyFilter, PageRequest, Store};
 use super::reporting;
+use super::sandbox::{self, Arm, ForcedArm};
 use super::tasks::{Operation, Resolution, Task};
 use super::tenancy::{Principal, Tenant};
 use super::webhook::{Webhook, check_url};
@@ -105,6 +106,19 @@ pub async fn create_media_buy<S: Store>(
     if mutation.dry_run {
         return Ok(Created::DryRun { media_buy: buy, approval: waits });
     }
+    // A sandbox principal's forced arm (comply_test_controller) shapes this one create.
+    let (waits, task_id) = match sandbox::forced_arm(store, tenant, principal).await? {
+        Some(ForcedArm { arm: Arm::InputRequired, message, .. }) => {
+            return Err(Error::InputRequired {
+                message: message.unwrap_or_else(|| "the seller needs more input before it can book".to_owned()),
+            });
+        }
+        Some(ForcedArm { arm: Arm::Submitted, task_id, message, .. }) => (
+            Some(message.unwrap_or_else(|| "held by comply_test_controller's force_create_media_buy_arm".to_owned())),
+            task_id,
+        ),
+        None => (waits, None),
+    };
     if let Some(reason) = waits {
         let submission = Submission {
             operation: Operation::CreateMediaBuy,
@@ -120,6 +134,7 @@ pub async fn create_media_buy<S: Store>(
             ),
             reason,
             media_buy_id: None,
+            task_id,
             request: mutation.request,
             push_notification: request.push_notification.clone(),
         };
@@ -405,6 +420,7 @@ pub async fn update_media_buy<S: Store>(
             ),
             reason,
             media_buy_id: Some(buy.media_buy_id.clone()),
+            task_id: None,
             request: mutation.request,
             push_notification: request.push_notification.clone().or_else(|| buy.push_notification.clone()),
         };

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::catalog::{Catalog, Channel, PricingModel};
+use super::catalog::{Catalog, Channel, DeliveryType, PricingModel};
 use super::idempotency::REPLAY_TTL_SECONDS;
 use super::tenancy::{Billing, Tenant};
 
@@ -23,6 +23,11 @@ pub struct Capabilities {
     pub primary_countries: Vec<String>,
     pub portfolio_description: Option<String>,
     pub advertising_policies: Option<String>,
+    /// The sandbox test controller's scenarios (sandbox tenants only; empty elsewhere).
+    pub compliance_scenarios: Vec<&'static str>,
+    /// AdCP specialisms claimed: `sales-guaranteed` and `sales-non-guaranteed` when the catalog
+    /// sells that kind of product.
+    pub specialisms: Vec<&'static str>,
 }
 
 pub fn describe(tenant: &Tenant, catalog: &Catalog) -> Capabilities {
@@ -63,6 +68,15 @@ pub fn describe(tenant: &Tenant, catalog: &Catalog) -> Capabilities {
         primary_countries: tenant.primary_countries.clone(),
         portfolio_description: tenant.portfolio_description.clone(),
         advertising_policies: (!policy_text.is_empty()).then(|| policy_text.join(" ")),
+        compliance_scenarios: if tenant.sandbox { super::sandbox::ADVERTISED_SCENARIOS.to_vec() } else { vec![] },
+        specialisms: [
+            (DeliveryType::Guaranteed, "sales-guaranteed"),
+            (DeliveryType::NonGuaranteed, "sales-non-guaranteed"),
+        ]
+        .into_iter()
+        .filter(|(kind, _)| catalog.products.iter().any(|p| p.delivery_type == *kind))
+        .map(|(_, name)| name)
+        .collect(),
     }
 }
 

@@ -101,6 +101,18 @@ pub enum Error {
     /// The ad server could not answer; the operation may be retried.
     #[error("ad server unavailable: {0}")]
     AdServerUnavailable(String),
+    /// A sandbox principal forced the create's input-required arm (`comply_test_controller`).
+    #[error("{message}")]
+    InputRequired { message: String },
+    /// The sandbox test controller does not know the scenario.
+    #[error("unknown scenario {scenario}")]
+    UnknownScenario { scenario: String },
+    /// The sandbox test controller cannot move `entity` from `from` to `to`.
+    #[error("{entity} cannot move from {from} to {to}")]
+    InvalidTransition { entity: &'static str, from: String, to: String },
+    /// The sandbox test controller found no such entity.
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -27,6 +27,7 @@ pub mod pagination;
 pub mod ports;
 pub mod ranking;
 pub mod reporting;
+pub mod sandbox;
 pub mod schedule;
 pub mod seed;
 pub mod seed_assets;

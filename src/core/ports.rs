@@ -223,11 +223,14 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// The tenant's catalog with its version.
     fn load_catalog(&self, tenant_id: &str) -> impl Future<Output = Result<(i64, Catalog), StoreError>> + Send;
 
-    /// Replaces the tenant's whole catalog in one transaction; returns the new version.
+    /// Replaces the tenant's whole catalog in one transaction; returns the new version. With
+    /// `expected_version`, only if the stored version is still that one (`Conflict` otherwise,
+    /// and nothing written).
     fn replace_catalog(
         &self,
         tenant_id: &str,
         catalog: &Catalog,
+        expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
@@ -489,6 +492,54 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<super::avails::Quote>, StoreError>> + Send;
 
     fn insert_feedback(&self, feedback: &[Feedback]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // Sandbox tenants' `comply_test_controller` state (see `core::sandbox`).
+
+    /// Records a seeded fixture under its key unless the key is taken; `None` when it was
+    /// recorded, else the fixture stored under the key before.
+    fn seed_fixture(
+        &self,
+        tenant_id: &str,
+        fixture_key: &str,
+        fixture: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Keeps (replaces) a product seeded before it has a pricing option.
+    fn save_pending_product(
+        &self,
+        tenant_id: &str,
+        product: &super::catalog::Product,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn pending_product(
+        &self,
+        tenant_id: &str,
+        product_id: &str,
+    ) -> impl Future<Output = Result<Option<super::catalog::Product>, StoreError>> + Send;
+
+    /// Replaces the principal's forced create arm.
+    fn save_forced_arm(&self, arm: &super::sandbox::ForcedArm) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes and returns the principal's forced create arm, if any (one caller gets it).
+    fn take_forced_arm(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+    ) -> impl Future<Output = Result<Option<super::sandbox::ForcedArm>, StoreError>> + Send;
+
+    /// Replaces a buy's simulated delivery.
+    fn save_simulated_delivery(
+        &self,
+        simulated: &super::sandbox::SimulatedDelivery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The simulated delivery of these buys (those that have one).
+    fn simulated_delivery(
+        &self,
+        tenant_id: &str,
+        media_buy_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<super::sandbox::SimulatedDelivery>, StoreError>> + Send;
 
     /// Mean performance index and report count per product of a tenant.
     fn product_records(

@@ -124,7 +124,8 @@ pub async fn send_due<S: Store>(
             }
         };
         let delivery =
-            report_buys(store, ad_server, catalog, vec![buy.clone()], schedule.period_start, period_end, now).await?;
+            report_buys(store, ad_server, catalog, tenant, vec![buy.clone()], schedule.period_start, period_end, now)
+                .await?;
         let next_at = next_boundary(period_end, frequency).min(buy.end_time.max(period_end));
         let report = Report {
             event_id: notify::event_id(),

@@ -113,7 +113,7 @@ async fn spent_out<S: Store>(
 pub(crate) async fn seller_move<S: Store>(
     store: &S,
     wire: &dyn Wire,
-    mut buy: MediaBuy,
+    buy: MediaBuy,
     event: Event,
     action: &str,
     summary: &str,
@@ -126,6 +126,24 @@ pub(crate) async fn seller_move<S: Store>(
     if to == from {
         return Ok(None);
     }
+    move_to(store, wire, buy, to, ("seller", "system:seller"), action, summary, now).await
+}
+
+/// Moves a buy to `to` (a status the caller found reachable), recording `action` and `summary`
+/// in its history as `actor` (history name, audit name), auditing the change and telling the
+/// buyer; `None` when the buy changed concurrently.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn move_to<S: Store>(
+    store: &S,
+    wire: &dyn Wire,
+    mut buy: MediaBuy,
+    to: MediaBuyStatus,
+    actor: (&str, &str),
+    action: &str,
+    summary: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Moved>, Error> {
+    let from = buy.status;
     let expected = buy.revision;
     buy.status = to;
     buy.revision += 1;
@@ -140,12 +158,12 @@ pub(crate) async fn seller_move<S: Store>(
     let entry = HistoryEntry {
         revision: buy.revision,
         at: now,
-        actor: "seller".to_owned(),
+        actor: actor.0.to_owned(),
         action: action.to_owned(),
         summary: summary.to_owned(),
         package_id: None,
     };
-    let audit = super::buying::status_audit(&buy, from, "system:seller", Some(summary.to_owned()), now);
+    let audit = super::buying::status_audit(&buy, from, actor.1, Some(summary.to_owned()), now);
     let told = buy.push_notification.as_ref().map(|hook| {
         let status = match to {
             MediaBuyStatus::Canceled => TaskStatus::Canceled,

@@ -262,6 +262,7 @@ pub async fn check_media_buy_status<S: Store>(
     store: &S,
     ad_server: &dyn AdServer,
     catalog: &Catalog,
+    tenant: &Tenant,
     principal: &Principal,
     media_buy_id: &str,
     now: DateTime<Utc>,
@@ -273,7 +274,7 @@ pub async fn check_media_buy_status<S: Store>(
         .ok_or(Error::MediaBuyNotFound)?;
     let status = seed_status_of(store, &buy).await?;
     let start = buy.start_time.min(now);
-    let report = report_buys(store, ad_server, catalog, vec![buy], start, now.max(start), now).await?;
+    let report = report_buys(store, ad_server, catalog, tenant, vec![buy], start, now.max(start), now).await?;
     let Some(BuyReport { media_buy, packages, .. }) = report.buys.into_iter().next() else {
         return Err(Error::MediaBuyNotFound);
     };
@@ -378,7 +379,7 @@ pub async fn all_media_buy_delivery<S: Store>(
         .list_media_buys(&filter, &PageRequest { after: None, limit: super::delivery::MAX_BUYS_PER_REPORT })
         .await?;
     let start = buys.iter().map(|b| b.start_time).min().unwrap_or(as_of).min(as_of);
-    let report = report_buys(store, ad_server, catalog, buys, start, as_of, as_of).await?;
+    let report = report_buys(store, ad_server, catalog, tenant, buys, start, as_of, as_of).await?;
     let mut deliveries = Vec::with_capacity(report.buys.len());
     for buy in &report.buys {
         let media_buy = &buy.media_buy;

@@ -121,6 +121,21 @@ pub fn adcp_error(error: &Error) -> Value {
             Some("read the media buy again and retry with its current revision".to_owned()),
         ),
         Error::AdServerUnavailable(_) | Error::Store(_) => ("SERVICE_UNAVAILABLE", Recovery::Transient, None, None),
+        Error::InputRequired { .. } => (
+            "INVALID_REQUEST",
+            Recovery::Correctable,
+            None,
+            Some(
+                "this sandbox principal forced the input-required arm with comply_test_controller; send the \
+                 create again"
+                    .to_owned(),
+            ),
+        ),
+        // The controller's own errors reach buyers only through its tool, which renders them
+        // itself (`controller_error_result`); any other tool reports a missing reference.
+        Error::UnknownScenario { .. } => ("INVALID_REQUEST", Recovery::Correctable, Some("scenario".to_owned()), None),
+        Error::InvalidTransition { .. } => ("INVALID_STATE", Recovery::Correctable, None, None),
+        Error::NotFound { .. } => ("REFERENCE_NOT_FOUND", Recovery::Correctable, None, None),
     };
     let message = match error {
         Error::Store(cause) => {
@@ -144,7 +159,11 @@ pub fn adcp_error(error: &Error) -> Value {
     if let Error::BudgetTooLow { minimum, currency, .. } = error {
         object.insert("details".into(), json!({ "minimum": minimum, "currency": currency }));
     }
-    object.insert("recovery".into(), recovery.as_str().into());
+    // A conflict says nothing beyond code and message about the request it collided with
+    // (security.mdx#idempotency: the envelope keys are allow-listed).
+    if !matches!(error, Error::IdempotencyConflict) {
+        object.insert("recovery".into(), recovery.as_str().into());
+    }
     Value::Object(object)
 }
 
@@ -170,6 +189,41 @@ pub fn seed_error_result(error: &Error, context: Option<&Value>) -> CallToolResu
         }
     }
     let mut body = json!({ "error": seed });
+    if let Some(context) = context {
+        body["context"] = context.clone();
+    }
+    CallToolResult::structured_error(body)
+}
+
+/// The tool result for a failed `comply_test_controller` call: the controller's error arm
+/// (`{success: false, error, error_detail, current_state?}`), with `isError: true` and the
+/// caller's `context` echoed.
+pub fn controller_error_result(error: &Error, context: Option<&Value>) -> CallToolResult {
+    let (code, current_state) = match error {
+        Error::UnknownScenario { .. } => ("UNKNOWN_SCENARIO", None),
+        Error::InvalidRequest { .. } | Error::VersionUnsupported { .. } => ("INVALID_PARAMS", None),
+        Error::InvalidTransition { from, .. } => ("INVALID_TRANSITION", Some(Value::from(from.clone()))),
+        Error::NotFound { .. }
+        | Error::MediaBuyNotFound
+        | Error::TaskNotFound { .. }
+        | Error::CreativeNotFound { .. }
+        | Error::AccountNotFound { .. } => ("NOT_FOUND", Some(Value::Null)),
+        Error::InvalidState { .. } | Error::NotCancellable { .. } | Error::Conflict { .. } => ("INVALID_STATE", None),
+        Error::PermissionDenied(_) => ("FORBIDDEN", None),
+        _ => ("INTERNAL_ERROR", None),
+    };
+    let detail = match error {
+        Error::Store(cause) => {
+            tracing::error!(error = %cause, "storage failure answered as INTERNAL_ERROR");
+            "the service is temporarily unavailable; retry shortly".to_owned()
+        }
+        Error::InvalidRequest { message, field: Some(field), .. } => format!("{field}: {message}"),
+        other => other.to_string(),
+    };
+    let mut body = json!({ "success": false, "error": code, "error_detail": detail });
+    if let Some(state) = current_state {
+        body["current_state"] = state;
+    }
     if let Some(context) = context {
         body["context"] = context.clone();
     }

@@ -13,6 +13,7 @@ pub mod seed_assets;
 pub mod seed_buying;
 pub mod wire;
 pub mod wire_buying;
+pub mod wire_controller;
 pub mod wire_creatives;
 pub mod wire_delivery;
 pub mod wire_feedback;
@@ -57,6 +58,8 @@ pub enum Access {
     Principal,
     /// Publisher administrators (principals created with `--admin`).
     Admin,
+    /// Principals of sandbox tenants; for everyone else the tool does not exist.
+    Sandbox,
 }
 
 type Handler =
@@ -80,6 +83,9 @@ pub enum Dialect {
     /// The seed-era tools: their own shapes; errors as `{"error": {code, message, field,
     /// suggestion}}`.
     Seed,
+    /// The sandbox test controller: `success` plus its own arms, no `status`; errors as
+    /// `{success: false, error, error_detail}`.
+    Controller,
 }
 
 /// What a handler gets: the raw arguments, the caller and the testing hooks it asked for.
@@ -181,6 +187,7 @@ const TOOL_ACCESS: &[(&str, Access)] = &[
     ("approve_adaptation", Access::Principal),
     ("get_audit_log", Access::Admin),
     ("review_pending_creatives", Access::Admin),
+    ("comply_test_controller", Access::Sandbox),
 ];
 
 fn spec<T: JsonSchema + 'static>(
@@ -544,11 +551,20 @@ impl SalesAgent {
                 true,
                 |agent, call| Box::pin(agent.update_media_buy_status(call)),
             ),
+            ToolSpec {
+                dialect: Dialect::Controller,
+                ..spec::<wire_controller::schemas::ComplyTestControllerRequest>(
+                    "comply_test_controller",
+                    "Sandbox only: the compliance test controller. Seeds fixtures (seed_product, seed_pricing_option, seed_creative, seed_media_buy, seed_creative_format) and forces states (force_account_status, force_media_buy_status, force_creative_status, force_create_media_buy_arm, force_task_completion, simulate_delivery, simulate_budget_spend); list_scenarios names them.",
+                    false,
+                    |agent, call| Box::pin(agent.comply_test_controller(call)),
+                )
+            },
         ];
         let seed_tools = app.config().seed_tools;
         let tools = tools
             .into_iter()
-            .filter(|t| seed_tools || t.dialect == Dialect::Adcp || t.access == Access::Admin)
+            .filter(|t| seed_tools || t.dialect != Dialect::Seed || t.access == Access::Admin)
             .map(|t| if seed_tools { t } else { ToolSpec { seed_form: None, ..t } })
             .collect();
         SalesAgent { app, tools: Arc::new(tools) }
@@ -561,8 +577,19 @@ impl SalesAgent {
 
     /// The tools `principal` may call: publisher-admin tools only for administrators.
     pub fn tools_for(&self, principal: Option<&Principal>) -> Vec<Tool> {
-        let admin = principal.is_some_and(|p| p.admin);
-        self.tools.iter().filter(|spec| admin || spec.access != Access::Admin).map(|spec| spec.tool.clone()).collect()
+        self.tools.iter().filter(|spec| self.visible(spec.access, principal)).map(|spec| spec.tool.clone()).collect()
+    }
+
+    /// Whether a tool exists for the caller: admin tools are listed to admins only, the sandbox
+    /// controller to principals of sandbox tenants only.
+    fn visible(&self, access: Access, principal: Option<&Principal>) -> bool {
+        match access {
+            Access::Public | Access::Principal => true,
+            Access::Admin => principal.is_some_and(|p| p.admin),
+            Access::Sandbox => {
+                principal.is_some_and(|p| self.app.tenant_for(Some(p)).is_ok_and(|tenant| tenant.sandbox))
+            }
+        }
     }
 
     /// Runs a tool and renders its AdCP response or error.
@@ -574,13 +601,20 @@ impl SalesAgent {
         hooks: Hooks,
     ) -> Option<CallToolResult> {
         let spec = self.tools.iter().find(|spec| spec.tool.name == name)?;
+        // Outside sandbox tenants the controller does not exist, not even as a refusal.
+        if spec.access == Access::Sandbox && !self.visible(Access::Sandbox, principal.as_ref()) {
+            return None;
+        }
         let context = args.context().cloned();
+        // Mutations echo the buyer's idempotency_key, so that a buyer (or the compliance suite)
+        // can tie the answer to the key it will retry with.
+        let idempotency_key = args.0.get("idempotency_key").filter(|k| k.is_string()).cloned();
         let dialect = match spec.seed_form {
             Some(is_seed_form) if is_seed_form(&args) => Dialect::Seed,
             _ => spec.dialect,
         };
         let result = match (spec.access, &principal) {
-            (Access::Principal | Access::Admin, None) => {
+            (Access::Principal | Access::Admin | Access::Sandbox, None) => {
                 // The HTTP layer answers 401 before we get here; this guards other transports.
                 Err(Error::PermissionDenied(
                     "this tool needs credentials (x-adcp-auth or Authorization: Bearer)".into(),
@@ -596,10 +630,16 @@ impl SalesAgent {
             },
         };
         Some(match (result, dialect) {
-            (Ok(body), Dialect::Adcp) => success(body, context.as_ref()),
-            (Ok(body), Dialect::Seed) => seed_success(body, context.as_ref()),
+            (Ok(mut body), Dialect::Adcp) => {
+                if let Some(key) = idempotency_key {
+                    body.entry("idempotency_key").or_insert(key);
+                }
+                success(body, context.as_ref())
+            }
+            (Ok(body), Dialect::Seed | Dialect::Controller) => seed_success(body, context.as_ref()),
             (Err(error), Dialect::Adcp) => error::error_result(&error, context.as_ref()),
             (Err(error), Dialect::Seed) => error::seed_error_result(&error, context.as_ref()),
+            (Err(error), Dialect::Controller) => error::controller_error_result(&error, context.as_ref()),
         })
     }
 

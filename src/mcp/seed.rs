@@ -461,6 +461,7 @@ impl SalesAgent {
             self.app.db(),
             self.app.ad_server(),
             &catalog,
+            tenant,
             principal,
             &request.media_buy_id,
             now,

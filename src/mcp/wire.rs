@@ -87,6 +87,9 @@ pub fn capabilities_response(capabilities: &Capabilities, protocols: Option<&[St
         }),
     );
     body.insert("supported_protocols".into(), json!(["media_buy"]));
+    if !capabilities.specialisms.is_empty() {
+        body.insert("specialisms".into(), json!(capabilities.specialisms));
+    }
     // Every webhook is signed under the RFC 9421 AdCP profile unless the buyer registered
     // legacy credentials (HMAC-SHA256 or Bearer) in push_notification_config.authentication.
     body.insert(
@@ -136,6 +139,10 @@ pub fn capabilities_response(capabilities: &Capabilities, protocols: Option<&[St
                 },
             }),
         );
+    }
+    // Declares comply_test_controller (which exists in sandbox tenants only).
+    if !capabilities.compliance_scenarios.is_empty() {
+        body.insert("compliance_testing".into(), json!({ "scenarios": capabilities.compliance_scenarios }));
     }
     body
 }

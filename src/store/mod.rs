@@ -109,6 +109,7 @@ mod creatives;
 mod media_buys;
 mod outbox;
 mod reports;
+mod sandbox;
 mod tasks;
 
 impl Db {
@@ -455,7 +456,13 @@ impl Store for Db {
         })
     }
 
-    async fn replace_catalog(&self, tenant_id: &str, catalog: &Catalog, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    async fn replace_catalog(
+        &self,
+        tenant_id: &str,
+        catalog: &Catalog,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         let products: Vec<(String, String)> = catalog
             .products
             .iter()
@@ -517,17 +524,22 @@ impl Store for Db {
                 .await
                 .map_err(backend)?;
             }
+            // Without an expected version, the current one is expected.
             let (version,): (i64,) = sqlx::query_as(
                 "update tenants set catalog_version = catalog_version + 1, advertising_policy = $1, updated_at = $2
-                 where tenant_id = $3 returning catalog_version",
+                 where tenant_id = $3 and catalog_version = coalesce($4, catalog_version)
+                 returning catalog_version",
             )
             .bind(&policy)
             .bind(now)
             .bind(tenant_id)
+            .bind(expected_version)
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?
-            .ok_or_else(|| StoreError::Conflict(format!("tenant {tenant_id} does not exist")))?;
+            .ok_or_else(|| {
+                StoreError::Conflict(format!("tenant {tenant_id}: no such tenant, or its catalog changed"))
+            })?;
             tx.commit().await.map_err(backend)?;
             Ok(version)
         })
@@ -908,6 +920,51 @@ impl Store for Db {
         limit: usize,
     ) -> Result<Vec<MediaBuy>, StoreError> {
         media_buys::due(self, tenant_id, now, limit).await
+    }
+
+    async fn seed_fixture(
+        &self,
+        tenant_id: &str,
+        fixture_key: &str,
+        fixture: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        sandbox::seed_fixture(self, tenant_id, fixture_key, fixture, now).await
+    }
+
+    async fn save_pending_product(&self, tenant_id: &str, product: &Product) -> Result<(), StoreError> {
+        sandbox::save_pending_product(self, tenant_id, product).await
+    }
+
+    async fn pending_product(&self, tenant_id: &str, product_id: &str) -> Result<Option<Product>, StoreError> {
+        sandbox::pending_product(self, tenant_id, product_id).await
+    }
+
+    async fn save_forced_arm(&self, arm: &crate::core::sandbox::ForcedArm) -> Result<(), StoreError> {
+        sandbox::save_forced_arm(self, arm).await
+    }
+
+    async fn take_forced_arm(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+    ) -> Result<Option<crate::core::sandbox::ForcedArm>, StoreError> {
+        sandbox::take_forced_arm(self, tenant_id, principal_id).await
+    }
+
+    async fn save_simulated_delivery(
+        &self,
+        simulated: &crate::core::sandbox::SimulatedDelivery,
+    ) -> Result<(), StoreError> {
+        sandbox::save_simulated_delivery(self, simulated).await
+    }
+
+    async fn simulated_delivery(
+        &self,
+        tenant_id: &str,
+        media_buy_ids: &[String],
+    ) -> Result<Vec<crate::core::sandbox::SimulatedDelivery>, StoreError> {
+        sandbox::simulated_delivery(self, tenant_id, media_buy_ids).await
     }
 
     async fn insert_quotes(&self, quotes: &[crate::core::avails::Quote]) -> Result<(), StoreError> {

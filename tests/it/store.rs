@@ -96,16 +96,19 @@ async fn catalogs_round_trip_in_order_and_bump_their_version() {
         let db = &test_db.db;
         seeded(db).await;
         assert_eq!(db.tenant_versions("t1").await.unwrap().0, None, "no catalog yet");
-        let v1 = db.replace_catalog("t1", &demo, Utc::now()).await.unwrap();
+        let v1 = db.replace_catalog("t1", &demo, None, Utc::now()).await.unwrap();
         let (version, loaded) = db.load_catalog("t1").await.unwrap();
         assert_eq!((version, &loaded), (v1, &demo), "{}", db.backend_name());
         let mut smaller: Catalog = demo.clone();
         smaller.products.truncate(1);
         smaller.products[0].name = "Renamed".into();
-        let v2 = db.replace_catalog("t1", &smaller, Utc::now()).await.unwrap();
+        let stale = db.replace_catalog("t1", &smaller, Some(v1 - 1), Utc::now()).await;
+        assert!(matches!(stale, Err(StoreError::Conflict(_))), "a stale expected version writes nothing");
+        assert_eq!(db.load_catalog("t1").await.unwrap(), (v1, demo.clone()));
+        let v2 = db.replace_catalog("t1", &smaller, Some(v1), Utc::now()).await.unwrap();
         assert_eq!(v2, v1 + 1);
         assert_eq!(db.load_catalog("t1").await.unwrap().1, smaller);
-        let missing = db.replace_catalog("nobody", &demo, Utc::now()).await;
+        let missing = db.replace_catalog("nobody", &demo, None, Utc::now()).await;
         assert!(missing.is_err(), "unknown tenant");
         assert_eq!(db.load_catalog("t1").await.unwrap().1, smaller, "a failed import leaves the catalog as it was");
     }
@@ -495,5 +498,64 @@ async fn quotes_round_trip_and_long_expired_ones_are_dropped() {
         db.insert_quotes(&[quote("pkg_c", t0 + Duration::days(5))]).await.unwrap();
         assert_eq!(db.quote("t1", "pkg_a").await.unwrap(), None);
         assert!(db.quote("t1", "pkg_c").await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn sandbox_controller_state_round_trips_and_forced_arms_are_taken_once() {
+    use sales_agent::core::sandbox::{Arm, ForcedArm, SimulatedDelivery};
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        seeded(db).await;
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+        let name = db.backend_name();
+        // Fixtures: the first write wins; later ones learn what is stored.
+        assert_eq!(db.seed_fixture("t1", "product:p", "{\"a\":1}", at).await.unwrap(), None, "{name}");
+        assert_eq!(db.seed_fixture("t1", "product:p", "{\"a\":2}", at).await.unwrap().as_deref(), Some("{\"a\":1}"));
+        assert_eq!(db.seed_fixture("t2", "product:p", "{\"a\":2}", at).await.unwrap(), None, "per tenant");
+
+        // Products waiting for a pricing option.
+        let catalog = support::demo_config("sqlite::memory:").tenants[0].catalog.clone().expect("demo catalog");
+        let mut product = catalog.products[0].clone();
+        product.pricing_options.clear();
+        db.save_pending_product("t1", &product).await.unwrap();
+        product.name = "Renamed".into();
+        db.save_pending_product("t1", &product).await.unwrap();
+        assert_eq!(db.pending_product("t1", &product.product_id).await.unwrap(), Some(product.clone()));
+        assert_eq!(db.pending_product("t2", &product.product_id).await.unwrap(), None);
+
+        // A forced arm: the latest replaces the earlier; one taker gets it.
+        let arm = |task: &str| ForcedArm {
+            tenant_id: "t1".into(),
+            principal_id: "p1".into(),
+            arm: Arm::Submitted,
+            task_id: Some(task.into()),
+            message: Some("Awaiting IO".into()),
+            created_at: at,
+        };
+        assert_eq!(db.take_forced_arm("t1", "p1").await.unwrap(), None);
+        db.save_forced_arm(&arm("task_a")).await.unwrap();
+        db.save_forced_arm(&arm("task_b")).await.unwrap();
+        assert_eq!(db.take_forced_arm("t1", "p2").await.unwrap(), None, "arms are per principal");
+        let (first, second) = tokio::join!(db.take_forced_arm("t1", "p1"), db.take_forced_arm("t1", "p1"));
+        let taken: Vec<ForcedArm> = [first.unwrap(), second.unwrap()].into_iter().flatten().collect();
+        assert_eq!(taken, vec![arm("task_b")], "{name}: exactly one concurrent create takes the arm");
+
+        // Simulated delivery: replaced as a whole, read per buy.
+        let simulated = SimulatedDelivery {
+            tenant_id: "t1".into(),
+            media_buy_id: "mb_1".into(),
+            impressions: 10_000.0,
+            clicks: 150.0,
+            conversions: 3.0,
+            spend: 150.0,
+            recorded_at: at,
+        };
+        db.save_simulated_delivery(&simulated).await.unwrap();
+        let more = SimulatedDelivery { impressions: 15_000.0, spend: 225.0, ..simulated.clone() };
+        db.save_simulated_delivery(&more).await.unwrap();
+        let ids = vec!["mb_1".to_owned(), "mb_2".to_owned()];
+        assert_eq!(db.simulated_delivery("t1", &ids).await.unwrap(), vec![more], "{name}");
+        assert!(db.simulated_delivery("t2", &ids).await.unwrap().is_empty());
     }
 }

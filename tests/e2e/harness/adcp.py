@@ -11,7 +11,9 @@ For each tool call it checks that
   sync_creatives;
 * no legacy v2 envelope field (`task_status`, `response_status`) appears;
 * a seed-era tool (SEED_TOOLS) answers in its own shape, and its errors are exactly the seed's
-  format `{"error": {code, message, field, suggestion}}`.
+  format `{"error": {code, message, field, suggestion}}`;
+* comply_test_controller answers, errors included, validate against
+  comply-test-controller-response.json, and `success` agrees with `isError`.
 Requests the tests build are validated against the request schemas too, unless the test sends a
 deliberately malformed request (`valid_request=False`).
 """
@@ -73,6 +75,11 @@ SEED_TOOLS = frozenset(
 )
 
 
+# The sandbox test controller answers in its own arms (comply-test-controller-response.json),
+# errors included: {success: false, error, error_detail, current_state?}.
+CONTROLLER = "comply_test_controller"
+
+
 def is_seed_form(tool: str, args: dict) -> bool:
     """A request in the seed's form: a seed-era tool, create_media_buy with packages given as the
     package ids get_avails returned, or update_media_buy with seed 001's keys."""
@@ -105,10 +112,14 @@ class Result:
         assert self.is_error, f"{self.tool} succeeded, an error was expected: {self.dump()}"
         if self.seed:
             return self.structured["error"]
+        if self.tool == CONTROLLER:
+            return self.structured
         return self.structured["adcp_error"]
 
     @property
     def code(self) -> str:
+        if self.tool == CONTROLLER:
+            return self.error["error"]
         return self.error["code"]
 
     def ok(self) -> dict:
@@ -216,6 +227,10 @@ def check_result(schemas: Schemas, result: Result) -> None:
         assert legacy not in sc, f"{result.tool}: legacy v2 field {legacy} in {result.dump()}"
     if result.seed or result.tool in SEED_TOOLS:
         check_seed_result(result)
+        return
+    if result.tool == CONTROLLER:
+        assert sc.get("success") is (not result.is_error), f"{CONTROLLER}: success disagrees with isError: {result.dump()}"
+        schemas.check(RESPONSE_SCHEMAS[CONTROLLER], sc, f"{CONTROLLER} response")
         return
     if result.is_error:
         assert "adcp_error" in sc, f"{result.tool}: error without adcp_error: {result.dump()}"

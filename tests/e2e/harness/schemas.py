@@ -25,7 +25,12 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 DEFAULT_DIR = "~/.cache/sales-agent/npm/node_modules/@adcp/sdk/dist/lib/schemas-data/3.0"
+# The comply_test_controller schemas, which the npm package lacks (ADCP_COMPLIANCE_SCHEMAS_DIR;
+# default: ../shared/adcp/compliance-schemas beside the repository, as CI has it).
+DEFAULT_COMPLIANCE_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "adcp" / "compliance-schemas"
 BASE = "https://adcp.local"
+CONTROLLER_REQUEST = "compliance/comply-test-controller-request.json"
+CONTROLLER_RESPONSE = "compliance/comply-test-controller-response.json"
 
 # Tool → response schema, relative to the schema root.
 RESPONSE_SCHEMAS = {
@@ -43,6 +48,7 @@ RESPONSE_SCHEMAS = {
     "tasks_get": "bundled/core/tasks-get-response.json",
     "tasks/list": "bundled/core/tasks-list-response.json",
     "tasks_list": "bundled/core/tasks-list-response.json",
+    "comply_test_controller": CONTROLLER_RESPONSE,
 }
 # The submitted arm of tools whose main response schema has none (DIGEST §2.4).
 SUBMITTED_SCHEMAS = {
@@ -65,6 +71,7 @@ REQUEST_SCHEMAS = {
     "tasks_get": "bundled/core/tasks-get-request.json",
     "tasks/list": "bundled/core/tasks-list-request.json",
     "tasks_list": "bundled/core/tasks-list-request.json",
+    "comply_test_controller": CONTROLLER_REQUEST,
 }
 # Tools whose response schema has an error arm (`{errors[]}`, oneOf with the success arm): an
 # MCP error result (`adcp_error` + `errors[]` + `context`) must validate against it as a whole.
@@ -128,12 +135,27 @@ class Schemas:
                 resources.append((BASE + doc["$id"], Resource(contents=doc, specification=DRAFT7)))
         if not resources:
             raise SchemaSetupError(f"no JSON schemas with $id under {self.root}")
+        # The controller schemas refer to /schemas/core/...; the npm ones are /schemas/3.0.6/...
+        compliance = Path(os.environ.get("ADCP_COMPLIANCE_SCHEMAS_DIR") or DEFAULT_COMPLIANCE_DIR)
+        self._extra: dict[str, str] = {}
+        for rel in (CONTROLLER_REQUEST, CONTROLLER_RESPONSE):
+            path = compliance / Path(rel).name
+            try:
+                doc = json.loads(path.read_text().replace('"/schemas/', '"/schemas/3.0.6/'))
+            except (OSError, ValueError) as error:
+                raise SchemaSetupError(
+                    f"comply_test_controller schema {path} unreadable ({error}): set ADCP_COMPLIANCE_SCHEMAS_DIR"
+                ) from error
+            resources.append((BASE + doc["$id"], Resource(contents=doc, specification=DRAFT7)))
+            self._extra[rel] = BASE + doc["$id"]
         self.registry = Registry().with_resources(resources)
         self._validators: dict[str, Draft7Validator] = {}
         for rel in [*RESPONSE_SCHEMAS.values(), *REQUEST_SCHEMAS.values(), ERROR_SCHEMA, PROPERTY_SCHEMA]:
             self.validator(rel)  # every schema the suite relies on must exist
 
     def uri(self, rel: str) -> str:
+        if rel in self._extra:
+            return self._extra[rel]
         path = self.root / rel
         if not path.is_file():
             raise SchemaSetupError(f"schema {rel} missing under {self.root}")
