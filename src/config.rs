@@ -43,6 +43,10 @@ pub struct ServerSection {
     pub default_tenant: Option<String>,
     /// Offer the seed-era tool surface beside AdCP 3.0 (default true).
     pub seed_tools: Option<bool>,
+    /// Verify RFC 9421 signed requests from the AdCP compliance suite's published test keys at
+    /// `<mcp>/adcp/<operation>` (verify only: nothing is executed there). Sandbox deployments
+    /// only; on by default in the demo.
+    pub request_signing_test_keys: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,6 +235,8 @@ pub struct Config {
     pub default_tenant: String,
     /// The seed-era tools (discover_products, get_avails, ...) are offered beside AdCP 3.0.
     pub seed_tools: bool,
+    /// The compliance suite's signed-requests test counterparty is verified (sandbox only).
+    pub request_signing_test_keys: bool,
     pub tenants: Vec<TenantConfig>,
     /// True when running the built-in demo (no configuration file).
     pub demo: bool,
@@ -288,6 +294,12 @@ impl Config {
         if !tenants.iter().any(|t| t.tenant.tenant_id == default_tenant) {
             bail!("default_tenant {default_tenant:?} is not one of the tenants");
         }
+        let request_signing_test_keys = server.request_signing_test_keys.unwrap_or(demo);
+        if request_signing_test_keys && !tenants.iter().all(|t| t.tenant.sandbox) {
+            bail!(
+                "request_signing_test_keys trusts publicly known test keys; it is allowed only when every tenant is a sandbox"
+            );
+        }
         Ok(Config {
             listen,
             database_url,
@@ -296,6 +308,7 @@ impl Config {
             json_logs,
             default_tenant,
             seed_tools,
+            request_signing_test_keys,
             tenants,
             demo,
         })

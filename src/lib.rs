@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod http;
 pub mod mcp;
+pub mod rfc9421;
 pub mod store;
 pub mod worker;
 

@@ -120,37 +120,9 @@ fn signature_base(target_uri: &str, authority: &str, digest: &str, params: &str)
     )
 }
 
-/// `@target-uri` and `@authority` of a URL: lower-case scheme and host, no default port,
-/// upper-case percent-encodings, path and query otherwise byte for byte.
+/// `@target-uri` and `@authority` of a webhook URL (the AdCP canonical form).
 fn canonical_target(url: &str) -> anyhow::Result<(String, String)> {
-    let parsed = reqwest::Url::parse(url)?;
-    let host = parsed.host_str().ok_or_else(|| anyhow::anyhow!("webhook URL {url:?} has no host"))?;
-    let authority = match parsed.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    let mut target = format!("{}://{authority}{}", parsed.scheme(), upper_percent(parsed.path()));
-    if let Some(query) = parsed.query() {
-        target.push('?');
-        target.push_str(&upper_percent(query));
-    }
-    Ok((target, authority))
-}
-
-fn upper_percent(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '%' {
-            for _ in 0..2 {
-                if let Some(hex) = chars.next() {
-                    out.push(hex.to_ascii_uppercase());
-                }
-            }
-        }
-    }
-    out
+    crate::rfc9421::canonical_target(url).map_err(|e| anyhow::anyhow!(e.0))
 }
 
 /// How the buyer asked to be authenticated to (`push_notification_config.authentication`).
@@ -329,8 +301,9 @@ mod tests {
 
     #[test]
     fn target_uris_are_canonical() {
-        let (uri, authority) = canonical_target("HTTPS://Buyer.Example.com:443/a/%7euser?b=2&a=1").unwrap();
-        assert_eq!(uri, "https://buyer.example.com/a/%7Euser?b=2&a=1");
+        // Unreserved characters are decoded, other percent-encodings upper-cased (AdCP profile).
+        let (uri, authority) = canonical_target("HTTPS://Buyer.Example.com:443/a/%7euser%2fx?b=2&a=1").unwrap();
+        assert_eq!(uri, "https://buyer.example.com/a/~user%2Fx?b=2&a=1");
         assert_eq!(authority, "buyer.example.com");
         let (uri, authority) = canonical_target("http://127.0.0.1:8080/step/x/op").unwrap();
         assert_eq!((uri.as_str(), authority.as_str()), ("http://127.0.0.1:8080/step/x/op", "127.0.0.1:8080"));

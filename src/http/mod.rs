@@ -31,6 +31,10 @@ use crate::app::App;
 use crate::core::Store;
 use crate::mcp::{Caller, SalesAgent, requires_auth};
 
+mod signed;
+
+pub use signed::{DigestPolicy, Verifier};
+
 /// Largest JSON-RPC request body accepted.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -43,6 +47,8 @@ struct Http {
     stateful: Stateful,
     stateless: Stateless,
     realm: Arc<str>,
+    /// Signed-request verification, when a counterparty's keys are configured.
+    signatures: Option<Arc<Verifier>>,
 }
 
 /// Builds the router. `shutdown` ends open SSE streams when the server stops.
@@ -65,9 +71,11 @@ pub fn router(app: App, shutdown: CancellationToken) -> Router {
         base.with_legacy_session_mode(false).with_json_response(true),
     );
     let realm: Arc<str> = Arc::from(app.config().public_url.as_str());
-    let state = Http { app, stateful, stateless, realm };
+    let signatures = app.config().request_signing_test_keys.then(|| Arc::new(Verifier::test_counterparty()));
+    let state = Http { app, stateful, stateless, realm, signatures };
     Router::new()
         .route("/mcp", axum::routing::any(mcp))
+        .route("/mcp/adcp/{*operation}", axum::routing::any(signed_probe))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
@@ -92,6 +100,47 @@ async fn brand(State(http): State<Http>) -> Response {
         }],
     }))
     .into_response()
+}
+
+/// `<mcp>/adcp/<operation>`: verifies an RFC 9421 signed request and executes nothing (the
+/// sandbox grading endpoint of the AdCP signed-requests test kit). 200 with what was verified,
+/// or 401 with `WWW-Authenticate: Signature error="<code>"`.
+async fn signed_probe(State(http): State<Http>, request: Request) -> Response {
+    let Some(verifier) = http.signatures.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+    };
+    let public = &http.app.config().public_url;
+    let scheme = public.split("://").next().unwrap_or("http");
+    let authority = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
+        .unwrap_or_default();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{scheme}://{authority}{path_and_query}");
+    let operation = parts.uri.path().rsplit('/').find(|s| !s.is_empty()).unwrap_or_default().to_owned();
+    let signed =
+        signed::SignedRequest { method: parts.method.as_str(), url: &url, headers: &parts.headers, body: &bytes };
+    match verifier.verify(&signed, http.app.clock().now().timestamp()) {
+        Ok(keyid) => {
+            axum::Json(serde_json::json!({ "verified": true, "keyid": keyid, "operation": operation })).into_response()
+        }
+        Err(refusal) => {
+            let code = refusal.code();
+            let body = serde_json::json!({ "error": code, "message": format!("signature refused: {code}") });
+            let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("Signature error=\"{code}\"")) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+    }
 }
 
 async fn readyz(State(http): State<Http>) -> Response {

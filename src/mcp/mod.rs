@@ -648,7 +648,11 @@ impl SalesAgent {
         let tenant = self.app.tenant_for(call.principal.as_ref())?;
         let catalog = self.app.catalog(tenant).await?;
         let described = capabilities::describe(tenant, &catalog);
-        Ok(wire::capabilities_response(&described, request.protocols.as_deref()))
+        Ok(wire::capabilities_response(
+            &described,
+            request.protocols.as_deref(),
+            self.app.config().request_signing_test_keys,
+        ))
     }
 
     async fn get_products(&self, call: Call) -> Result<Map<String, Value>, Error> {

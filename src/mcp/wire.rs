@@ -76,7 +76,13 @@ pub struct GetCapabilitiesRequest {
     pub envelope: Envelope,
 }
 
-pub fn capabilities_response(capabilities: &Capabilities, protocols: Option<&[String]>) -> Map<String, Value> {
+/// `request_signing`: whether signed requests are verified (the compliance suite's test
+/// counterparty, at the signed grading endpoint).
+pub fn capabilities_response(
+    capabilities: &Capabilities,
+    protocols: Option<&[String]>,
+    request_signing: bool,
+) -> Map<String, Value> {
     let wants = |protocol: &str| protocols.is_none_or(|p| p.iter().any(|x| x == protocol));
     let mut body = Map::new();
     body.insert(
@@ -101,6 +107,12 @@ pub fn capabilities_response(capabilities: &Capabilities, protocols: Option<&[St
             "legacy_hmac_fallback": true,
         }),
     );
+    if request_signing {
+        body.insert(
+            "request_signing".into(),
+            json!({ "supported": true, "covers_content_digest": "either", "required_for": [] }),
+        );
+    }
     body.insert(
         "account".into(),
         json!({

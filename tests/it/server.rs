@@ -187,3 +187,89 @@ async fn sync_accounts_is_idempotent_per_key() {
     assert_eq!(fresh["structuredContent"]["accounts"][0]["action"], "unchanged");
     server.stop().await;
 }
+
+/// A request signed like the AdCP compliance suite signs it, with its published test key.
+fn signed_probe(base: &str, path: &str, nonce: &str, body: &str) -> reqwest::RequestBuilder {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ed25519_dalek::Signer;
+    // test-ed25519-2026 of compliance/3.0.6/test-vectors/request-signing/keys.json (public test material).
+    let d = URL_SAFE_NO_PAD.decode("A_rC9vrZ2D1xJWLBXGdRW7CYLAh_f83Gqv8nhly7N2M").unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&d.try_into().unwrap());
+    let url = format!("{base}{path}");
+    let (target, authority) = sales_agent::rfc9421::canonical_target(&url).unwrap();
+    let created = chrono::Utc::now().timestamp();
+    let params = format!(
+        "(\"@method\" \"@target-uri\" \"@authority\" \"content-type\");created={created};expires={};nonce=\"{nonce}\";\
+         keyid=\"test-ed25519-2026\";alg=\"ed25519\";tag=\"adcp/request-signing/v1\"",
+        created + 300
+    );
+    let components = [
+        ("@method".to_owned(), "POST".to_owned()),
+        ("@target-uri".to_owned(), target),
+        ("@authority".to_owned(), authority),
+        ("content-type".to_owned(), "application/json".to_owned()),
+    ];
+    let signature = key.sign(sales_agent::rfc9421::signature_base(&components, &params).as_bytes());
+    reqwest::Client::new()
+        .post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header("signature-input", format!("sig1={params}"))
+        .header("signature", format!("sig1=:{}:", URL_SAFE_NO_PAD.encode(signature.to_bytes())))
+        .body(body.to_owned())
+}
+
+#[tokio::test]
+async fn signed_requests_are_verified_at_the_grading_endpoint() {
+    let server = Server::start().await;
+    let path = "/mcp/adcp/create_media_buy";
+    let unsigned = reqwest::Client::new()
+        .post(format!("{}{path}", server.base))
+        .header(CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(unsigned.headers()[WWW_AUTHENTICATE], "Signature error=\"request_signature_required\"");
+
+    let body = r#"{"plan_id":"plan_001"}"#;
+    let accepted = signed_probe(&server.base, path, "nonce-it-0001", body).send().await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    let verified: Value = accepted.json().await.unwrap();
+    assert_eq!(verified, json!({"verified": true, "keyid": "test-ed25519-2026", "operation": "create_media_buy"}));
+    let replayed = signed_probe(&server.base, path, "nonce-it-0001", body).send().await.unwrap();
+    assert_eq!(replayed.status(), 401);
+    assert_eq!(replayed.headers()[WWW_AUTHENTICATE], "Signature error=\"request_signature_replayed\"");
+    // Signed for one path, sent to another: the signature does not cover it.
+    let moved = signed_probe(&server.base, path, "nonce-it-0002", body)
+        .build()
+        .map(|mut r| {
+            *r.url_mut() = format!("{}/mcp/adcp/update_media_buy", server.base).parse().unwrap();
+            r
+        })
+        .unwrap();
+    let refused = reqwest::Client::new().execute(moved).await.unwrap();
+    assert_eq!(refused.headers()[WWW_AUTHENTICATE], "Signature error=\"request_signature_invalid\"");
+
+    let capabilities = server.call(None, "get_adcp_capabilities", json!({})).await;
+    assert_eq!(capabilities["structuredContent"]["request_signing"]["supported"], true);
+    server.stop().await;
+}
+
+#[test]
+fn the_public_test_keys_are_trusted_only_in_sandbox_deployments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.toml");
+    std::fs::write(
+        &path,
+        "[server]\nrequest_signing_test_keys = true\n\n[[tenants]]\ntenant_id = \"live\"\nname = \"Live\"\nsandbox = false\n",
+    )
+    .unwrap();
+    let refused = sales_agent::config::Config::load(Some(&path), sales_agent::config::Overrides::default());
+    assert!(refused.unwrap_err().to_string().contains("request_signing_test_keys"));
+    std::fs::write(&path, "[[tenants]]\ntenant_id = \"live\"\nname = \"Live\"\nsandbox = false\n").unwrap();
+    let live = sales_agent::config::Config::load(Some(&path), sales_agent::config::Overrides::default()).unwrap();
+    assert!(!live.request_signing_test_keys, "off unless asked for");
+    assert!(support::demo_config("sqlite::memory:").request_signing_test_keys, "on in the demo");
+}
