@@ -148,6 +148,13 @@ pub struct ApprovalsSection {
     /// Publisher ops' chat webhook (Slack-compatible `{"text": ...}`), told of new and
     /// overdue tasks.
     pub ops_webhook_url: Option<String>,
+    /// Buys of guaranteed inventory wait for the publisher's countersigned insertion order.
+    #[serde(default)]
+    pub guaranteed_io: bool,
+    /// Sandbox tenants only: held operations are approved by the system at once, through the
+    /// same task, so that a buyer's tests see the submitted arm and then its completion.
+    #[serde(default)]
+    pub sandbox_auto_approve: bool,
 }
 
 impl Default for ApprovalsSection {
@@ -159,6 +166,8 @@ impl Default for ApprovalsSection {
             budget_increase_share: None,
             due_hours: default_due_hours(),
             ops_webhook_url: None,
+            guaranteed_io: false,
+            sandbox_auto_approve: false,
         }
     }
 }
@@ -363,6 +372,7 @@ fn tenant_config(section: TenantSection, base: Option<&Path>, public_url: &str) 
         webhook_urls: UrlPolicy { allow_private: section.webhooks.allow_private_urls },
         approvals: approval_policy(
             id,
+            section.sandbox,
             section.approvals,
             UrlPolicy { allow_private: section.webhooks.allow_private_urls },
         )?,
@@ -370,7 +380,17 @@ fn tenant_config(section: TenantSection, base: Option<&Path>, public_url: &str) 
     Ok(TenantConfig { tenant, catalog, sandbox_principals: section.sandbox_principals })
 }
 
-fn approval_policy(id: &str, section: ApprovalsSection, policy: UrlPolicy) -> anyhow::Result<ApprovalPolicy> {
+fn approval_policy(
+    id: &str,
+    sandbox: bool,
+    section: ApprovalsSection,
+    policy: UrlPolicy,
+) -> anyhow::Result<ApprovalPolicy> {
+    if section.sandbox_auto_approve && !sandbox {
+        bail!(
+            "tenant {id}: approvals.sandbox_auto_approve is for sandbox tenants only; a person approves in production"
+        );
+    }
     let media_buys = match (section.media_buys, section.budget_threshold) {
         (BuyApprovalMode::Never, _) => BuyApproval::Never,
         (BuyApprovalMode::Always, _) => BuyApproval::Always,
@@ -404,6 +424,8 @@ fn approval_policy(id: &str, section: ApprovalsSection, policy: UrlPolicy) -> an
         budget_increase_share: section.budget_increase_share,
         due_in: chrono::Duration::hours(i64::from(section.due_hours)),
         ops_webhook,
+        guaranteed_io: section.guaranteed_io,
+        sandbox_auto_approve: section.sandbox_auto_approve,
     })
 }
 

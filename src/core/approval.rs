@@ -47,6 +47,11 @@ pub struct ApprovalPolicy {
     pub due_in: Duration,
     /// Where publisher ops hear of new and overdue tasks (Slack-compatible JSON), if anywhere.
     pub ops_webhook: Option<Webhook>,
+    /// Buys of guaranteed inventory wait for the publisher to countersign an insertion order.
+    pub guaranteed_io: bool,
+    /// Sandbox tenants only: the system approves held operations at once, through the same task
+    /// (the buyer still sees the submitted arm, then the task completed).
+    pub sandbox_auto_approve: bool,
 }
 
 impl Default for ApprovalPolicy {
@@ -56,14 +61,20 @@ impl Default for ApprovalPolicy {
             budget_increase_share: None,
             due_in: Duration::hours(24),
             ops_webhook: None,
+            guaranteed_io: false,
+            sandbox_auto_approve: false,
         }
     }
 }
 
-/// Why a new buy needs a person, if it does. Publisher admins are never held.
-pub fn for_create(policy: &ApprovalPolicy, principal: &Principal, buy: &MediaBuy) -> Option<String> {
+/// Why a new buy needs a person, if it does (`guaranteed`: it buys guaranteed inventory).
+/// Publisher admins are never held.
+pub fn for_create(policy: &ApprovalPolicy, principal: &Principal, buy: &MediaBuy, guaranteed: bool) -> Option<String> {
     if principal.admin {
         return None;
+    }
+    if policy.guaranteed_io && guaranteed {
+        return Some("guaranteed inventory is booked against an insertion order the publisher countersigns".to_owned());
     }
     match &policy.media_buys {
         BuyApproval::Never => None,

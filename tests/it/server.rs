@@ -273,3 +273,21 @@ fn the_public_test_keys_are_trusted_only_in_sandbox_deployments() {
     assert!(!live.request_signing_test_keys, "off unless asked for");
     assert!(support::demo_config("sqlite::memory:").request_signing_test_keys, "on in the demo");
 }
+
+#[test]
+fn only_sandbox_tenants_may_approve_by_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.toml");
+    let tenant = |sandbox: bool| {
+        format!(
+            "[[tenants]]\ntenant_id = \"t\"\nname = \"T\"\nsandbox = {sandbox}\n\n[tenants.approvals]\nguaranteed_io = true\nsandbox_auto_approve = true\n"
+        )
+    };
+    std::fs::write(&path, tenant(false)).unwrap();
+    let refused = sales_agent::config::Config::load(Some(&path), sales_agent::config::Overrides::default());
+    assert!(refused.unwrap_err().to_string().contains("sandbox_auto_approve"));
+    std::fs::write(&path, tenant(true)).unwrap();
+    let loaded = sales_agent::config::Config::load(Some(&path), sales_agent::config::Overrides::default()).unwrap();
+    let approvals = &loaded.tenants[0].tenant.approvals;
+    assert!(approvals.guaranteed_io && approvals.sandbox_auto_approve);
+}
