@@ -168,6 +168,18 @@ impl App {
     pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, Error> {
         auth::authenticate(&self.inner.db, token).await
     }
+
+    /// The principal that requests signed with the compliance suite's test keys act as: the
+    /// default tenant's first sandbox principal (`None` when it has none).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn signing_principal(&self) -> Result<Option<Principal>, Error> {
+        let config = &self.inner.config;
+        let Some(tenant) = config.tenant(&config.default_tenant) else { return Ok(None) };
+        let Some(sandbox) = tenant.sandbox_principals.first() else { return Ok(None) };
+        Ok(self.inner.db.principal(&tenant.tenant.tenant_id, &sandbox.principal_id).await?)
+    }
 }
 
 fn resolve_self_urls(catalog: &mut Catalog, agent_url: &str) {

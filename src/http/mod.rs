@@ -29,6 +29,7 @@ use tower::ServiceExt;
 
 use crate::app::App;
 use crate::core::Store;
+use crate::core::tenancy::Principal;
 use crate::mcp::{Caller, SalesAgent, requires_auth};
 
 mod signed;
@@ -113,6 +114,21 @@ async fn signed_probe(State(http): State<Http>, request: Request) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
+    let url = request_url(&http, &parts);
+    let operation = parts.uri.path().rsplit('/').find(|s| !s.is_empty()).unwrap_or_default().to_owned();
+    let signed =
+        signed::SignedRequest { method: parts.method.as_str(), url: &url, headers: &parts.headers, body: &bytes };
+    match verifier.verify(&signed, http.app.clock().now().timestamp()) {
+        Ok(keyid) => {
+            axum::Json(serde_json::json!({ "verified": true, "keyid": keyid, "operation": operation })).into_response()
+        }
+        Err(refusal) => signature_refused(refusal),
+    }
+}
+
+/// The URL a request was sent to, as its signature covers it: the public scheme, the `Host`
+/// it was sent to, the path and query as received.
+fn request_url(http: &Http, parts: &axum::http::request::Parts) -> String {
     let public = &http.app.config().public_url;
     let scheme = public.split("://").next().unwrap_or("http");
     let authority = parts
@@ -123,24 +139,18 @@ async fn signed_probe(State(http): State<Http>, request: Request) -> Response {
         .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
         .unwrap_or_default();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{scheme}://{authority}{path_and_query}");
-    let operation = parts.uri.path().rsplit('/').find(|s| !s.is_empty()).unwrap_or_default().to_owned();
-    let signed =
-        signed::SignedRequest { method: parts.method.as_str(), url: &url, headers: &parts.headers, body: &bytes };
-    match verifier.verify(&signed, http.app.clock().now().timestamp()) {
-        Ok(keyid) => {
-            axum::Json(serde_json::json!({ "verified": true, "keyid": keyid, "operation": operation })).into_response()
-        }
-        Err(refusal) => {
-            let code = refusal.code();
-            let body = serde_json::json!({ "error": code, "message": format!("signature refused: {code}") });
-            let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-            if let Ok(value) = HeaderValue::from_str(&format!("Signature error=\"{code}\"")) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-            }
-            response
-        }
+    format!("{scheme}://{authority}{path_and_query}")
+}
+
+/// 401 with `WWW-Authenticate: Signature error="<code>"`.
+fn signature_refused(refusal: signed::Refusal) -> Response {
+    let code = refusal.code();
+    let body = serde_json::json!({ "error": code, "message": format!("signature refused: {code}") });
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("Signature error=\"{code}\"")) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
+    response
 }
 
 async fn readyz(State(http): State<Http>) -> Response {
@@ -167,7 +177,31 @@ struct PeekParams {
 }
 
 async fn mcp(State(http): State<Http>, request: Request) -> Response {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let signed = parts.headers.contains_key("signature-input") || parts.headers.contains_key("signature");
+    if signed
+        && parts.method == Method::POST
+        && let Some(verifier) = http.signatures.clone()
+    {
+        // A signed request is authenticated by its signature alone, never by a token beside it.
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+        };
+        let url = request_url(&http, &parts);
+        let request = signed::SignedRequest { method: "POST", url: &url, headers: &parts.headers, body: &bytes };
+        if let Err(refusal) = verifier.verify(&request, http.app.clock().now().timestamp()) {
+            return signature_refused(refusal);
+        }
+        let principal = match http.app.signing_principal().await {
+            Ok(Some(principal)) => principal,
+            Ok(None) => return signature_refused(signed::Refusal::KeyUnknown),
+            Err(error) => {
+                tracing::error!(%error, "signing principal lookup failed");
+                return (StatusCode::SERVICE_UNAVAILABLE, "authentication unavailable").into_response();
+            }
+        };
+        return dispatch(&http, parts, bytes, Some(principal)).await;
+    }
     let token = bearer_token(&parts.headers);
     let principal = match &token {
         None => None,
@@ -183,19 +217,27 @@ async fn mcp(State(http): State<Http>, request: Request) -> Response {
         },
     };
 
-    let (bytes, messages) = if parts.method == Method::POST {
-        let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let bytes = if parts.method == Method::POST {
+        match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
             Err(_) => {
                 return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
             }
-        };
-        let messages = peek(&bytes);
-        (bytes, messages)
+        }
     } else {
-        (axum::body::to_bytes(body, 0).await.unwrap_or_default(), Vec::new())
+        axum::body::to_bytes(body, 0).await.unwrap_or_default()
     };
+    dispatch(&http, parts, bytes, principal).await
+}
 
+/// Routes an authenticated (or anonymous) MCP request to the stateful or stateless service.
+async fn dispatch(
+    http: &Http,
+    mut parts: axum::http::request::Parts,
+    bytes: Bytes,
+    principal: Option<Principal>,
+) -> Response {
+    let messages = if parts.method == Method::POST { peek(&bytes) } else { Vec::new() };
     if principal.is_none() {
         let protected = messages.iter().any(|m| {
             m.method.as_deref() == Some("tools/call")

@@ -4,7 +4,8 @@
 //!
 //! The keys are those of a configured counterparty. Today the only counterparty is the AdCP
 //! compliance suite's published test keys (`[server] request_signing_test_keys`, sandbox
-//! deployments), verified at `<mcp>/adcp/<operation>`, where nothing is executed.
+//! deployments): signed `/mcp` calls act as the default tenant's first sandbox principal, and
+//! `<mcp>/adcp/<operation>` verifies without executing anything.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;

@@ -291,3 +291,28 @@ fn only_sandbox_tenants_may_approve_by_themselves() {
     let approvals = &loaded.tenants[0].tenant.approvals;
     assert!(approvals.guaranteed_io && approvals.sandbox_auto_approve);
 }
+
+#[tokio::test]
+async fn a_signed_tool_call_is_authenticated_by_its_signature() {
+    let server = Server::start().await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_accounts", "arguments": {}}})
+        .to_string();
+    let signed = signed_probe(&server.base, "/mcp", "nonce-mcp-0001", &call).header(ACCEPT, "application/json");
+    let answered = signed.send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let body: Value = answered.json().await.unwrap();
+    assert_eq!(body["result"]["isError"], false, "{body}");
+
+    // A replayed signature is refused, whatever token comes with it.
+    let replayed = signed_probe(&server.base, "/mcp", "nonce-mcp-0001", &call)
+        .header(ACCEPT, "application/json")
+        .header(AUTHORIZATION, "Bearer test-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 401);
+    assert_eq!(replayed.headers()[WWW_AUTHENTICATE], "Signature error=\"request_signature_replayed\"");
+    // Without a signature, tokens work as before.
+    assert_eq!(server.call(Some("test-token"), "list_accounts", json!({})).await["isError"], false);
+    server.stop().await;
+}
