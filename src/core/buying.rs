@@ -311,7 +311,7 @@ pub fn status_audit(
 }
 
 /// A buy the principal may see, or `MediaBuyNotFound` (also for other principals' buys).
-async fn owned_buy<S: Store>(
+pub(crate) async fn owned_buy<S: Store>(
     store: &S,
     tenant: &Tenant,
     principal: &Principal,

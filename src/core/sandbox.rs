@@ -18,8 +18,8 @@ use super::delivery::{self, AdServer};
 use super::error::{Error, StoreError};
 use super::media_buy::{MediaBuy, MediaBuyStatus, Verbatim};
 use super::ports::{Also, HistoryEntry, MediaBuyFilter, PageRequest, Store};
-use super::schedule;
-use super::tenancy::{AccountKey, AccountStatus, Principal, Tenant};
+use super::tenancy::{Account, AccountKey, AccountStatus, Principal, Tenant};
+use super::{buying, schedule};
 
 /// Every scenario the controller runs (`list_scenarios`).
 pub const SCENARIOS: [&str; 12] = [
@@ -528,18 +528,11 @@ pub async fn force_account_status<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<Transition, Error> {
     sandbox_only(tenant)?;
-    let mut account = store
-        .account_by_id(&tenant.tenant_id, account_id)
-        .await?
-        .filter(|a| principal.admin || a.owner_principal_id == principal.principal_id)
-        .ok_or_else(|| Error::NotFound { entity: "account", id: account_id.to_owned() })?;
+    let mut account = owned_account(store, tenant, principal, account_id).await?;
     let from = account.status;
-    let moved = Transition { previous: from.as_str().to_owned(), current: to.as_str().to_owned() };
-    if from == to {
+    let (moved, stays) = forced_move("account", from.as_str(), to.as_str(), account_move_allowed(from, to))?;
+    if stays {
         return Ok(moved);
-    }
-    if !account_move_allowed(from, to) {
-        return Err(Error::InvalidTransition { entity: "account", from: moved.previous, to: moved.current });
     }
     account.status = to;
     account.updated_at = now;
@@ -564,18 +557,11 @@ pub async fn force_media_buy_status<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<Transition, Error> {
     sandbox_only(tenant)?;
-    let buy = store
-        .media_buy(&tenant.tenant_id, media_buy_id)
-        .await?
-        .filter(|b| principal.admin || b.principal_id == principal.principal_id)
-        .ok_or_else(|| Error::NotFound { entity: "media buy", id: media_buy_id.to_owned() })?;
+    let buy = owned_buy(store, tenant, principal, media_buy_id).await?;
     let from = buy.status;
-    let moved = Transition { previous: from.as_str().to_owned(), current: to.as_str().to_owned() };
-    if from == to {
+    let (moved, stays) = forced_move("media buy", from.as_str(), to.as_str(), media_buy_move_allowed(from, to))?;
+    if stays {
         return Ok(moved);
-    }
-    if !media_buy_move_allowed(from, to) {
-        return Err(Error::InvalidTransition { entity: "media buy", from: moved.previous, to: moved.current });
     }
     let summary =
         reason.map_or_else(|| format!("Forced to {} by the sandbox test controller", to.as_str()), str::to_owned);
@@ -607,12 +593,9 @@ pub async fn force_creative_status<S: Store>(
         .find(|c| principal.admin || c.principal_id == principal.principal_id)
         .ok_or_else(|| Error::NotFound { entity: "creative", id: creative_id.to_owned() })?;
     let from = creative.status;
-    let moved = Transition { previous: from.as_str().to_owned(), current: to.as_str().to_owned() };
-    if from == to {
+    let (moved, stays) = forced_move("creative", from.as_str(), to.as_str(), creative_transition_allowed(from, to))?;
+    if stays {
         return Ok(moved);
-    }
-    if !creative_transition_allowed(from, to) {
-        return Err(Error::InvalidTransition { entity: "creative", from: moved.previous, to: moved.current });
     }
     creative.status = to;
     creative.rejection_reason = (to == CreativeStatus::Rejected)
@@ -708,17 +691,44 @@ pub struct DeliveryDelta {
     pub spend: Option<(f64, String)>,
 }
 
+/// The caller's buy (any buy for an admin); an unknown or foreign one is not found.
 async fn owned_buy<S: Store>(
     store: &S,
     tenant: &Tenant,
     principal: &Principal,
     media_buy_id: &str,
 ) -> Result<MediaBuy, Error> {
+    buying::owned_buy(store, tenant, principal, media_buy_id).await.map_err(|error| match error {
+        Error::MediaBuyNotFound => Error::NotFound { entity: "media buy", id: media_buy_id.to_owned() },
+        other => other,
+    })
+}
+
+/// The caller's account (any account for an admin); an unknown or foreign one is not found.
+async fn owned_account<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal: &Principal,
+    account_id: &str,
+) -> Result<Account, Error> {
     store
-        .media_buy(&tenant.tenant_id, media_buy_id)
+        .account_by_id(&tenant.tenant_id, account_id)
         .await?
-        .filter(|b| principal.admin || b.principal_id == principal.principal_id)
-        .ok_or_else(|| Error::NotFound { entity: "media buy", id: media_buy_id.to_owned() })
+        .filter(|a| principal.admin || a.owner_principal_id == principal.principal_id)
+        .ok_or_else(|| Error::NotFound { entity: "account", id: account_id.to_owned() })
+}
+
+/// A forced move from `from` to `to`, and whether the entity already is there (nothing to
+/// write); `InvalidTransition` when the lifecycle graph has no such edge.
+fn forced_move(entity: &'static str, from: &str, to: &str, allowed: bool) -> Result<(Transition, bool), Error> {
+    let moved = Transition { previous: from.to_owned(), current: to.to_owned() };
+    if from == to {
+        return Ok((moved, true));
+    }
+    if !allowed {
+        return Err(Error::InvalidTransition { entity, from: moved.previous, to: moved.current });
+    }
+    Ok((moved, false))
 }
 
 async fn simulated_of<S: Store>(store: &S, buy: &MediaBuy, now: DateTime<Utc>) -> Result<SimulatedDelivery, Error> {
@@ -809,11 +819,7 @@ pub async fn simulate_budget_spend<S: Store>(
     let buys = match target {
         SpendTarget::MediaBuy(id) => vec![owned_buy(store, tenant, principal, id).await?],
         SpendTarget::Account(id) => {
-            store
-                .account_by_id(&tenant.tenant_id, id)
-                .await?
-                .filter(|a| principal.admin || a.owner_principal_id == principal.principal_id)
-                .ok_or_else(|| Error::NotFound { entity: "account", id: id.clone() })?;
+            owned_account(store, tenant, principal, id).await?;
             let filter = MediaBuyFilter {
                 tenant_id: tenant.tenant_id.clone(),
                 principal_id: (!principal.admin).then(|| principal.principal_id.clone()),

@@ -34,7 +34,7 @@ use crate::mcp::{Caller, SalesAgent, requires_auth};
 
 mod signed;
 
-pub use signed::{DigestPolicy, Verifier};
+pub use signed::Verifier;
 
 /// Largest JSON-RPC request body accepted.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;

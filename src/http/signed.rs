@@ -46,14 +46,6 @@ pub struct Jwk {
     pub y: Option<String>,
 }
 
-/// Whether signatures must, may or must not cover `content-digest`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DigestPolicy {
-    Required,
-    Forbidden,
-    Either,
-}
-
 /// Why a request was refused: its `WWW-Authenticate: Signature error="…"` code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -111,7 +103,6 @@ pub struct Verifier {
     revoked: HashSet<String>,
     /// Most live (not yet expired) nonces one key may have in the replay cache.
     per_key_cap: usize,
-    pub policy: DigestPolicy,
     /// keyid → nonce → expiry (Unix seconds).
     replay: Mutex<HashMap<String, HashMap<String, i64>>>,
 }
@@ -125,7 +116,6 @@ impl Verifier {
             keys: keys.into_iter().map(|k| (k.kid.clone(), k)).collect(),
             revoked: HashSet::from(["test-revoked-2026".to_owned()]),
             per_key_cap: 100,
-            policy: DigestPolicy::Either,
             replay: Mutex::new(HashMap::new()),
         }
     }
@@ -219,14 +209,9 @@ impl Verifier {
                 return Err(Refusal::ComponentsIncomplete);
             }
         }
-        let covers_digest = covered.iter().any(|c| c == "content-digest");
+        // Signatures may cover content-digest or not (`covers_content_digest: "either"`).
         if !request.body.is_empty() && !covered.iter().any(|c| c == "content-type") {
             return Err(Refusal::ComponentsIncomplete);
-        }
-        match self.policy {
-            DigestPolicy::Required if !covers_digest => return Err(Refusal::ComponentsIncomplete),
-            DigestPolicy::Forbidden if covers_digest => return Err(Refusal::ComponentsUnexpected),
-            _ => {}
         }
         let mut components = Vec::with_capacity(covered.len());
         for name in &covered {
