@@ -11,9 +11,12 @@
 #               specialisms), judged against scripts/compliance-expected-failures.txt: a failed
 #               storyboard not listed there fails the run, and so does a listed one that passes.
 #
-# Builds nothing: the binary comes from SALES_AGENT_BIN (default target/debug/sales-agent). The
-# server starts with empty state every time, because several storyboards use fixed idempotency
-# keys and cannot be re-run against the same database.
+# Builds nothing: the binary comes from SALES_AGENT_BIN (default target/debug/sales-agent). Every
+# storyboard runs against a server with empty state: the run starts a fresh one, and before each
+# further storyboard scripts/lib/restart-server.sh replaces it with a fresh one on the same port.
+# The storyboards assume it: several use fixed idempotency keys, and the pagination ones count
+# exactly what they seeded (list_accounts has no filter that would tell their accounts apart).
+# COMPLIANCE_SHARED_SERVER=1 runs them all against one server instead.
 #
 # Prints a per-storyboard table and, last, `compliance: N passed, M failed, K skipped`. Exits
 # non-zero when a storyboard failed, when none passed, or when the runner could not run.
@@ -73,13 +76,24 @@ mkdir -p "$OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
 rm -f "$OUT_DIR/result.json" "$OUT_DIR/capture.json" "$OUT_DIR/stderr.log" "$OUT_DIR/summary.txt"
 
-trap sa_stop EXIT
+STATE_FILE="$OUT_DIR/server.state"
+rm -f "$STATE_FILE"
+stop_server() {
+  sa_load_state "$STATE_FILE" # the server restart-server.sh started last, if any
+  sa_stop
+}
+trap stop_server EXIT
 trap 'exit 130' INT TERM
 
 echo "compliance: storyboards ${STORYBOARDS:-capability-driven}, backend $BACKEND, binary $(sa_bin)"
 if ! sa_start "$BACKEND"; then
   echo "compliance: 0 passed, 0 failed, 0 skipped (the server did not start)"
   exit 1
+fi
+sa_save_state "$STATE_FILE"
+BEFORE_EACH=""
+if [ "${COMPLIANCE_SHARED_SERVER:-0}" != 1 ]; then
+  BEFORE_EACH="$(printf '%q %q %q' "$SA_REPO/scripts/lib/restart-server.sh" "$STATE_FILE" "$BACKEND") >>$(printf '%q' "$OUT_DIR/restarts.log")"
 fi
 
 read -r -a EXTRA <<<"${COMPLIANCE_EXTRA_ARGS:-}"
@@ -104,7 +118,7 @@ SKIP_VECTORS=${COMPLIANCE_SKIP_SIGNING_VECTORS-007-missing-content-digest,018-di
 
 RUNNER_RC=0
 ADCP_SKIP_VERSION_CHECK=1 SA_CAPTURE_FILE="$OUT_DIR/capture.json" SA_TEST_KIT_JSON="$KIT_JSON" ADCP_SDK_DIR="$ADCP_SDK_DIR" \
-  SA_SKIP_SIGNING_VECTORS="$SKIP_VECTORS" \
+  SA_SKIP_SIGNING_VECTORS="$SKIP_VECTORS" SA_BEFORE_EACH_STORYBOARD="$BEFORE_EACH" \
   timeout --kill-after=10 $((TIMEOUT_S + 120)) \
   node --require "$SA_REPO/scripts/lib/storyboard-capture.cjs" "$ADCP_SDK_DIR/bin/adcp.js" "${ARGS[@]}" \
   </dev/null >"$OUT_DIR/result.json" 2>"$OUT_DIR/stderr.log" || RUNNER_RC=$?
@@ -117,6 +131,7 @@ if [ "$RUNNER_RC" -ne 0 ] && [ "$RUNNER_RC" -ne 3 ]; then
   tail -n 25 "$OUT_DIR/stderr.log" | sed 's/^/  | /' >&2
 fi
 
+sa_load_state "$STATE_FILE"
 SUMMARY_RC=0
 python3 "$SA_REPO/scripts/lib/compliance_summary.py" "$OUT_DIR" "$RUNNER_RC" "$EXPECTED" | tee "$OUT_DIR/summary.txt" || SUMMARY_RC=$?
 if [ "$SUMMARY_RC" -ne 0 ]; then

@@ -5,8 +5,13 @@
 #                              Postgres database made from $E2E_POSTGRES_URL) on a free 127.0.0.1
 #                              port and wait for /readyz. Sets SA_PID SA_PORT SA_BASE_URL SA_MCP_URL
 #                              SA_LOG SA_TMP SA_DATABASE_URL (and SA_PG_DB for Postgres).
+#                              With SA_WANT_PORT set it listens on that port instead (used to
+#                              restart a fresh server where a client already points).
 #   sa_stop                    stop that server (by its pid), drop its database, remove its files
 #                              (kept when SA_KEEP_TMP=1). Safe to call twice; install it as a trap.
+#   sa_save_state FILE / sa_load_state FILE
+#                              write / read the running server's variables (for a server that
+#                              another process restarts, see scripts/lib/restart-server.sh).
 #   sa_section TITLE           print a section header.
 #
 # Inputs: SALES_AGENT_BIN (default target/debug/sales-agent, relative to the repo root),
@@ -81,7 +86,7 @@ sa_start() {
     *) sa_fail "unknown backend '$backend' (sqlite or postgres)"; return 1 ;;
   esac
   for attempt in 1 2 3; do
-    SA_PORT=$(sa_free_port)
+    SA_PORT=${SA_WANT_PORT:-$(sa_free_port)}
     SA_BASE_URL="http://127.0.0.1:$SA_PORT"
     SA_MCP_URL="$SA_BASE_URL/mcp"
     echo "=== $bin serve on 127.0.0.1:$SA_PORT ($backend, attempt $attempt) ===" >>"$SA_LOG"
@@ -105,6 +110,7 @@ sa_start() {
     wait "$SA_PID" 2>/dev/null || true
     SA_PID=""
     grep -q "Address already in use" "$SA_LOG" || break
+    [ -z "${SA_WANT_PORT:-}" ] || sleep 1 # the wanted port is still held by the server before
   done
   echo "server did not become ready; log ($SA_LOG):" >&2
   sed 's/^/  | /' "$SA_LOG" >&2
@@ -135,6 +141,16 @@ sa_stop() {
     rm -rf "$SA_TMP"
   fi
   SA_TMP=""
+}
+
+sa_save_state() { # sa_save_state FILE
+  declare -p SA_PID SA_PORT SA_BASE_URL SA_MCP_URL SA_LOG SA_TMP SA_DATABASE_URL SA_PG_DB >"$1.tmp" && mv "$1.tmp" "$1"
+}
+
+sa_load_state() { # sa_load_state FILE (declare -p output: sourcing it sets globals from a function only with -g)
+  [ -f "$1" ] || return 0
+  # shellcheck disable=SC1090
+  source <(sed 's/^declare -- /declare -g /; s/^declare -\([a-z]*\) /declare -g\1 /' "$1")
 }
 
 # sa_postgres_maintenance_url URL: the same server, database `postgres`.

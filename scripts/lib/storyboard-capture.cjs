@@ -12,6 +12,11 @@
 // declaring covers_content_digest "either" is graded by neither 007 (for "required") nor 018
 // (for "forbidden").
 //
+// With $SA_BEFORE_EACH_STORYBOARD (a shell command) it runs that command before every storyboard
+// but the first and waits for it: scripts/compliance.sh uses it to give each storyboard a fresh
+// server with empty state, as the storyboards' fixtures assume (exact counts, fixed idempotency
+// keys). The runner runs storyboards one after another (comply.js), so nothing is in flight then.
+//
 // Why the capture: the CLI's --json ComplianceResult only has rows for tracks in comply()'s TRACK_ORDER, so
 // e.g. security_baseline (track "security") and signed_requests ("security_transport") would be
 // invisible when they pass. The capture has every storyboard that ran.
@@ -22,6 +27,7 @@ const path = require('path');
 const captureFile = process.env.SA_CAPTURE_FILE || '';
 const testKit = process.env.SA_TEST_KIT_JSON ? JSON.parse(process.env.SA_TEST_KIT_JSON) : undefined;
 const skipVectors = (process.env.SA_SKIP_SIGNING_VECTORS || '').split(',').map((v) => v.trim()).filter(Boolean);
+const beforeEach = process.env.SA_BEFORE_EACH_STORYBOARD || '';
 const sdkDir = process.env.ADCP_SDK_DIR
   ? path.resolve(process.env.ADCP_SDK_DIR)
   : path.resolve(path.dirname(process.argv[1] || '.'), '..');
@@ -53,6 +59,8 @@ function slimStep(step) {
     skip_reason: step.skip_reason,
     error: cut(step.error, 400),
     failed_validations: failed,
+    // What went over the wire, for failed steps only (to see why without re-running).
+    ...(step.passed || step.skipped ? {} : { request: cut(step.request, 1500), response: cut(step.response, 1500) }),
   };
 }
 
@@ -73,13 +81,14 @@ function slim(result, storyboard) {
   };
 }
 
-if (captureFile || testKit || skipVectors.length) {
+if (captureFile || testKit || skipVectors.length || beforeEach) {
   const runner = require(path.join(sdkDir, 'dist', 'lib', 'testing', 'storyboard', 'runner.js'));
   const original = runner.runStoryboard;
   if (typeof original !== 'function') {
     throw new Error('storyboard-capture: runner.runStoryboard not found (SDK layout changed?)');
   }
   const captured = [];
+  let started = 0;
   if (captureFile) fs.writeFileSync(captureFile, '[]\n');
   runner.runStoryboard = async function capturedRunStoryboard(agentUrl, storyboard, options) {
     let opts = options;
@@ -87,6 +96,10 @@ if (captureFile || testKit || skipVectors.length) {
     if (skipVectors.length && !(opts && opts.request_signing)) {
       opts = { ...(opts || {}), request_signing: { skipVectors } };
     }
+    if (beforeEach && started > 0) {
+      require('child_process').execFileSync('bash', ['-c', beforeEach], { stdio: ['ignore', 'inherit', 'inherit'] });
+    }
+    started += 1;
     const result = await original.call(this, agentUrl, storyboard, opts);
     if (!captureFile) return result;
     try {

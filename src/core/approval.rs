@@ -461,9 +461,10 @@ async fn run_create<S: Store>(
         audit: vec![decision.clone(), created],
         events: told(tenant, wire, &done, now).into_iter().collect(),
         reports: reporting::schedule_for(&buy, now),
+        accept_proposal: buying::proposal_acceptance(&command, &buy),
         ..Also::default()
     };
-    store.insert_media_buy(&buy, &history, &also).await?;
+    buying::insert(store, &buy, &history, &also).await?;
     Ok(done)
 }
 

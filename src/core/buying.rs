@@ -14,7 +14,7 @@ use super::approval::{self, Submission, Wire};
 use super::catalog::{Catalog, DeliveryType, PLACEHOLDER_PRODUCT};
 use super::creative::CreativeStatus;
 use super::creatives::review_states;
-use super::error::Error;
+use super::error::{Error, StoreError};
 use super::idempotency::Seal;
 use super::media_buy::{
     Buyer, Cancellation, CreateMediaBuy, Event, MediaBuy, MediaBuyStatus, Pacing, PackageRequest, Party, Verbatim,
@@ -22,7 +22,8 @@ use super::media_buy::{
 };
 use super::notify;
 use super::pagination::{KeysetPage, Page, PageParams};
-use super::ports::{Also, AuditEntry, HistoryEntry, MediaBuyFilter, PageRequest, Store};
+use super::ports::{Also, AuditEntry, HistoryEntry, MediaBuyFilter, PageRequest, ProposalAcceptance, Store};
+use super::proposals::{self, ProposalProblem};
 use super::reporting;
 use super::sandbox::{self, Arm, ForcedArm};
 use super::tasks::{Operation, Resolution, Task};
@@ -168,8 +169,38 @@ pub async fn create_media_buy<S: Store>(
         reports,
         ..Also::default()
     };
-    store.insert_media_buy(buy, &history, &also).await?;
+    let also = Also { accept_proposal: proposal_acceptance(request, buy), ..also };
+    insert(store, buy, &history, &also).await?;
     Ok(created)
+}
+
+/// The proposal a new buy is made from, to record with it.
+pub fn proposal_acceptance(request: &CreateMediaBuy, buy: &MediaBuy) -> Option<ProposalAcceptance> {
+    request.proposal_id.as_ref().map(|proposal_id| ProposalAcceptance {
+        tenant_id: buy.tenant_id.clone(),
+        principal_id: buy.principal_id.clone(),
+        proposal_id: proposal_id.clone(),
+        media_buy_id: buy.media_buy_id.clone(),
+    })
+}
+
+/// Stores a new buy; a proposal bought meanwhile (by a concurrent request with another key)
+/// refuses it.
+///
+/// # Errors
+/// `ProposalNotUsable` when the proposal was bought meanwhile; storage.
+pub async fn insert<S: Store>(store: &S, buy: &MediaBuy, history: &[HistoryEntry], also: &Also) -> Result<(), Error> {
+    match store.insert_media_buy(buy, history, also).await {
+        Err(StoreError::ProposalTaken) => {
+            let proposal_id = also.accept_proposal.as_ref().map(|a| a.proposal_id.clone()).unwrap_or_default();
+            let bought = store.proposal(&buy.tenant_id, &buy.principal_id, &proposal_id).await?;
+            Err(Error::ProposalNotUsable {
+                proposal_id,
+                problem: ProposalProblem::Bought(bought.and_then(|p| p.media_buy_id).unwrap_or_default()),
+            })
+        }
+        other => Ok(other?),
+    }
 }
 
 /// Stores the submission's task (sealed with the answer `arm` gives), and approves it at once
@@ -228,6 +259,18 @@ pub async fn plan_create<S: Store>(
         catalog
     };
     let account = resolve_account(store, tenant, principal, &request.account, Use::Spend, now).await?;
+    let from_proposal;
+    let request = match (&request.proposal_id, &request.total_budget) {
+        (Some(proposal_id), Some((amount, currency))) => {
+            let packages =
+                proposals::packages_for(store, catalog, tenant, principal, proposal_id, (*amount, currency), now)
+                    .await?;
+            from_proposal = CreateMediaBuy { packages, ..request.clone() };
+            &from_proposal
+        }
+        (Some(_), None) => return Err(Error::invalid("total_budget", "buying a proposal needs total_budget")),
+        (None, _) => request,
+    };
     for (index, package) in request.packages.iter().enumerate() {
         let Some(quote_id) = &package.quote_id else { continue };
         let field = format!("packages[{index}].ext.seed_quote_id");

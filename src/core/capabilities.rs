@@ -26,7 +26,8 @@ pub struct Capabilities {
     /// The sandbox test controller's scenarios (sandbox tenants only; empty elsewhere).
     pub compliance_scenarios: Vec<&'static str>,
     /// AdCP specialisms claimed: `sales-guaranteed` and `sales-non-guaranteed` when the catalog
-    /// sells that kind of product.
+    /// sells that kind of product, and `sales-proposal-mode` when it sells anything (briefs get
+    /// proposals, see `core::proposals`).
     pub specialisms: Vec<&'static str>,
 }
 
@@ -76,6 +77,7 @@ pub fn describe(tenant: &Tenant, catalog: &Catalog) -> Capabilities {
         .into_iter()
         .filter(|(kind, _)| catalog.products.iter().any(|p| p.delivery_type == *kind))
         .map(|(_, name)| name)
+        .chain((!catalog.products.is_empty()).then_some("sales-proposal-mode"))
         .collect(),
     }
 }

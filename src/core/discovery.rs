@@ -24,9 +24,30 @@ pub enum BuyingMode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refinement {
-    Request { ask: String },
-    Product { product_id: String, action: ProductAction, ask: Option<String> },
-    Proposal { proposal_id: String },
+    Request {
+        ask: String,
+    },
+    Product {
+        product_id: String,
+        action: ProductAction,
+        ask: Option<String>,
+    },
+    /// Handled by `core::proposals`; discovery leaves its outcome for that to fill in.
+    Proposal {
+        proposal_id: String,
+        action: ProposalAction,
+        ask: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProposalAction {
+    /// Keep it, changed by the ask if there is one.
+    Include,
+    /// Leave it out of the answer.
+    Omit,
+    /// Commit a draft: firm prices, held for a while.
+    Finalize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +261,8 @@ fn order_by_preference(candidates: &mut [&Product], preferred: &[DeliveryType]) 
 }
 
 /// Applies refinements in order. Product-scope entries act on the candidate set; request-scope
-/// asks re-rank it like a brief; proposals are not offered by this seller.
+/// asks re-rank it like a brief; proposal-scope entries get a placeholder outcome that
+/// `core::proposals` replaces.
 async fn refine<'a>(
     ranker: &dyn Ranker,
     catalog: &'a Catalog,
@@ -304,10 +326,10 @@ async fn refine<'a>(
                     }
                 }
             }
-            Refinement::Proposal { proposal_id } => RefinementOutcome {
+            Refinement::Proposal { proposal_id, .. } => RefinementOutcome {
                 scope: RefinementScope::Proposal(proposal_id.clone()),
                 status: RefinementStatus::Unable,
-                notes: "This seller does not issue proposals; buy products directly.".to_owned(),
+                notes: "Proposals belong to a buyer.".to_owned(),
             },
         };
         outcomes.push(outcome);

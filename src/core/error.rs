@@ -16,6 +16,9 @@ pub enum StoreError {
     /// The task a write decides was changed meanwhile; nothing was written.
     #[error("task changed concurrently")]
     TaskChanged,
+    /// The proposal a write buys was bought meanwhile; nothing was written.
+    #[error("proposal already bought")]
+    ProposalTaken,
     /// Stored data could not be read back (corrupt row or incompatible document).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
@@ -79,6 +82,9 @@ pub enum Error {
     /// expired or already used.
     #[error("package {quote_id} cannot be bought: {reason}")]
     QuoteNotUsable { quote_id: String, field: String, reason: String },
+    /// A proposal that cannot be refined or bought (see `ProposalProblem`).
+    #[error("proposal {proposal_id} cannot be used: {problem}")]
+    ProposalNotUsable { proposal_id: String, problem: super::proposals::ProposalProblem },
     #[error("{message}")]
     BudgetTooLow { message: String, field: String, minimum: f64, currency: String },
     #[error("{message}")]

@@ -328,6 +328,29 @@ pub struct PackageRequest {
     pub daily_budget: Option<f64>,
 }
 
+impl PackageRequest {
+    /// A package of `budget` on one product and pricing option, with nothing else set.
+    pub fn new(product_id: &str, pricing_option_id: &str, budget: f64) -> PackageRequest {
+        PackageRequest {
+            product_id: product_id.to_owned(),
+            pricing_option_id: pricing_option_id.to_owned(),
+            budget,
+            bid_price: None,
+            impressions: None,
+            pacing: None,
+            start_time: None,
+            end_time: None,
+            paused: false,
+            format_ids: None,
+            targeting_overlay: None,
+            measurement_terms: None,
+            creative_ids: vec![],
+            quote_id: None,
+            daily_budget: None,
+        }
+    }
+}
+
 /// The buyer's proposed measurement terms: the parts this seller decides on, and the whole
 /// object as sent (stored verbatim once accepted).
 #[derive(Debug, Clone, PartialEq)]
@@ -379,6 +402,9 @@ pub struct CreateMediaBuy {
     pub end_time: DateTime<Utc>,
     pub packages: Vec<PackageRequest>,
     pub total_budget: Option<(f64, String)>,
+    /// Buy this committed proposal (with `total_budget`; `packages` is then empty and made
+    /// from the proposal's allocations, see `core::proposals::packages_for`).
+    pub proposal_id: Option<String>,
     pub po_number: Option<String>,
     pub push_notification: Option<Webhook>,
     pub reporting_webhook: Option<Webhook>,
@@ -839,6 +865,7 @@ mod tests {
                 daily_budget: None,
             }],
             total_budget: None,
+            proposal_id: None,
             po_number: None,
             push_notification: None,
             reporting_webhook: None,

@@ -25,6 +25,7 @@ pub mod media_buy;
 pub mod notify;
 pub mod pagination;
 pub mod ports;
+pub mod proposals;
 pub mod ranking;
 pub mod reporting;
 pub mod sandbox;

@@ -13,6 +13,7 @@ use super::feedback::{Feedback, ProductRecord};
 use super::idempotency::{IdempotencyRecord, IdempotencyScope};
 use super::media_buy::{MediaBuy, MediaBuyStatus};
 use super::notify::{Notification, OutboxRecord};
+use super::proposals::Proposal;
 use super::reporting::ReportSchedule;
 use super::tasks::{Priority, Task, TaskState, TaskStatus};
 use super::tenancy::{Account, AccountKey, AccountStatus, Principal, Tenant};
@@ -110,6 +111,18 @@ pub struct Also {
     pub audit: Vec<AuditEntry>,
     /// Buyer notifications of the change (the webhook outbox, see `core::notify`).
     pub events: Vec<Notification>,
+    /// The proposal the write buys: recorded only if no buy was made from it before
+    /// (`StoreError::ProposalTaken` and nothing written otherwise).
+    pub accept_proposal: Option<ProposalAcceptance>,
+}
+
+/// A proposal bought by a new media buy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposalAcceptance {
+    pub tenant_id: String,
+    pub principal_id: String,
+    pub proposal_id: String,
+    pub media_buy_id: String,
 }
 
 impl Also {
@@ -504,6 +517,18 @@ pub trait Store: Clone + Send + Sync + 'static {
         fixture: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Stores a buyer's proposal, replacing the stored one of the same id unless that one was
+    /// bought.
+    fn save_proposal(&self, proposal: &Proposal) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A buyer's proposal, with the buy made from it if any.
+    fn proposal(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+        proposal_id: &str,
+    ) -> impl Future<Output = Result<Option<Proposal>, StoreError>> + Send;
 
     /// Keeps (replaces) a product seeded before it has a pricing option.
     fn save_pending_product(

@@ -6,6 +6,7 @@ use rmcp::model::CallToolResult;
 use serde_json::{Map, Value, json};
 
 use crate::core::Error;
+use crate::core::proposals::ProposalProblem;
 
 /// AdCP recovery classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +97,26 @@ pub fn adcp_error(error: &Error) -> Value {
             Some(field.clone()),
             Some("call get_avails and use the package ids it returns".to_owned()),
         ),
+        Error::ProposalNotUsable { problem, .. } => {
+            let (code, suggestion) = match problem {
+                ProposalProblem::Unknown => (
+                    "REFERENCE_NOT_FOUND",
+                    "use a proposal_id that get_products gave you, or send a brief for proposals",
+                ),
+                ProposalProblem::Expired(_) | ProposalProblem::Repriced { .. } => (
+                    "PROPOSAL_EXPIRED",
+                    "finalize it again (get_products, buying_mode refine, action finalize), or send a new brief",
+                ),
+                ProposalProblem::NotCommitted => (
+                    "PROPOSAL_NOT_COMMITTED",
+                    "finalize it first: get_products with buying_mode refine and action finalize",
+                ),
+                ProposalProblem::Bought(_) => {
+                    ("INVALID_STATE", "a proposal is bought once; manage that buy with update_media_buy")
+                }
+            };
+            (code, Recovery::Correctable, Some("proposal_id".to_owned()), Some(suggestion.to_owned()))
+        }
         Error::BudgetTooLow { field, minimum, currency, .. } => (
             "BUDGET_TOO_LOW",
             Recovery::Correctable,

@@ -43,7 +43,9 @@ use crate::core::idempotency::{self, Begin, IdempotencyScope};
 use crate::core::ports::AuditFilter;
 use crate::core::tasks::Resolution;
 use crate::core::tenancy::Principal;
-use crate::core::{Error, accounts, approval, buying, capabilities, creatives, delivery, discovery, feedback, macros};
+use crate::core::{
+    Error, accounts, approval, buying, capabilities, creatives, delivery, discovery, feedback, macros, proposals,
+};
 
 /// The authenticated caller of a request, put into the HTTP request extensions by `http`.
 #[derive(Debug, Clone, Default)]
@@ -668,8 +670,11 @@ impl SalesAgent {
         } else {
             self.app.catalog(tenant).await?
         };
-        let answer = discovery::find_products(&catalog, self.app.ranker(), &query).await?;
-        Ok(wire::products_response(&answer, fields.as_deref(), property_list))
+        let now = self.app.clock().now();
+        let principal = call.principal.as_ref();
+        let (answer, proposals) =
+            proposals::get_products(self.app.db(), &catalog, self.app.ranker(), tenant, principal, &query, now).await?;
+        Ok(wire::products_response(&answer, &proposals, fields.as_deref(), property_list))
     }
 
     async fn list_creative_formats(&self, call: Call) -> Result<Map<String, Value>, Error> {
@@ -755,7 +760,14 @@ impl SalesAgent {
         {
             return Ok(replayed);
         }
-        let render = |created: &Created| wire_tasks::created_response(created, tenant.sandbox);
+        let proposal_id = command.proposal_id.clone();
+        let render = |created: &Created| {
+            let mut body = wire_tasks::created_response(created, tenant.sandbox);
+            if let (Created::Buy(_), Some(id)) = (created, &proposal_id) {
+                body.insert("proposal_id".into(), id.clone().into());
+            }
+            body
+        };
         let seal = sealing.seal(&render);
         let original = Value::Object(call.args.0.clone()).to_string();
         let mutation = call.hooks.mutation(self.app.clock().now(), &seal, &original);

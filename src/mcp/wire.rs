@@ -13,10 +13,11 @@ use crate::core::accounts::{AccountOutcome, AccountQuery, AccountRequest, SyncAc
 use crate::core::capabilities::Capabilities;
 use crate::core::catalog::{AssetType, Catalog, Channel, DeliveryType, Exclusivity, Format, FormatId, Property};
 use crate::core::discovery::{
-    BudgetRange, BuyingMode, FormatQuery, ProductAction, ProductAnswer, ProductFilters, ProductQuery, Refinement,
-    RefinementScope, RefinementStatus,
+    BudgetRange, BuyingMode, FormatQuery, ProductAction, ProductAnswer, ProductFilters, ProductQuery, ProposalAction,
+    Refinement, RefinementScope, RefinementStatus,
 };
 use crate::core::pagination::{Page, PageParams};
+use crate::core::proposals::Proposal;
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Tenant};
 
 /// Cursor pagination request.
@@ -212,9 +213,19 @@ pub enum RefineEntry {
     },
     Proposal {
         proposal_id: String,
-        action: Option<String>,
+        /// `include` (default; apply the ask), `omit` or `finalize` (commit a draft: firm
+        /// prices, held for 72 hours).
+        action: Option<ProposalActionWire>,
         ask: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalActionWire {
+    Include,
+    Omit,
+    Finalize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
@@ -325,12 +336,25 @@ impl From<RefineEntry> for Refinement {
                 },
                 ask,
             },
-            RefineEntry::Proposal { proposal_id, .. } => Refinement::Proposal { proposal_id },
+            RefineEntry::Proposal { proposal_id, action, ask } => Refinement::Proposal {
+                proposal_id,
+                action: match action.unwrap_or(ProposalActionWire::Include) {
+                    ProposalActionWire::Include => ProposalAction::Include,
+                    ProposalActionWire::Omit => ProposalAction::Omit,
+                    ProposalActionWire::Finalize => ProposalAction::Finalize,
+                },
+                ask,
+            },
         }
     }
 }
 
-pub fn products_response(answer: &ProductAnswer, fields: Option<&[String]>, property_list: bool) -> Map<String, Value> {
+pub fn products_response(
+    answer: &ProductAnswer,
+    proposals: &[Proposal],
+    fields: Option<&[String]>,
+    property_list: bool,
+) -> Map<String, Value> {
     let products: Vec<Value> = answer
         .products
         .items
@@ -350,6 +374,9 @@ pub fn products_response(answer: &ProductAnswer, fields: Option<&[String]>, prop
         .collect();
     let mut body = Map::new();
     body.insert("products".into(), products.into());
+    if !proposals.is_empty() {
+        body.insert("proposals".into(), proposals.iter().map(proposal_value).collect::<Vec<_>>().into());
+    }
     if let Some(outcomes) = &answer.refinements {
         let entries: Vec<Value> = outcomes
             .iter()
@@ -377,6 +404,48 @@ pub fn products_response(answer: &ProductAnswer, fields: Option<&[String]>, prop
     }
     body.insert("pagination".into(), pagination(&answer.products));
     body
+}
+
+/// A proposal as AdCP `core/proposal.json` has it.
+pub fn proposal_value(proposal: &Proposal) -> Value {
+    let allocations: Vec<Value> = proposal
+        .allocations
+        .iter()
+        .enumerate()
+        .map(|(index, a)| {
+            json!({
+                "product_id": a.product_id,
+                "allocation_percentage": a.percentage,
+                "pricing_option_id": a.pricing_option_id,
+                "rationale": a.rationale,
+                "sequence": index + 1,
+            })
+        })
+        .collect();
+    let mut value = json!({
+        "proposal_id": proposal.proposal_id,
+        "name": proposal.name,
+        "description": proposal.description,
+        "proposal_status": proposal.status.as_str(),
+        "expires_at": proposal.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "allocations": allocations,
+        "brief_alignment": proposal.brief_alignment,
+    });
+    let budget = &proposal.budget;
+    if budget.min.is_some() || budget.recommended.is_some() || budget.max.is_some() {
+        let mut guidance = Map::new();
+        for (key, amount) in [("min", budget.min), ("recommended", budget.recommended), ("max", budget.max)] {
+            if let Some(amount) = amount {
+                guidance.insert(key.into(), amount.into());
+            }
+        }
+        guidance.insert("currency".into(), proposal.currency.clone().into());
+        value["total_budget_guidance"] = Value::Object(guidance);
+    }
+    if let Some(media_buy_id) = &proposal.media_buy_id {
+        value["ext"] = json!({"media_buy_id": media_buy_id});
+    }
+    value
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -111,9 +111,10 @@ pub mod schemas {
         /// RFC 3339 time with offset; the flight is [start_time, end_time).
         pub end_time: Option<String>,
         pub packages: Option<Vec<PackageRequestWire>>,
-        /// Proposal mode (not offered by this seller).
+        /// Buy a committed proposal from get_products (with total_budget, without packages).
         pub proposal_id: Option<String>,
-        /// Optional; when given it must equal the sum of package budgets.
+        /// With packages: optional, and when given the sum of their budgets. With proposal_id:
+        /// required, and shared among the packages as the proposal's allocations say.
         pub total_budget: Option<MoneyWire>,
         pub po_number: Option<String>,
         /// Where to push task status changes (`url`, optional `token` and `authentication`).
@@ -366,16 +367,25 @@ pub fn package_request(wire: &PackageRequestWire, at: &str) -> Result<PackageReq
 
 impl CreateMediaBuyRequest {
     /// # Errors
-    /// `InvalidRequest` for missing or malformed fields; `Unsupported` for proposal mode.
+    /// `InvalidRequest` for missing or malformed fields.
     pub fn to_core(&self) -> Result<CreateMediaBuy, Error> {
         let account =
             self.account.as_ref().ok_or_else(|| Error::invalid("account", "account is required"))?.to_core()?;
-        if let Some(proposal) = &self.proposal_id {
-            return Err(Error::Unsupported {
-                message: format!("proposal {proposal} is unknown: this seller does not issue proposals"),
-                field: "proposal_id".to_owned(),
-                suggestion: "send packages built from get_products".to_owned(),
-            });
+        if self.proposal_id.is_some() {
+            if self.total_budget.is_none() {
+                return Err(Error::invalid_with(
+                    "total_budget",
+                    "buying a proposal needs total_budget",
+                    "send total_budget {amount, currency}; the proposal's allocations share it",
+                ));
+            }
+            if self.packages.is_some() {
+                return Err(Error::invalid_with(
+                    "packages",
+                    "send either packages or proposal_id, not both",
+                    "drop packages: a proposal's allocations become the packages",
+                ));
+            }
         }
         let brand = self.brand.as_ref().ok_or_else(|| Error::invalid("brand", "brand is required"))?;
         let start = start_time(
@@ -386,7 +396,17 @@ impl CreateMediaBuyRequest {
             self.end_time.as_deref().ok_or_else(|| Error::invalid("end_time", "end_time is required"))?,
             "end_time",
         )?;
-        let packages = self.packages.as_ref().ok_or_else(|| Error::invalid("packages", "packages are required"))?;
+        let packages = match (&self.packages, &self.proposal_id) {
+            (Some(packages), _) => packages.as_slice(),
+            (None, Some(_)) => &[],
+            (None, None) => {
+                return Err(Error::invalid_with(
+                    "packages",
+                    "packages are required",
+                    "send packages built from get_products, or proposal_id with total_budget",
+                ));
+            }
+        };
         let packages = packages
             .iter()
             .enumerate()
@@ -400,6 +420,7 @@ impl CreateMediaBuyRequest {
             end_time: end,
             packages,
             total_budget: self.total_budget.as_ref().map(|m| (m.amount, m.currency.clone())),
+            proposal_id: self.proposal_id.clone(),
             po_number: self.po_number.clone(),
             push_notification: webhook(self.push_notification_config.as_ref(), "push_notification_config")?,
             reporting_webhook: reporting_webhook(self.reporting_webhook.as_ref())?,

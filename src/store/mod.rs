@@ -26,6 +26,7 @@ use crate::core::ports::{
     AccountFilter, Also, Assignment, AuditEntry, AuditFilter, Claim, HistoryEntry, MediaBuyFilter, PageRequest,
     SealedResponse, Store, TaskFilter,
 };
+use crate::core::proposals::Proposal;
 use crate::core::reporting::ReportSchedule;
 use crate::core::tasks::Task;
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Billing, Principal, Tenant};
@@ -108,6 +109,7 @@ mod bookings;
 mod creatives;
 mod media_buys;
 mod outbox;
+mod proposals;
 mod reports;
 mod sandbox;
 mod tasks;
@@ -920,6 +922,19 @@ impl Store for Db {
         limit: usize,
     ) -> Result<Vec<MediaBuy>, StoreError> {
         media_buys::due(self, tenant_id, now, limit).await
+    }
+
+    async fn save_proposal(&self, proposal: &Proposal) -> Result<(), StoreError> {
+        proposals::save(self, proposal).await
+    }
+
+    async fn proposal(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+        proposal_id: &str,
+    ) -> Result<Option<Proposal>, StoreError> {
+        proposals::get(self, tenant_id, principal_id, proposal_id).await
     }
 
     async fn seed_fixture(

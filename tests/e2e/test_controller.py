@@ -76,7 +76,7 @@ async def test_the_controller_exists_only_in_sandbox_tenants(buyer, schemas):
     assert CONTROLLER in await buyer.tool_names()
     capabilities = await buyer.ok("get_adcp_capabilities")
     assert set(capabilities["compliance_testing"]["scenarios"]) <= ALL_SCENARIOS
-    assert capabilities["specialisms"] == ["sales-guaranteed", "sales-non-guaranteed"]
+    assert capabilities["specialisms"] == ["sales-guaranteed", "sales-non-guaranteed", "sales-proposal-mode"]
 
     live = Server("live", config=PRODUCTION_CONFIG)
     live.start()

@@ -372,7 +372,7 @@ CREATE_ERRORS = [
     ("keyword_targets", _keyword_targets, "UNSUPPORTED_FEATURE", None, True),
     ("inline_creatives", _inline_creatives, "UNSUPPORTED_FEATURE", None, True),
     ("missing_idempotency_key", _missing_idempotency_key, "INVALID_REQUEST", "idempotency_key", False),
-    ("proposal_id", _proposal, "UNSUPPORTED_FEATURE", None, True),
+    ("unknown_proposal", _proposal, "REFERENCE_NOT_FOUND", "proposal_id", True),
 ]
 
 

@@ -56,6 +56,7 @@ pub(crate) fn techcorp_buy(
         end_time: end,
         packages,
         total_budget: None,
+        proposal_id: None,
         po_number: None,
         push_notification: None,
         reporting_webhook: None,
@@ -65,21 +66,8 @@ pub(crate) fn techcorp_buy(
 /// A package of the demo's guaranteed tech display product at $12.50 CPM, with creative `cr_1`.
 pub(crate) fn display_package(budget: f64) -> PackageRequest {
     PackageRequest {
-        product_id: "prod-tech-display-001".into(),
-        pricing_option_id: "cpm_guaranteed".into(),
-        budget,
-        bid_price: None,
-        impressions: None,
-        pacing: None,
-        start_time: None,
-        end_time: None,
-        paused: false,
-        format_ids: None,
-        targeting_overlay: None,
-        measurement_terms: None,
         creative_ids: vec!["cr_1".into()],
-        quote_id: None,
-        daily_budget: None,
+        ..PackageRequest::new("prod-tech-display-001", "cpm_guaranteed", budget)
     }
 }
 

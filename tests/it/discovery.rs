@@ -2,8 +2,8 @@
 
 use sales_agent::core::catalog::{Catalog, Channel, DeliveryType};
 use sales_agent::core::discovery::{
-    BuyingMode, FormatQuery, ProductAction, ProductFilters, ProductQuery, Refinement, RefinementStatus, find_formats,
-    find_products, same_format,
+    BuyingMode, FormatQuery, ProductAction, ProductFilters, ProductQuery, ProposalAction, Refinement, RefinementStatus,
+    find_formats, find_products, same_format,
 };
 use sales_agent::core::pagination::PageParams;
 use sales_agent::core::ranking::KeywordRanker;
@@ -92,7 +92,7 @@ async fn refine_answers_each_entry_in_order() {
         Refinement::Product { product_id: "prod-tech-display-001".into(), action: ProductAction::Include, ask: None },
         Refinement::Product { product_id: "prod-ron-display-001".into(), action: ProductAction::Omit, ask: None },
         Refinement::Product { product_id: "no-such-product".into(), action: ProductAction::Include, ask: None },
-        Refinement::Proposal { proposal_id: "prop-1".into() },
+        Refinement::Proposal { proposal_id: "prop-1".into(), action: ProposalAction::Include, ask: None },
         Refinement::Request { ask: "more developer reach".into() },
     ];
     let answer = find_products(&catalog, &KeywordRanker, &query(BuyingMode::Refine(refinements))).await.unwrap();

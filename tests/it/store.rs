@@ -559,3 +559,87 @@ async fn sandbox_controller_state_round_trips_and_forced_arms_are_taken_once() {
         assert!(db.simulated_delivery("t2", &ids).await.unwrap().is_empty());
     }
 }
+
+fn proposal(id: &str, principal_id: &str) -> sales_agent::core::proposals::Proposal {
+    use sales_agent::core::proposals::{Allocation, BudgetGuidance, Proposal, ProposalStatus};
+    let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    Proposal {
+        proposal_id: id.to_owned(),
+        tenant_id: "t1".into(),
+        principal_id: principal_id.to_owned(),
+        name: "Balanced Reach Plan".into(),
+        description: "two products".into(),
+        brief_alignment: "fits".into(),
+        status: ProposalStatus::Draft,
+        allocations: vec![
+            Allocation {
+                product_id: "prod_a".into(),
+                pricing_option_id: "cpm".into(),
+                percentage: 60,
+                rationale: "reach".into(),
+                committed_price: None,
+            },
+            Allocation {
+                product_id: "prod_b".into(),
+                pricing_option_id: "cpm".into(),
+                percentage: 40,
+                rationale: "frequency".into(),
+                committed_price: Some(12.5),
+            },
+        ],
+        currency: "USD".into(),
+        budget: BudgetGuidance { min: Some(1000.0), recommended: Some(5000.0), max: None },
+        expires_at: at + Duration::days(7),
+        media_buy_id: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+#[tokio::test]
+async fn proposals_round_trip_per_buyer_and_are_bought_once() {
+    use sales_agent::core::media_buy::MediaBuyStatus as S;
+    use sales_agent::core::ports::ProposalAcceptance;
+    use sales_agent::core::proposals::ProposalStatus;
+    for test_db in support::backends().await {
+        let db = &test_db.db;
+        let backend = db.backend_name();
+        seeded(db).await;
+        db.save_accounts(&[account("acc_0", "p1", "b0.example")]).await.unwrap();
+        let draft = proposal("balanced_reach_q2", "p1");
+        db.save_proposal(&draft).await.unwrap();
+        db.save_proposal(&proposal("balanced_reach_q2", "p2")).await.unwrap();
+        assert_eq!(db.proposal("t1", "p1", "balanced_reach_q2").await.unwrap(), Some(draft.clone()), "{backend}");
+        assert_eq!(db.proposal("t1", "p1", "other").await.unwrap(), None);
+        assert_eq!(db.proposal("t2", "p1", "balanced_reach_q2").await.unwrap(), None, "proposals are per tenant");
+
+        let committed = sales_agent::core::proposals::Proposal { status: ProposalStatus::Committed, ..draft.clone() };
+        db.save_proposal(&committed).await.unwrap();
+        assert_eq!(db.proposal("t1", "p1", "balanced_reach_q2").await.unwrap(), Some(committed.clone()));
+
+        let accept = |media_buy_id: &str| Also {
+            accept_proposal: Some(ProposalAcceptance {
+                tenant_id: "t1".into(),
+                principal_id: "p1".into(),
+                proposal_id: "balanced_reach_q2".into(),
+                media_buy_id: media_buy_id.into(),
+            }),
+            ..Also::default()
+        };
+        db.insert_media_buy(&buy("mb_p1", S::PendingCreatives), &[created(1, "created")], &accept("mb_p1"))
+            .await
+            .unwrap();
+        let bought = db.proposal("t1", "p1", "balanced_reach_q2").await.unwrap().unwrap();
+        assert_eq!(bought.media_buy_id.as_deref(), Some("mb_p1"), "{backend}");
+        let second =
+            db.insert_media_buy(&buy("mb_p2", S::PendingCreatives), &[created(1, "created")], &accept("mb_p2")).await;
+        assert!(matches!(second, Err(StoreError::ProposalTaken)), "{backend}: {second:?}");
+        assert_eq!(db.media_buy("t1", "mb_p2").await.unwrap(), None, "{backend}: the refused buy was not stored");
+        // a bought proposal keeps its plan: later saves do not replace it
+        db.save_proposal(&draft).await.unwrap();
+        let kept = db.proposal("t1", "p1", "balanced_reach_q2").await.unwrap().unwrap();
+        assert_eq!((kept.status, kept.media_buy_id.as_deref()), (ProposalStatus::Committed, Some("mb_p1")));
+        // the other buyer's proposal of the same name is untouched
+        assert_eq!(db.proposal("t1", "p2", "balanced_reach_q2").await.unwrap().unwrap().media_buy_id, None);
+    }
+}
