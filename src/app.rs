@@ -28,7 +28,7 @@ struct Inner {
     config: Config,
     clock: Arc<dyn Clock>,
     ranker: Arc<dyn Ranker>,
-    ad_server: Arc<dyn AdServer>,
+    ad_servers: AdServers,
     /// Signs outbound webhooks; its public half is published at /.well-known/jwks.json.
     webhook_key: WebhookKey,
     /// Per tenant: the catalog and the feedback records, with the versions they were read at.
@@ -52,17 +52,31 @@ type ProductRecords = HashMap<String, crate::core::feedback::ProductRecord>;
 /// The placeholder a catalog file uses for this agent's own URL in format ids.
 pub const SELF_AGENT_URL: &str = "self";
 
+/// The ad server of each tenant, and the one of tenants not listed.
+#[derive(Clone)]
+pub struct AdServers {
+    pub default: Arc<dyn AdServer>,
+    pub tenants: HashMap<String, Arc<dyn AdServer>>,
+}
+
+impl AdServers {
+    /// One ad server for every tenant.
+    pub fn single(ad_server: Arc<dyn AdServer>) -> AdServers {
+        AdServers { default: ad_server, tenants: HashMap::new() }
+    }
+}
+
 impl App {
     pub fn new(
         db: Db,
         config: Config,
         clock: Arc<dyn Clock>,
         ranker: Arc<dyn Ranker>,
-        ad_server: Arc<dyn AdServer>,
+        ad_servers: AdServers,
         webhook_key: WebhookKey,
     ) -> App {
         let tenants = RwLock::new(HashMap::new());
-        App { inner: Arc::new(Inner { db, config, clock, ranker, ad_server, webhook_key, tenants }) }
+        App { inner: Arc::new(Inner { db, config, clock, ranker, ad_servers, webhook_key, tenants }) }
     }
 
     /// The seller's webhook-signing key.
@@ -70,8 +84,10 @@ impl App {
         &self.inner.webhook_key
     }
 
-    pub fn ad_server(&self) -> &dyn AdServer {
-        self.inner.ad_server.as_ref()
+    /// The ad server the tenant books in.
+    pub fn ad_server(&self, tenant_id: &str) -> &dyn AdServer {
+        let servers = &self.inner.ad_servers;
+        servers.tenants.get(tenant_id).unwrap_or(&servers.default).as_ref()
     }
 
     pub fn db(&self) -> &Db {

@@ -36,6 +36,15 @@ pub struct Cli {
     /// (default) or false for a pure AdCP 3.0 tools/list.
     #[arg(long, global = true, env = "SALES_AGENT_SEED_TOOLS")]
     pub seed_tools: Option<bool>,
+    /// Book every tenant's buys in this ad server: mock or kevel (else each tenant's
+    /// `[tenants.ad_server] adapter`, default mock).
+    #[arg(long, global = true, env = "SALES_AGENT_ADAPTER")]
+    pub adapter: Option<String>,
+    /// Dry-run every tenant's ad server: print the platform calls that would be made, send
+    /// nothing, answer with simulated ids. `AdCP_DRY_RUN=true sales-agent serve --adapter kevel`
+    /// needs no credentials.
+    #[arg(long, global = true, env = "AdCP_DRY_RUN")]
+    pub dry_run: Option<bool>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -101,6 +110,8 @@ impl Cli {
             allowed_hosts: self.allowed_hosts.clone(),
             log_format: self.log_format.clone(),
             seed_tools: self.seed_tools,
+            adapter: self.adapter.clone(),
+            dry_run: self.dry_run,
         }
     }
 

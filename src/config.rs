@@ -4,12 +4,15 @@
 //! well-known token `test-token`. A production file lists real tenants with `sandbox = false`,
 //! and principals are created with `sales-agent principal create`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::adapters::http::RateLimitRetry;
+use crate::adapters::kevel::{KevelProduct, KevelSettings};
 use crate::core::approval::{ApprovalPolicy, BuyApproval};
 use crate::core::catalog::Catalog;
 use crate::core::creative::ReviewPolicy;
@@ -74,6 +77,81 @@ pub struct TenantSection {
     /// Principals with fixed tokens; allowed only in sandbox tenants (the demo's `test-token`).
     #[serde(default)]
     pub sandbox_principals: Vec<SandboxPrincipal>,
+    /// The ad server the tenant's buys are booked in.
+    #[serde(default)]
+    pub ad_server: AdServerSection,
+}
+
+/// `[tenants.ad_server]`: which adapter, whether it only prints its calls, its credentials.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdServerSection {
+    /// `mock` (default: an in-process ad server) or `kevel`.
+    #[serde(default)]
+    pub adapter: AdapterKind,
+    /// Print the platform calls that would be made (`[dry-run] Would call: ...`), send nothing,
+    /// answer with simulated ids.
+    #[serde(default)]
+    pub dry_run: bool,
+    pub kevel: Option<KevelSection>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdapterKind {
+    #[default]
+    Mock,
+    Kevel,
+}
+
+impl AdapterKind {
+    fn parse(text: &str) -> anyhow::Result<AdapterKind> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "mock" => Ok(AdapterKind::Mock),
+            "kevel" => Ok(AdapterKind::Kevel),
+            "gam" | "triton" => bail!("adapter {text:?} is not available yet; use mock or kevel"),
+            other => bail!("unknown adapter {other:?}; use mock or kevel"),
+        }
+    }
+}
+
+/// `[tenants.ad_server.kevel]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KevelSection {
+    /// Default `https://api.kevel.co`.
+    pub base_url: Option<String>,
+    /// The API key: read from this environment variable, or from this file (relative to the
+    /// configuration file). Never written in the configuration itself, never logged.
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<String>,
+    /// The flight priority of products not mapped below.
+    pub default_priority_id: Option<i64>,
+    /// Per product id: its Kevel priority and site/zone targeting.
+    #[serde(default)]
+    pub products: HashMap<String, KevelProductSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KevelProductSection {
+    pub priority_id: Option<i64>,
+    #[serde(default)]
+    pub site_zones: Vec<KevelSiteZone>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KevelSiteZone {
+    pub site_id: i64,
+    pub zone_id: Option<i64>,
+}
+
+/// The ad server a tenant runs on, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdServerConfig {
+    Mock,
+    Kevel(KevelSettings),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,7 +226,8 @@ pub struct ApprovalsSection {
     /// Publisher ops' chat webhook (Slack-compatible `{"text": ...}`), told of new and
     /// overdue tasks.
     pub ops_webhook_url: Option<String>,
-    /// Buys of guaranteed inventory wait for the publisher's countersigned insertion order.
+    /// Buys of guaranteed inventory wait for the publisher's countersigned insertion order (in a
+    /// sandbox tenant the sandbox countersigns it at once).
     #[serde(default)]
     pub guaranteed_io: bool,
     /// Sandbox tenants only: held operations are approved by the system at once, through the
@@ -231,6 +310,10 @@ pub struct Overrides {
     pub allowed_hosts: Option<Vec<String>>,
     pub log_format: Option<String>,
     pub seed_tools: Option<bool>,
+    /// Every tenant on this adapter (`SALES_AGENT_ADAPTER`).
+    pub adapter: Option<String>,
+    /// Every tenant's adapter in dry-run (`AdCP_DRY_RUN`).
+    pub dry_run: Option<bool>,
 }
 
 /// The resolved configuration the server runs with.
@@ -256,6 +339,7 @@ pub struct TenantConfig {
     pub tenant: Tenant,
     pub catalog: Option<Catalog>,
     pub sandbox_principals: Vec<SandboxPrincipal>,
+    pub ad_server: AdServerConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -296,7 +380,14 @@ impl Config {
             bail!("configuration lists no tenants");
         }
         let mut tenants = Vec::new();
-        for section in file.tenants {
+        let adapter = overrides.adapter.as_deref().map(AdapterKind::parse).transpose()?;
+        for mut section in file.tenants {
+            if let Some(adapter) = adapter {
+                section.ad_server.adapter = adapter;
+            }
+            if let Some(dry_run) = overrides.dry_run {
+                section.ad_server.dry_run = dry_run;
+            }
             tenants.push(tenant_config(section, base.as_deref(), &public_url)?);
         }
         let default_tenant = server.default_tenant.unwrap_or_else(|| tenants[0].tenant.tenant_id.clone());
@@ -377,7 +468,59 @@ fn tenant_config(section: TenantSection, base: Option<&Path>, public_url: &str) 
             UrlPolicy { allow_private: section.webhooks.allow_private_urls },
         )?,
     };
-    Ok(TenantConfig { tenant, catalog, sandbox_principals: section.sandbox_principals })
+    let ad_server = ad_server_config(id, section.ad_server, base)?;
+    Ok(TenantConfig { tenant, catalog, sandbox_principals: section.sandbox_principals, ad_server })
+}
+
+/// Resolves a tenant's ad server: the adapter's credentials are read here (from the
+/// environment or a file), and only a dry-run may go without them.
+fn ad_server_config(id: &str, section: AdServerSection, base: Option<&Path>) -> anyhow::Result<AdServerConfig> {
+    match section.adapter {
+        AdapterKind::Mock => Ok(AdServerConfig::Mock),
+        AdapterKind::Kevel => {
+            let kevel = section.kevel.unwrap_or_default();
+            let api_key = match (&kevel.api_key_env, &kevel.api_key_file) {
+                (Some(_), Some(_)) => bail!("tenant {id}: ad_server.kevel takes api_key_env or api_key_file, not both"),
+                (Some(var), None) => std::env::var(var).ok().filter(|k| !k.trim().is_empty()),
+                (None, Some(file)) => {
+                    let path = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
+                    let key = std::fs::read_to_string(&path)
+                        .with_context(|| format!("tenant {id}: reading the Kevel API key file {}", path.display()))?;
+                    Some(key.trim().to_owned())
+                }
+                (None, None) => None,
+            };
+            let api_key = match (api_key, section.dry_run) {
+                (Some(key), _) => key,
+                (None, true) => "dry-run".to_owned(),
+                (None, false) => bail!(
+                    "tenant {id}: the kevel adapter needs an API key (ad_server.kevel.api_key_env or api_key_file); \
+                     without one only a dry-run (AdCP_DRY_RUN=true) can run"
+                ),
+            };
+            let base_url = kevel.base_url.unwrap_or_else(|| crate::adapters::kevel::DEFAULT_BASE_URL.to_owned());
+            if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                bail!("tenant {id}: ad_server.kevel.base_url {base_url:?} is not an http(s) URL");
+            }
+            let products = kevel
+                .products
+                .into_iter()
+                .map(|(product_id, p)| {
+                    let site_zones = p.site_zones.into_iter().map(|sz| (sz.site_id, sz.zone_id)).collect();
+                    (product_id, KevelProduct { priority_id: p.priority_id, site_zones })
+                })
+                .collect();
+            Ok(AdServerConfig::Kevel(KevelSettings {
+                base_url,
+                api_key,
+                default_priority_id: kevel.default_priority_id.unwrap_or(1),
+                products,
+                dry_run: section.dry_run,
+                retry: RateLimitRetry::default(),
+                report_wait: std::time::Duration::from_secs(60),
+            }))
+        }
+    }
 }
 
 fn approval_policy(

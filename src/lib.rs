@@ -19,10 +19,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::kevel::Kevel;
 use crate::adapters::mock::MockAdServer;
 use crate::adapters::webhook::{HttpSender, WebhookKey};
-use crate::app::App;
-use crate::config::Config;
+use crate::app::{AdServers, App};
+use crate::config::{AdServerConfig, Config};
+use crate::core::delivery::AdServer;
 use crate::core::ports::{Clock, SystemClock};
 use crate::core::ranking::KeywordRanker;
 use crate::store::Db;
@@ -49,6 +51,30 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: Ca
     run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
 }
 
+/// Each tenant's ad server as configured: the in-process mock (one, shared) or a platform's
+/// adapter.
+///
+/// # Errors
+/// An adapter that cannot be set up.
+pub fn ad_servers(config: &Config) -> anyhow::Result<AdServers> {
+    let mock: Arc<dyn AdServer> = Arc::new(MockAdServer::new());
+    let mut servers = AdServers::single(mock);
+    for tenant in &config.tenants {
+        let server: Arc<dyn AdServer> = match &tenant.ad_server {
+            AdServerConfig::Mock => continue,
+            AdServerConfig::Kevel(settings) => Arc::new(Kevel::new(settings.clone())?),
+        };
+        tracing::info!(
+            tenant = %tenant.tenant.tenant_id,
+            adapter = server.name(),
+            dry_run = matches!(&tenant.ad_server, AdServerConfig::Kevel(s) if s.dry_run),
+            "ad server"
+        );
+        servers.tenants.insert(tenant.tenant.tenant_id.clone(), server);
+    }
+    Ok(servers)
+}
+
 /// [`run`] with an injected clock (tests).
 ///
 /// # Errors
@@ -72,8 +98,8 @@ pub async fn run_with_clock(
     let fresh = WebhookKey::generate();
     let (kid, private) = db.signing_key(fresh.kid(), &fresh.private_text(), clock.now()).await?;
     let webhook_key = WebhookKey::from_stored(&kid, &private)?;
-    let ad_server = Arc::new(MockAdServer::new());
-    let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker), ad_server, webhook_key.clone());
+    let ad_servers = ad_servers(&config)?;
+    let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker), ad_servers, webhook_key.clone());
     let sender = Arc::new(HttpSender::new(webhook_key));
     let scheduler = tokio::spawn(worker::run_scheduler(app.clone(), SCHEDULER_INTERVAL, shutdown.child_token()));
     let bookings = tokio::spawn(worker::run_bookings(app.clone(), BOOKING_INTERVAL, shutdown.child_token()));

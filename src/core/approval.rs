@@ -47,7 +47,8 @@ pub struct ApprovalPolicy {
     pub due_in: Duration,
     /// Where publisher ops hear of new and overdue tasks (Slack-compatible JSON), if anywhere.
     pub ops_webhook: Option<Webhook>,
-    /// Buys of guaranteed inventory wait for the publisher to countersign an insertion order.
+    /// Buys of guaranteed inventory wait for the publisher to countersign an insertion order; a
+    /// sandbox tenant countersigns at once (the buyer gets the buy, the task is stored approved).
     pub guaranteed_io: bool,
     /// Sandbox tenants only: the system approves held operations at once, through the same task
     /// (the buyer still sees the submitted arm, then the task completed).
@@ -67,16 +68,24 @@ impl Default for ApprovalPolicy {
     }
 }
 
+/// Why a new buy waits, if it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    pub reason: String,
+    /// Only for an insertion order to countersign (no other review): a sandbox tenant
+    /// countersigns it at once (see [`approved_by_sandbox`]).
+    pub io_only: bool,
+}
+
 /// Why a new buy needs a person, if it does (`guaranteed`: it buys guaranteed inventory).
 /// Publisher admins are never held.
-pub fn for_create(policy: &ApprovalPolicy, principal: &Principal, buy: &MediaBuy, guaranteed: bool) -> Option<String> {
+pub fn for_create(policy: &ApprovalPolicy, principal: &Principal, buy: &MediaBuy, guaranteed: bool) -> Option<Hold> {
     if principal.admin {
         return None;
     }
-    if policy.guaranteed_io && guaranteed {
-        return Some("guaranteed inventory is booked against an insertion order the publisher countersigns".to_owned());
-    }
-    match &policy.media_buys {
+    let io = (policy.guaranteed_io && guaranteed)
+        .then(|| "guaranteed inventory is booked against an insertion order the publisher countersigns".to_owned());
+    let review = match &policy.media_buys {
         BuyApproval::Never => None,
         BuyApproval::Always => Some("the publisher approves every media buy".to_owned()),
         BuyApproval::AboveBudget(limit) => (buy.total_budget() > *limit).then(|| {
@@ -90,6 +99,12 @@ pub fn for_create(policy: &ApprovalPolicy, principal: &Principal, buy: &MediaBuy
         }),
         BuyApproval::UntrustedPrincipals(trusted) => (!trusted.contains(&principal.principal_id))
             .then(|| format!("buyer {} is not yet trusted for automatic booking", principal.principal_id)),
+    };
+    match (io, review) {
+        (None, None) => None,
+        (Some(io), None) => Some(Hold { reason: io, io_only: true }),
+        (None, Some(review)) => Some(Hold { reason: review, io_only: false }),
+        (Some(io), Some(review)) => Some(Hold { reason: format!("{review}; {io}"), io_only: false }),
     }
 }
 
@@ -177,20 +192,13 @@ pub struct Submission<'a> {
     pub push_notification: Option<super::webhook::Webhook>,
 }
 
-/// Stores the task that holds `submission` for a person, with `seal` (the submitted answer
-/// under the buyer's idempotency key) and an audit entry, in one transaction.
-///
-/// # Errors
-/// `KeyTaken` when a concurrent identical request won the key, storage.
-pub async fn submit<S: Store>(
-    store: &S,
-    wire: &dyn Wire,
+/// The task that holds `submission` (under the id it names, if any), and its audit entry.
+fn opened(
     tenant: &Tenant,
     principal: &Principal,
     submission: Submission<'_>,
-    seal: impl FnOnce(&Task) -> Option<SealedResponse>,
     now: DateTime<Utc>,
-) -> Result<Task, Error> {
+) -> (Task, AuditEntry) {
     let new = NewTask {
         task_type: submission.task_type.to_owned(),
         operation: Some(submission.operation),
@@ -208,7 +216,55 @@ pub async fn submit<S: Store>(
     if let Some(task_id) = submission.task_id {
         task.task_id = task_id;
     }
-    let audit = task_audit(&task, &principal.principal_id, "created", None, task.detail.clone(), now);
+    let created = task_audit(&task, &principal.principal_id, "created", None, task.detail.clone(), now);
+    (task, created)
+}
+
+/// The actor that approves in a sandbox tenant with `approvals.sandbox_auto_approve`.
+pub const SANDBOX_APPROVER: &str = "sandbox";
+
+/// The task that would hold `submission`, opened and approved at once by the sandbox standing
+/// in for the publisher (it countersigns insertion orders), with the operation's `result` and
+/// the audit entries of both steps. The caller stores it in the operation's own transaction
+/// (`Also.new_task`), so the buyer gets the operation's answer at once and the task records
+/// who approved what.
+///
+/// # Errors
+/// `PermissionDenied` outside sandbox tenants.
+pub fn approved_by_sandbox(
+    tenant: &Tenant,
+    principal: &Principal,
+    submission: Submission<'_>,
+    result: String,
+    now: DateTime<Utc>,
+) -> Result<(Task, Vec<AuditEntry>), Error> {
+    if !tenant.sandbox {
+        return Err(Error::PermissionDenied("only a sandbox tenant approves by itself".into()));
+    }
+    let media_buy_id = submission.media_buy_id.clone();
+    let (task, created) = opened(tenant, principal, submission, now);
+    let notes = "countersigned by the sandbox, standing in for the publisher";
+    let (mut approved, decision) = resolve_audited(&task, Resolution::Approved, SANDBOX_APPROVER, Some(notes), now)?;
+    approved.media_buy_id = media_buy_id;
+    approved.result = Some(result);
+    Ok((approved, vec![created, decision]))
+}
+
+/// Stores the task that holds `submission` for a person, with `seal` (the submitted answer
+/// under the buyer's idempotency key) and an audit entry, in one transaction.
+///
+/// # Errors
+/// `KeyTaken` when a concurrent identical request won the key, storage.
+pub async fn submit<S: Store>(
+    store: &S,
+    wire: &dyn Wire,
+    tenant: &Tenant,
+    principal: &Principal,
+    submission: Submission<'_>,
+    seal: impl FnOnce(&Task) -> Option<SealedResponse>,
+    now: DateTime<Utc>,
+) -> Result<Task, Error> {
+    let (task, audit) = opened(tenant, principal, submission, now);
     let events = ops_notice(tenant, wire, &task, "New task", now).into_iter().collect();
     let also = Also { seal: seal(&task), audit: vec![audit], events, ..Also::default() };
     store.insert_task(&task, &also).await?;

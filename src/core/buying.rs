@@ -108,7 +108,7 @@ pub async fn create_media_buy<S: Store>(
     });
     let waits = approval::for_create(&tenant.approvals, principal, &buy, guaranteed);
     if mutation.dry_run {
-        return Ok(Created::DryRun { media_buy: buy, approval: waits });
+        return Ok(Created::DryRun { media_buy: buy, approval: waits.map(|hold| hold.reason) });
     }
     // A sandbox principal's forced arm (comply_test_controller) shapes this one create.
     let (waits, task_id) = match sandbox::forced_arm(store, tenant, principal).await? {
@@ -118,12 +118,18 @@ pub async fn create_media_buy<S: Store>(
             });
         }
         Some(ForcedArm { arm: Arm::Submitted, task_id, message, .. }) => (
-            Some(message.unwrap_or_else(|| "held by comply_test_controller's force_create_media_buy_arm".to_owned())),
+            Some(approval::Hold {
+                reason: message
+                    .unwrap_or_else(|| "held by comply_test_controller's force_create_media_buy_arm".to_owned()),
+                io_only: false,
+            }),
             task_id,
         ),
         None => (waits, None),
     };
-    if let Some(reason) = waits {
+    let mut sandbox_approval = None;
+    if let Some(approval::Hold { reason, io_only }) = waits {
+        let countersigned = tenant.sandbox && io_only && task_id.is_none() && !mutation.auto_advance;
         let submission = Submission {
             operation: Operation::CreateMediaBuy,
             task_type: "media_buy_approval",
@@ -142,9 +148,21 @@ pub async fn create_media_buy<S: Store>(
             request: mutation.request,
             push_notification: request.push_notification.clone(),
         };
-        return submitted(store, catalog, tenant, principal, submission, mutation, Created::Submitted).await;
+        // A sandbox countersigns an insertion order at once, standing in for the publisher: the
+        // approved task is stored with the buy, and the buyer gets the buy, not a task to wait
+        // for. Any other hold waits (or is approved through the task, see `submitted`).
+        if !countersigned {
+            return submitted(store, catalog, tenant, principal, submission, mutation, Created::Submitted).await;
+        }
+        let submission = Submission { media_buy_id: Some(buy.media_buy_id.clone()), ..submission };
+        let result = mutation.wire.created(tenant, &buy, mutation.request);
+        sandbox_approval = Some(approval::approved_by_sandbox(tenant, principal, submission, result, now)?);
     }
-    let audit = vec![created_audit(&buy, &principal.principal_id, now)];
+    let mut audit = vec![created_audit(&buy, &principal.principal_id, now)];
+    let new_task = sandbox_approval.map(|(task, entries)| {
+        audit.extend(entries);
+        task
+    });
     let wire = mutation.wire;
     let told = request.push_notification.as_ref().and_then(|hook| {
         let result = wire.created(tenant, &buy, mutation.request);
@@ -164,6 +182,7 @@ pub async fn create_media_buy<S: Store>(
     let also = Also {
         seal: mutation.seal.map(|seal| seal.response(&created, now)),
         task: None,
+        new_task,
         audit,
         events: told.into_iter().collect(),
         reports,

@@ -57,6 +57,26 @@ pub struct PackageLine {
     pub live: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     /// The buy reached a terminal state: nothing more will deliver.
     pub ended: bool,
+    /// The ad server's ids of the package's order and line, once booked.
+    pub booked: Option<BookedIds>,
+}
+
+/// The ad server's ids of one booked package (from its booking), for adapters that report by
+/// them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BookedIds {
+    pub order_id: Option<String>,
+    pub line_id: Option<String>,
+}
+
+impl BookedIds {
+    /// The ids a booking holds for `package_id`, if it holds any.
+    pub fn of(booking: Option<&super::booking::Booking>, package_id: &str) -> Option<BookedIds> {
+        let booking = booking?;
+        let line_id = booking.lines.iter().find(|l| l.package_id == package_id).map(|l| l.line_id.clone());
+        (booking.order_id.is_some() || line_id.is_some())
+            .then(|| BookedIds { order_id: booking.order_id.clone(), line_id })
+    }
 }
 
 /// Cumulative delivery of a package at each requested instant.
@@ -316,6 +336,7 @@ pub async fn report_buys<S: Store>(
     let mut reports = Vec::with_capacity(buys.len());
     for buy in buys {
         let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
+        let booking = store.booking(&tenant.tenant_id, &buy.media_buy_id).await?;
         let mut packages = Vec::with_capacity(buy.packages.len());
         for package in &buy.packages {
             let channel = catalog.product(&package.product_id).and_then(|p| p.channels.first().copied());
@@ -325,6 +346,7 @@ pub async fn report_buys<S: Store>(
                 channel,
                 live: live_intervals(&buy, package, &history),
                 ended: buy.status.is_terminal(),
+                booked: BookedIds::of(booking.as_ref().map(|b| &b.booking), &package.package_id),
             };
             packages.push(report_package(ad_server, &line, period_start, period_end, now).await?);
         }

@@ -872,7 +872,7 @@ impl SalesAgent {
         let now = self.app.clock().now();
         let report = delivery::get_media_buy_delivery(
             self.app.db(),
-            self.app.ad_server(),
+            self.app.ad_server(&tenant.tenant_id),
             &catalog,
             tenant,
             principal,

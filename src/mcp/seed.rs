@@ -459,7 +459,7 @@ impl SalesAgent {
         let now = self.app.clock().now();
         let state = seed::check_media_buy_status(
             self.app.db(),
-            self.app.ad_server(),
+            self.app.ad_server(&tenant.tenant_id),
             &catalog,
             tenant,
             principal,
@@ -493,9 +493,16 @@ impl SalesAgent {
         };
         let catalog = self.app.catalog(tenant).await?;
         let now = self.app.clock().now();
-        let all =
-            seed::all_media_buy_delivery(self.app.db(), self.app.ad_server(), &catalog, tenant, principal, &query, now)
-                .await?;
+        let all = seed::all_media_buy_delivery(
+            self.app.db(),
+            self.app.ad_server(&tenant.tenant_id),
+            &catalog,
+            tenant,
+            principal,
+            &query,
+            now,
+        )
+        .await?;
         Ok(all_delivery_response(&all, principal.admin))
     }
 

@@ -659,8 +659,16 @@ impl SalesAgent {
         };
         let catalog = self.app.catalog(tenant).await?;
         let now = self.app.clock().now();
-        let avails =
-            avails::get_avails(self.app.db(), self.app.ad_server(), &catalog, tenant, principal, &query, now).await?;
+        let avails = avails::get_avails(
+            self.app.db(),
+            self.app.ad_server(&tenant.tenant_id),
+            &catalog,
+            tenant,
+            principal,
+            &query,
+            now,
+        )
+        .await?;
         let currency = avails
             .quotes
             .first()

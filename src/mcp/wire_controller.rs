@@ -505,7 +505,7 @@ impl SalesAgent {
                 let catalog = self.app.catalog(tenant).await?;
                 let spent = sandbox::simulate_budget_spend(
                     db,
-                    self.app.ad_server(),
+                    self.app.ad_server(&tenant.tenant_id),
                     &catalog,
                     tenant,
                     principal,

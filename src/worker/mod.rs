@@ -25,7 +25,16 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
             let cursor = cursors.get(&tenant.tenant_id).cloned().flatten();
             let outcome = match app.catalog(tenant).await {
                 Ok(catalog) => {
-                    schedule::advance(app.db(), app.ad_server(), &Deferred, &catalog, tenant, now, cursor).await
+                    schedule::advance(
+                        app.db(),
+                        app.ad_server(&tenant.tenant_id),
+                        &Deferred,
+                        &catalog,
+                        tenant,
+                        now,
+                        cursor,
+                    )
+                    .await
                 }
                 Err(error) => Err(error),
             };
@@ -46,7 +55,10 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
                 }
             }
             let reports = match app.catalog(tenant).await {
-                Ok(catalog) => reporting::send_due(app.db(), app.ad_server(), &Deferred, &catalog, tenant, now).await,
+                Ok(catalog) => {
+                    reporting::send_due(app.db(), app.ad_server(&tenant.tenant_id), &Deferred, &catalog, tenant, now)
+                        .await
+                }
                 Err(error) => Err(error),
             };
             match reports {
@@ -84,7 +96,7 @@ pub async fn run_bookings(app: App, interval: Duration, shutdown: CancellationTo
         for tenant_config in &app.config().tenants {
             let tenant = &tenant_config.tenant;
             let now = app.clock().now();
-            match booking::sync_due(app.db(), app.ad_server(), &Deferred, tenant, now).await {
+            match booking::sync_due(app.db(), app.ad_server(&tenant.tenant_id), &Deferred, tenant, now).await {
                 Ok(outcomes) => {
                     for outcome in outcomes {
                         match outcome {

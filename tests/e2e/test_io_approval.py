@@ -1,8 +1,9 @@
 """Insertion orders for guaranteed inventory (issue 5, item 3) on a sandbox tenant configured
-with `guaranteed_io` and `sandbox_auto_approve`: a buy of a guaranteed product goes through the
-approval machinery (the submitted arm, a task) and the sandbox approves it at once, standing in
-for the publisher, so tasks/get already shows the completed task with the buy; a buy of
-non-guaranteed inventory is booked directly."""
+with `guaranteed_io`: a buy of a guaranteed product goes through the approval machinery (an IO
+task, audited) which the sandbox countersigns at once, standing in for the publisher, so the
+buyer gets the buy and tasks/list shows the task approved by "sandbox" with the buy as its
+result; a buy above the review threshold still waits for a person (submitted, then approved
+through the task by `sandbox_auto_approve`); a buy of non-guaranteed inventory needs no IO."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ catalog = "demo-catalog.toml"
 publisher_domains = ["techdaily.example"]
 
 [tenants.approvals]
-media_buys = "never"
+media_buys = "above_budget"
+budget_threshold = 50000
 guaranteed_io = true
 sandbox_auto_approve = true
 
@@ -48,17 +50,32 @@ async def buyer(io_server, schemas):
         yield client
 
 
-async def test_guaranteed_buys_go_through_an_io_task_the_sandbox_approves(buyer):
+async def test_guaranteed_buys_go_through_an_io_task_the_sandbox_countersigns(buyer):
     domain = unique_domain("io")
-    submitted = await buyer.ok("create_media_buy", create_request(domain))  # TECH: guaranteed
-    assert submitted["status"] == "submitted" and "insertion order" in submitted["message"]
-    task = await buyer.ok("tasks/get", {"task_id": submitted["task_id"], "include_result": True})
+    request = create_request(domain)  # TECH: guaranteed, $5,000
+    buy = await buyer.ok("create_media_buy", request)
+    assert buy["media_buy_id"] and buy["status"] == "pending_creatives" and buy["confirmed_at"], buy
+    tasks, _ = await buyer.walk("tasks/list", {}, "tasks", 100)
+    io_tasks = [t for t in tasks if t.get("media_buy_id") == buy["media_buy_id"]]
+    assert len(io_tasks) == 1, f"one IO task for the buy: {tasks}"
+    task = await buyer.ok("tasks/get", {"task_id": io_tasks[0]["task_id"], "include_result": True})
     assert task["status"] == "completed"
-    media_buy_id = task["result"]["media_buy_id"]
-    [buy] = (await buyer.ok("get_media_buys", {"media_buy_ids": [media_buy_id]}))["media_buys"]
-    assert buy["status"] == "pending_creatives" and buy["confirmed_at"]
+    assert task["result"]["media_buy_id"] == buy["media_buy_id"]
+    replay = await buyer.ok("create_media_buy", request)
+    assert replay["media_buy_id"] == buy["media_buy_id"] and replay.get("replayed") is True
 
     option, floor, _ = await ron_option(buyer)
     direct = await buyer.ok("create_media_buy", create_request(
         domain, [package(RON, option, budget=2_000, bid_price=floor + 1)]))
     assert direct["media_buy_id"] and direct["status"] != "submitted", "non-guaranteed inventory needs no IO"
+    tasks, _ = await buyer.walk("tasks/list", {}, "tasks", 100)
+    assert not [t for t in tasks if t.get("media_buy_id") == direct["media_buy_id"]], "no IO task without guaranteed inventory"
+
+
+async def test_a_guaranteed_buy_above_the_review_threshold_still_waits_for_review(buyer):
+    submitted = await buyer.ok("create_media_buy", create_request(unique_domain("io-big"), [package(budget=60_000)]))
+    assert submitted["status"] == "submitted", submitted
+    assert "above" in submitted["message"] and "insertion order" in submitted["message"]
+    task = await buyer.ok("tasks/get", {"task_id": submitted["task_id"], "include_result": True})
+    assert task["status"] == "completed", "sandbox_auto_approve approves it through the task"
+    assert task["result"]["media_buy_id"]

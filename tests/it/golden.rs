@@ -21,7 +21,7 @@ async fn published_tool_schemas_match_the_golden_copy() {
         config,
         Arc::new(SystemClock),
         Arc::new(KeywordRanker),
-        Arc::new(sales_agent::adapters::mock::MockAdServer::new()),
+        sales_agent::app::AdServers::single(Arc::new(sales_agent::adapters::mock::MockAdServer::new())),
         sales_agent::adapters::webhook::WebhookKey::generate(),
     );
     let document = tools_document(&SalesAgent::new(app));

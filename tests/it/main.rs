@@ -7,6 +7,7 @@ mod booking;
 mod delivery;
 mod discovery;
 mod golden;
+mod kevel;
 mod proposals;
 mod reporting;
 mod server;

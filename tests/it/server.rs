@@ -316,3 +316,46 @@ async fn a_signed_tool_call_is_authenticated_by_its_signature() {
     assert_eq!(server.call(Some("test-token"), "list_accounts", json!({})).await["isError"], false);
     server.stop().await;
 }
+
+#[test]
+fn a_tenant_books_in_the_ad_server_it_names_with_credentials_from_a_file() {
+    use sales_agent::config::{AdServerConfig, Config, Overrides};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kevel.toml");
+    let tenant = |kevel: &str| {
+        format!(
+            "[[tenants]]\ntenant_id = \"t\"\nname = \"T\"\n\n[tenants.ad_server]\nadapter = \"kevel\"\n\n[tenants.ad_server.kevel]\n{kevel}\n"
+        )
+    };
+    std::fs::write(dir.path().join("kevel.key"), "  secret-key\n").unwrap();
+    std::fs::write(
+        &path,
+        tenant(
+            "api_key_file = \"kevel.key\"\nbase_url = \"http://127.0.0.1:9\"\ndefault_priority_id = 3\n\n[tenants.ad_server.kevel.products.\"p1\"]\npriority_id = 5\nsite_zones = [{ site_id = 1, zone_id = 2 }]",
+        ),
+    )
+    .unwrap();
+    let loaded = Config::load(Some(&path), Overrides::default()).unwrap();
+    let AdServerConfig::Kevel(settings) = &loaded.tenants[0].ad_server else { panic!("kevel expected") };
+    assert_eq!((settings.api_key.as_str(), settings.base_url.as_str()), ("secret-key", "http://127.0.0.1:9"));
+    assert_eq!((settings.default_priority_id, settings.dry_run), (3, false));
+    assert_eq!(settings.products["p1"].site_zones, vec![(1, Some(2))]);
+    assert!(!format!("{loaded:?}").contains("secret-key"), "credentials never show in debug output");
+
+    for (kevel, refusal) in [
+        ("", "needs an API key"),
+        ("api_key_env = \"SA_TEST_NO_SUCH_VARIABLE\"", "needs an API key"),
+        ("api_key_file = \"missing.key\"", "reading the Kevel API key file"),
+        ("api_key_file = \"kevel.key\"\nbase_url = \"ftp://x\"", "not an http(s) URL"),
+    ] {
+        std::fs::write(&path, tenant(kevel)).unwrap();
+        let error = Config::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(format!("{error:#}").contains(refusal), "{kevel}: {error:#}");
+    }
+    // A dry-run needs no credentials, and the command line can switch every tenant.
+    std::fs::write(&path, tenant("")).unwrap();
+    let dry = Config::load(Some(&path), Overrides { dry_run: Some(true), ..Overrides::default() }).unwrap();
+    assert!(matches!(&dry.tenants[0].ad_server, AdServerConfig::Kevel(s) if s.dry_run));
+    let mock = Config::load(Some(&path), Overrides { adapter: Some("mock".into()), ..Overrides::default() }).unwrap();
+    assert_eq!(mock.tenants[0].ad_server, AdServerConfig::Mock);
+}

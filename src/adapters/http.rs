@@ -1,0 +1,181 @@
+//! The JSON-over-HTTP client the REST ad-server adapters share (Kevel, Triton): one base URL and
+//! its auth headers, rate limits (429) retried in the call with backoff, every other failure
+//! classified for the booking outbox (transient: network, 5xx, malformed answers; permanent:
+//! refusals, failed authentication), and dry-run: the call is printed, not sent.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::core::booking::AdServerError;
+
+/// How a 429 is retried inside one call: `attempts` tries in all, waiting the server's
+/// `Retry-After` or else a random time up to `base × 2^n` (at most `cap`). After the last the
+/// call fails as retryable and the booking outbox backs off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimitRetry {
+    pub attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RateLimitRetry {
+    fn default() -> Self {
+        RateLimitRetry { attempts: 6, base: Duration::from_millis(250), cap: Duration::from_secs(5) }
+    }
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One platform's API: base URL, auth headers (never logged), dry-run or live.
+#[derive(Clone)]
+pub struct JsonApi {
+    platform: &'static str,
+    base_url: String,
+    headers: Vec<(&'static str, String)>,
+    client: reqwest::Client,
+    dry_run: bool,
+    retry: RateLimitRetry,
+}
+
+impl std::fmt::Debug for JsonApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonApi")
+            .field("platform", &self.platform)
+            .field("base_url", &self.base_url)
+            .field("dry_run", &self.dry_run)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonApi {
+    /// # Errors
+    /// The HTTP client cannot be built (TLS setup).
+    pub fn new(
+        platform: &'static str,
+        base_url: &str,
+        headers: Vec<(&'static str, String)>,
+        dry_run: bool,
+        retry: RateLimitRetry,
+    ) -> Result<JsonApi, AdServerError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("adcp-sales-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| AdServerError::Permanent(format!("{platform}: HTTP client: {e}")))?;
+        Ok(JsonApi { platform, base_url: base_url.trim_end_matches('/').to_owned(), headers, client, dry_run, retry })
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Sends one call and returns its JSON answer (`Null` for an empty body). In dry-run it
+    /// prints `[dry-run] Would call: METHOD URL` and the payload, sends nothing and returns
+    /// `Null`: the adapter simulates the answer.
+    ///
+    /// # Errors
+    /// `Retryable` for network failures, timeouts, 5xx, a rate limit that outlasts the retries
+    /// and unreadable answers; `Permanent` for refusals (other 4xx, naming the platform's
+    /// message) and failed authentication.
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, AdServerError> {
+        let url = self.url(path);
+        if self.dry_run {
+            let payload = body.map(|b| format!(" {b}")).unwrap_or_default();
+            tracing::info!(platform = self.platform, "[dry-run] Would call: {method} {url}{payload}");
+            return Ok(Value::Null);
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self.client.request(method.clone(), &url);
+            for (name, value) in &self.headers {
+                request = request.header(*name, value);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| {
+                AdServerError::Retryable(format!("{}: {method} {path}: {}", self.platform, e.without_url()))
+            })?;
+            let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS && attempt < self.retry.attempts {
+                let wait = retry_after(&response).unwrap_or_else(|| self.backoff(attempt));
+                tracing::warn!(platform = self.platform, %method, path, attempt, ?wait, "rate limited; retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let text = response.text().await.map_err(|e| {
+                AdServerError::Retryable(format!("{}: {method} {path}: reading the answer: {}", self.platform, e))
+            })?;
+            return self.classify(&method, path, status, &text);
+        }
+    }
+
+    fn classify(&self, method: &Method, path: &str, status: StatusCode, text: &str) -> Result<Value, AdServerError> {
+        let platform = self.platform;
+        if status.is_success() {
+            if text.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_str(text).map_err(|e| {
+                AdServerError::Retryable(format!("{platform}: {method} {path}: unreadable answer ({e})"))
+            });
+        }
+        let message = platform_message(text);
+        let what = format!("{platform}: {method} {path}: HTTP {}", status.as_u16());
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => Err(AdServerError::Retryable(format!("{what}: rate limited"))),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(AdServerError::Permanent(format!(
+                "{what}: authentication failed; check the tenant's {platform} credentials{message}"
+            ))),
+            s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
+                Err(AdServerError::Retryable(format!("{what}{message}")))
+            }
+            _ => Err(AdServerError::Permanent(format!("{what}{message}"))),
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.retry.base.saturating_mul(1 << attempt.min(16)).min(self.retry.cap);
+        ceiling.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// `Retry-After` in seconds (HTTP dates are not used by these platforms).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds: u64 = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds.min(60)))
+}
+
+/// The platform's own words from an error body: `{"Error": ...}`, `{"message": ...}` or the text.
+fn platform_message(text: &str) -> String {
+    let value: Option<Value> = serde_json::from_str(text).ok();
+    let said = value
+        .as_ref()
+        .and_then(|v| ["Error", "error", "message", "Message"].iter().find_map(|k| v.get(*k)))
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .unwrap_or_else(|| text.trim().chars().take(300).collect());
+    if said.is_empty() { String::new() } else { format!(": {said}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_messages_are_read_from_their_usual_places() {
+        assert_eq!(platform_message(r#"{"Error":"StartDateISO is required"}"#), ": StartDateISO is required");
+        assert_eq!(platform_message(r#"{"message":"bad key"}"#), ": bad key");
+        assert_eq!(platform_message("Service Unavailable"), ": Service Unavailable");
+        assert_eq!(platform_message(""), "");
+    }
+}

@@ -1,0 +1,81 @@
+"""Choosing the ad server from the command line (issue 6): `AdCP_DRY_RUN=true` with
+`SALES_AGENT_ADAPTER=kevel` runs the demo tenant on the Kevel adapter in dry-run, with no
+credentials: the booking worker prints the exact Kevel calls it would make
+(`[dry-run] Would call: POST https://api.kevel.co/v1/...` with the payload) and sends nothing,
+and the buy is booked with simulated ids. Without dry-run the adapter refuses to start without
+an API key. The calls themselves are checked against a fake Kevel in tests/it/kevel.rs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from harness.adcp import connect
+from harness.server import DEMO_TOKEN, Server
+from test_media_buys import create_request, unique_domain
+
+pytestmark = pytest.mark.anyio
+
+WAIT_SECONDS = 30
+
+
+@pytest.fixture(scope="module")
+def kevel_dry_run():
+    server = Server("kevel-dry-run")
+    server.env["AdCP_DRY_RUN"] = "true"
+    server.env["SALES_AGENT_ADAPTER"] = "kevel"
+    server.start()
+    yield server
+    server.stop()
+
+
+def wait_for_lines(server: Server, start: int, needles: list[str]) -> str:
+    """The log from `start` once every needle is in it (the booking worker runs every second)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        text = server.read_log(start)
+        if all(needle in text for needle in needles) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.2)
+
+
+def payload(log: str, call: str) -> dict:
+    line = next(line for line in log.splitlines() if call in line)
+    value, _ = json.JSONDecoder().raw_decode(line[line.index(call) + len(call):].strip())
+    return value
+
+
+async def test_dry_run_prints_the_kevel_calls_and_sends_nothing(kevel_dry_run, schemas):
+    start = kevel_dry_run.log_size()
+    async with connect(kevel_dry_run.mcp_url, schemas, DEMO_TOKEN) as buyer:
+        domain = unique_domain("dry")
+        buy = await buyer.ok("create_media_buy", create_request(domain))
+    campaign = "[dry-run] Would call: POST https://api.kevel.co/v1/campaign"
+    flight = "[dry-run] Would call: POST https://api.kevel.co/v1/flight"
+    log = wait_for_lines(kevel_dry_run, start, [campaign, flight])
+    assert campaign in log and flight in log, log
+    assert f"[dry-run] Would call: GET https://api.kevel.co/v1/advertiser?page=1&pageSize=500" in log
+    made = payload(log, campaign)
+    assert made["Name"] == f"adcp:{buy['media_buy_id']}" and made["IsActive"] is True, made
+    line = payload(log, flight)
+    package = buy["packages"][0]
+    assert line["Name"] == f"adcp:{buy['media_buy_id']}:{package['package_id']}"
+    assert (line["GoalType"], line["RateType"], line["LifetimeCapAmountDecimal"]) == (1, 2, package["budget"])
+    assert line["CampaignId"] > 0, "a simulated campaign id"
+    assert "X-Adzerk-ApiKey" not in log, "credentials are never logged"
+
+
+def test_the_kevel_adapter_needs_an_api_key_unless_it_is_a_dry_run():
+    server = Server("kevel-no-key")
+    try:
+        server.env["SALES_AGENT_ADAPTER"] = "kevel"
+        refused = server.cli("migrate", check=False)
+        assert refused.returncode != 0
+        assert "needs an API key" in refused.stderr and "AdCP_DRY_RUN" in refused.stderr, refused.stderr
+        server.env["SALES_AGENT_ADAPTER"] = "gam"
+        later = server.cli("migrate", check=False)
+        assert later.returncode != 0 and "not available yet" in later.stderr, later.stderr
+    finally:
+        server.stop()
