@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 
+use crate::adapters::Rehearsal;
 use crate::adapters::webhook::WebhookKey;
 use crate::config::Config;
 use crate::core::auth;
@@ -52,12 +53,15 @@ type ProductRecords = HashMap<String, crate::core::feedback::ProductRecord>;
 /// The placeholder a catalog file uses for this agent's own URL in format ids.
 pub const SELF_AGENT_URL: &str = "self";
 
-/// The ad server of each tenant, and the one of tenants not listed.
+/// The ad server of each tenant, and the one of tenants not listed (with how to rehearse on
+/// it: a dry-run twin for one request's `X-Dry-Run`; the mock's by default).
 #[derive(Clone)]
 pub struct AdServers {
     pub default: Arc<dyn AdServer>,
-    pub tenants: HashMap<String, Arc<dyn AdServer>>,
+    pub tenants: HashMap<String, (Arc<dyn AdServer>, RehearsalFactory)>,
 }
+
+pub type RehearsalFactory = Arc<dyn Fn() -> Rehearsal + Send + Sync>;
 
 impl AdServers {
     /// One ad server for every tenant.
@@ -87,7 +91,15 @@ impl App {
     /// The ad server the tenant books in.
     pub fn ad_server(&self, tenant_id: &str) -> &dyn AdServer {
         let servers = &self.inner.ad_servers;
-        servers.tenants.get(tenant_id).unwrap_or(&servers.default).as_ref()
+        servers.tenants.get(tenant_id).map_or(&servers.default, |(server, _)| server).as_ref()
+    }
+
+    /// A dry-run twin of the tenant's ad server that records the calls it would make.
+    pub fn rehearsal(&self, tenant_id: &str) -> Rehearsal {
+        match self.inner.ad_servers.tenants.get(tenant_id) {
+            Some((_, rehearse)) => rehearse(),
+            None => Rehearsal::mock(),
+        }
     }
 
     pub fn db(&self) -> &Db {

@@ -19,10 +19,11 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::Rehearsal;
 use crate::adapters::kevel::Kevel;
 use crate::adapters::mock::MockAdServer;
 use crate::adapters::webhook::{HttpSender, WebhookKey};
-use crate::app::{AdServers, App};
+use crate::app::{AdServers, App, RehearsalFactory};
 use crate::config::{AdServerConfig, Config};
 use crate::core::delivery::AdServer;
 use crate::core::ports::{Clock, SystemClock};
@@ -60,9 +61,13 @@ pub fn ad_servers(config: &Config) -> anyhow::Result<AdServers> {
     let mock: Arc<dyn AdServer> = Arc::new(MockAdServer::new());
     let mut servers = AdServers::single(mock);
     for tenant in &config.tenants {
-        let server: Arc<dyn AdServer> = match &tenant.ad_server {
+        let (server, rehearse): (Arc<dyn AdServer>, RehearsalFactory) = match &tenant.ad_server {
             AdServerConfig::Mock => continue,
-            AdServerConfig::Kevel(settings) => Arc::new(Kevel::new(settings.clone())?),
+            AdServerConfig::Kevel(settings) => {
+                let kevel = Arc::new(Kevel::new(settings.clone())?);
+                let twin = kevel.clone();
+                (kevel, Arc::new(move || Rehearsal::kevel(&twin)))
+            }
         };
         tracing::info!(
             tenant = %tenant.tenant.tenant_id,
@@ -70,7 +75,7 @@ pub fn ad_servers(config: &Config) -> anyhow::Result<AdServers> {
             dry_run = matches!(&tenant.ad_server, AdServerConfig::Kevel(s) if s.dry_run),
             "ad server"
         );
-        servers.tenants.insert(tenant.tenant.tenant_id.clone(), server);
+        servers.tenants.insert(tenant.tenant.tenant_id.clone(), (server, rehearse));
     }
     Ok(servers)
 }

@@ -3,6 +3,7 @@
 //! classified for the booking outbox (transient: network, 5xx, malformed answers; permanent:
 //! refusals, failed authentication), and dry-run: the call is printed, not sent.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -29,6 +30,10 @@ impl Default for RateLimitRetry {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Where a dry-run also writes the calls it would make (`METHOD URL payload`), for a request
+/// that asks to see them.
+pub type Recorder = Arc<Mutex<Vec<String>>>;
+
 /// One platform's API: base URL, auth headers (never logged), dry-run or live.
 #[derive(Clone)]
 pub struct JsonApi {
@@ -38,6 +43,7 @@ pub struct JsonApi {
     client: reqwest::Client,
     dry_run: bool,
     retry: RateLimitRetry,
+    recorder: Option<Recorder>,
 }
 
 impl std::fmt::Debug for JsonApi {
@@ -67,7 +73,13 @@ impl JsonApi {
             .user_agent(concat!("adcp-sales-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| AdServerError::Permanent(format!("{platform}: HTTP client: {e}")))?;
-        Ok(JsonApi { platform, base_url: base_url.trim_end_matches('/').to_owned(), headers, client, dry_run, retry })
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        Ok(JsonApi { platform, base_url, headers, client, dry_run, retry, recorder: None })
+    }
+
+    /// The same API in dry-run, writing the calls it would make to `recorder` too.
+    pub fn rehearsal(&self, recorder: Recorder) -> JsonApi {
+        JsonApi { dry_run: true, recorder: Some(recorder), ..self.clone() }
     }
 
     pub fn dry_run(&self) -> bool {
@@ -91,6 +103,12 @@ impl JsonApi {
         if self.dry_run {
             let payload = body.map(|b| format!(" {b}")).unwrap_or_default();
             tracing::info!(platform = self.platform, "[dry-run] Would call: {method} {url}{payload}");
+            if let Some(recorder) = &self.recorder {
+                recorder
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(format!("{method} {url}{payload}"));
+            }
             return Ok(Value::Null);
         }
         let mut attempt = 0;

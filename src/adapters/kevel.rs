@@ -24,7 +24,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::http::{JsonApi, RateLimitRetry};
+use super::http::{JsonApi, RateLimitRetry, Recorder};
 use crate::core::booking::{AdServerError, AdServerOp, Applied, Booker, Booking, LineSpec, OrderSpec, RunState};
 use crate::core::catalog::PricingModel;
 use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
@@ -82,6 +82,12 @@ impl Kevel {
             settings.retry,
         )?;
         Ok(Kevel { api, settings })
+    }
+
+    /// This adapter in dry-run, writing the calls it would make to `recorder` (one request's
+    /// `X-Dry-Run`).
+    pub fn rehearsal(&self, recorder: Recorder) -> Kevel {
+        Kevel { api: self.api.rehearsal(recorder), settings: KevelSettings { dry_run: true, ..self.settings.clone() } }
     }
 
     async fn book(&self, buy: &MediaBuy, booking: &Booking, op: &AdServerOp) -> Result<Applied, AdServerError> {

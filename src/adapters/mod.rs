@@ -6,3 +6,39 @@ pub mod http;
 pub mod kevel;
 pub mod mock;
 pub mod webhook;
+
+use std::sync::Arc;
+
+use crate::core::delivery::AdServer;
+
+/// An ad server that only pretends, for one request's `X-Dry-Run`, and the platform calls it
+/// would have made.
+pub struct Rehearsal {
+    pub ad_server: Arc<dyn AdServer>,
+    calls: Box<dyn Fn() -> Vec<String> + Send + Sync>,
+}
+
+impl Rehearsal {
+    /// The calls made so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        (self.calls)()
+    }
+
+    /// The in-process mock: what it would book, by operation.
+    pub fn mock() -> Rehearsal {
+        let mock = mock::MockAdServer::new();
+        let ledger = mock.clone();
+        Rehearsal { ad_server: Arc::new(mock), calls: Box::new(move || ledger.calls()) }
+    }
+
+    /// A Kevel adapter in dry-run: the HTTP calls, with their payloads.
+    pub fn kevel(live: &kevel::Kevel) -> Rehearsal {
+        let recorder = http::Recorder::default();
+        let calls = recorder.clone();
+        let ad_server = Arc::new(live.rehearsal(recorder));
+        Rehearsal {
+            ad_server,
+            calls: Box::new(move || calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()),
+        }
+    }
+}

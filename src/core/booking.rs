@@ -217,6 +217,20 @@ pub fn plan_ops(buy: &MediaBuy, booking: &Booking) -> Vec<AdServerOp> {
     ops
 }
 
+/// Applies the operations that would book `buy` from nothing to an ad server that only pretends
+/// (a dry-run adapter): what one request's `X-Dry-Run` shows of the platform calls.
+///
+/// # Errors
+/// As the ad server's `apply`.
+pub async fn rehearse(ad_server: &dyn Booker, buy: &MediaBuy) -> Result<Booking, AdServerError> {
+    let mut booking = Booking::default();
+    for op in plan_ops(buy, &Booking::default()) {
+        let applied = ad_server.apply(buy, &booking, &op).await?;
+        booking.record(&op, applied.platform_id);
+    }
+    Ok(booking)
+}
+
 /// What an ad server returns for one applied operation.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Applied {

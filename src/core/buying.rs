@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::accounts::{AccountRef, Use, resolve_account};
 use super::approval::{self, Submission, Wire};
+use super::booking::{self, AdServerError, Booker};
 use super::catalog::{Catalog, DeliveryType, PLACEHOLDER_PRODUCT};
 use super::creative::CreativeStatus;
 use super::creatives::review_states;
@@ -46,12 +47,15 @@ pub struct Mutation<'a, T> {
     pub dry_run: bool,
     /// Approve at once what would wait for a person (X-Auto-Advance).
     pub auto_advance: bool,
+    /// With `dry_run`: an ad server that only pretends, to rehearse the booking on (the calls it
+    /// records are what the platform would have been sent).
+    pub rehearse: Option<&'a dyn Booker>,
 }
 
 impl<'a, T> Mutation<'a, T> {
     /// A plain mutation at `now`: no seal, no hooks.
     pub fn at(now: DateTime<Utc>, wire: &'a dyn Wire) -> Self {
-        Mutation { now, seal: None, request: "{}", wire, dry_run: false, auto_advance: false }
+        Mutation { now, seal: None, request: "{}", wire, dry_run: false, auto_advance: false, rehearse: None }
     }
 
     /// The testing hooks are for sandbox tenants only.
@@ -108,6 +112,16 @@ pub async fn create_media_buy<S: Store>(
     });
     let waits = approval::for_create(&tenant.approvals, principal, &buy, guaranteed);
     if mutation.dry_run {
+        if let Some(ad_server) = mutation.rehearse {
+            booking::rehearse(ad_server, &buy).await.map_err(|error| match error {
+                AdServerError::Retryable(message) => Error::AdServerUnavailable(message),
+                AdServerError::Permanent(message) => Error::invalid_with(
+                    "packages",
+                    format!("the ad server would refuse this buy: {message}"),
+                    "change what the ad server refuses, or ask the publisher",
+                ),
+            })?;
+        }
         return Ok(Created::DryRun { media_buy: buy, approval: waits.map(|hold| hold.reason) });
     }
     // A sandbox principal's forced arm (comply_test_controller) shapes this one create.

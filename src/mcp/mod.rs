@@ -127,6 +127,7 @@ impl Hooks {
             wire: &wire_tasks::Deferred,
             dry_run: self.dry_run,
             auto_advance: self.auto_advance,
+            rehearse: None,
         }
     }
 }
@@ -761,16 +762,27 @@ impl SalesAgent {
             return Ok(replayed);
         }
         let proposal_id = command.proposal_id.clone();
+        // X-Dry-Run rehearses the booking on the tenant's ad server in dry-run: the answer shows
+        // the platform calls that would be made.
+        let rehearsal = call.hooks.dry_run.then(|| self.app.rehearsal(&tenant.tenant_id));
         let render = |created: &Created| {
             let mut body = wire_tasks::created_response(created, tenant.sandbox);
-            if let (Created::Buy(_), Some(id)) = (created, &proposal_id) {
-                body.insert("proposal_id".into(), id.clone().into());
+            match (created, &proposal_id, &rehearsal) {
+                (Created::Buy(_), Some(id), _) => {
+                    body.insert("proposal_id".into(), id.clone().into());
+                }
+                (Created::DryRun { .. }, _, Some(rehearsal)) => {
+                    let calls = json!({"ad_server": rehearsal.ad_server.name(), "platform_calls": rehearsal.calls()});
+                    body.insert("ext".into(), json!({ "dry_run": calls }));
+                }
+                _ => {}
             }
             body
         };
         let seal = sealing.seal(&render);
         let original = Value::Object(call.args.0.clone()).to_string();
-        let mutation = call.hooks.mutation(self.app.clock().now(), &seal, &original);
+        let mut mutation = call.hooks.mutation(self.app.clock().now(), &seal, &original);
+        mutation.rehearse = rehearsal.as_ref().map(|r| r.ad_server.as_ref() as &dyn crate::core::booking::Booker);
         let created = buying::create_media_buy(self.app.db(), &catalog, tenant, principal, &command, &mutation).await;
         self.sealed(&sealing, created, &render).await
     }

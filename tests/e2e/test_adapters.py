@@ -79,3 +79,29 @@ def test_the_kevel_adapter_needs_an_api_key_unless_it_is_a_dry_run():
         assert later.returncode != 0 and "not available yet" in later.stderr, later.stderr
     finally:
         server.stop()
+
+
+async def test_x_dry_run_shows_one_requests_platform_calls(kevel_dry_run, schemas):
+    async with connect(kevel_dry_run.mcp_url, schemas, DEMO_TOKEN, headers={"X-Dry-Run": "true"}) as buyer:
+        domain = unique_domain("xdry")
+        body = await buyer.ok("create_media_buy", create_request(domain))
+        assert body["dry_run"] is True
+        rehearsed = body["ext"]["dry_run"]
+        assert rehearsed["ad_server"] == "kevel"
+        calls = rehearsed["platform_calls"]
+        assert calls[0] == "GET https://api.kevel.co/v1/advertiser?page=1&pageSize=500", calls
+        campaign = next(c for c in calls if c.startswith("POST https://api.kevel.co/v1/campaign "))
+        assert json.loads(campaign.split(" ", 2)[2])["Name"] == f"adcp:{body['media_buy_id']}"
+        flights = [c for c in calls if c.startswith("POST https://api.kevel.co/v1/flight ")]
+        assert len(flights) == len(body["packages"])
+        listed = await buyer.ok("get_media_buys", {"media_buy_ids": [body["media_buy_id"]]})
+        assert listed["media_buys"] == [], "a dry run writes nothing"
+
+
+async def test_x_dry_run_on_the_mock_shows_what_it_would_book(server, schemas):
+    async with connect(server.mcp_url, schemas, DEMO_TOKEN, headers={"X-Dry-Run": "true"}) as buyer:
+        body = await buyer.ok("create_media_buy", create_request(unique_domain("xdry-mock")))
+    rehearsed = body["ext"]["dry_run"]
+    assert rehearsed["ad_server"] == "mock"
+    package = body["packages"][0]["package_id"]
+    assert rehearsed["platform_calls"] == [f"create_order {body['media_buy_id']}", f"create_line {package}"], rehearsed

@@ -619,3 +619,22 @@ async fn dry_run_sends_nothing_and_books_simulated_ids() {
     get_media_buy_delivery(db, &kevel, &demo.catalog, &demo.tenant, &demo.principal, &query, t0()).await.unwrap();
     assert!(server.fake().calls.is_empty(), "a dry-run sends nothing");
 }
+
+#[tokio::test]
+async fn one_request_rehearses_on_a_live_adapter_without_sending_anything() {
+    let test_db = support::sqlite().await;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let live = server.kevel(KEY, false);
+    let buy = create(&test_db.db, &demo, &[5000.0, 2000.0]).await;
+    let rehearsal = sales_agent::adapters::Rehearsal::kevel(&live);
+    let booking = sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy).await.unwrap();
+    assert!(booking.order_id.is_some() && booking.lines.len() == 2, "simulated ids: {booking:?}");
+    assert!(server.fake().calls.is_empty(), "a rehearsal sends nothing");
+    let calls = rehearsal.calls();
+    let base = &server.url;
+    assert_eq!(calls[0], format!("GET {base}/v1/advertiser?page=1&pageSize=500"));
+    assert!(calls[1].starts_with(&format!("POST {base}/v1/advertiser {{")), "{calls:?}");
+    assert!(calls.iter().filter(|c| c.starts_with(&format!("POST {base}/v1/flight "))).count() == 2, "{calls:?}");
+    assert!(!calls.iter().any(|c| c.contains(KEY)), "credentials never show");
+}
