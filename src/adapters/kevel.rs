@@ -421,6 +421,10 @@ impl AdServer for Kevel {
         "kevel"
     }
 
+    fn reports_by_booked_ids(&self) -> bool {
+        true
+    }
+
     fn forecast<'a>(
         &'a self,
         _request: &'a ForecastRequest,

@@ -89,6 +89,12 @@ pub use super::booking::AdServerError;
 pub trait AdServer: Booker {
     fn name(&self) -> &'static str;
 
+    /// Whether `delivered` needs the booked ids (`PackageLine.booked`): only then are bookings
+    /// read for a delivery report.
+    fn reports_by_booked_ids(&self) -> bool {
+        false
+    }
+
     /// Cumulative delivery of `line` at each of `instants` (ascending).
     fn delivered<'a>(
         &'a self,
@@ -336,7 +342,10 @@ pub async fn report_buys<S: Store>(
     let mut reports = Vec::with_capacity(buys.len());
     for buy in buys {
         let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
-        let booking = store.booking(&tenant.tenant_id, &buy.media_buy_id).await?;
+        let booking = match ad_server.reports_by_booked_ids() {
+            true => store.booking(&tenant.tenant_id, &buy.media_buy_id).await?,
+            false => None,
+        };
         let mut packages = Vec::with_capacity(buy.packages.len());
         for package in &buy.packages {
             let channel = catalog.product(&package.product_id).and_then(|p| p.channels.first().copied());

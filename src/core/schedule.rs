@@ -90,7 +90,10 @@ async fn spent_out<S: Store>(
         return Ok(false);
     }
     let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
-    let booking = store.booking(&buy.tenant_id, &buy.media_buy_id).await?;
+    let booking = match ad_server.reports_by_booked_ids() {
+        true => store.booking(&buy.tenant_id, &buy.media_buy_id).await?,
+        false => None,
+    };
     for package in live {
         let line = PackageLine {
             media_buy_id: buy.media_buy_id.clone(),
