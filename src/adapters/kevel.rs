@@ -125,59 +125,45 @@ impl Kevel {
 
     /// The brand's advertiser: found by `ExternalId`, else created.
     async fn advertiser(&self, brand_domain: &str) -> Result<i64, AdServerError> {
-        let found = self
-            .find("/v1/advertiser?", |item| item.get("ExternalId").and_then(Value::as_str) == Some(brand_domain))
-            .await?;
-        if let Some(id) = found {
-            return Ok(id);
-        }
-        let body = json!({
-            "Title": brand_domain,
-            "ExternalId": brand_domain,
-            "IsActive": true,
-            "IsDeleted": false,
-        });
-        self.create("/v1/advertiser", &body, brand_domain).await
+        let make =
+            || Ok(json!({"Title": brand_domain, "ExternalId": brand_domain, "IsActive": true, "IsDeleted": false}));
+        self.find_or_create("/v1/advertiser?", ("ExternalId", brand_domain), "/v1/advertiser", make, brand_domain).await
     }
 
     async fn campaign(&self, advertiser: i64, order: &OrderSpec) -> Result<i64, AdServerError> {
         let name = campaign_name(&order.media_buy_id);
-        let path = format!("/v1/campaign?advertiserId={advertiser}&");
-        if let Some(id) = self.find(&path, |item| item.get("Name").and_then(Value::as_str) == Some(&name)).await? {
-            return Ok(id);
-        }
-        let body = json!({
-            "AdvertiserId": advertiser,
-            "Name": name,
-            "IsActive": true,
-            "IsDeleted": false,
-            "IsArchived": false,
-        });
-        self.create("/v1/campaign", &body, &order.media_buy_id).await
+        let list = format!("/v1/campaign?advertiserId={advertiser}&");
+        let make = || {
+            Ok(json!({
+                "AdvertiserId": advertiser,
+                "Name": name,
+                "IsActive": true,
+                "IsDeleted": false,
+                "IsArchived": false,
+            }))
+        };
+        self.find_or_create(&list, ("Name", &name), "/v1/campaign", make, &order.media_buy_id).await
     }
 
     async fn flight(&self, buy: &MediaBuy, campaign: i64, line: &LineSpec) -> Result<i64, AdServerError> {
         let name = flight_name(&buy.media_buy_id, &line.package_id);
-        let path = format!("/v1/campaign/{campaign}/flight?");
-        if let Some(id) = self.find(&path, |item| item.get("Name").and_then(Value::as_str) == Some(&name)).await? {
-            return Ok(id);
-        }
-        let mut body = self.flight_fields(buy, campaign, line)?;
-        body.insert("IsDeleted".into(), false.into());
-        body.insert("NoEndDate".into(), false.into());
-        let mapping = self.settings.products.get(&line.product_id);
-        let site_zones: Vec<Value> = mapping
-            .map(|m| {
+        let list = format!("/v1/campaign/{campaign}/flight?");
+        let make = || {
+            let mut body = self.flight_fields(buy, campaign, line)?;
+            body.insert("IsDeleted".into(), false.into());
+            body.insert("NoEndDate".into(), false.into());
+            let site_zones: Vec<Value> = self.settings.products.get(&line.product_id).map_or_else(Vec::new, |m| {
                 m.site_zones
                     .iter()
                     .map(|(site, zone)| json!({"SiteId": site, "ZoneId": zone, "IsExcluded": false}))
                     .collect()
-            })
-            .unwrap_or_default();
-        if !site_zones.is_empty() {
-            body.insert("SiteZoneTargeting".into(), site_zones.into());
-        }
-        self.create("/v1/flight", &Value::Object(body), &line.package_id).await
+            });
+            if !site_zones.is_empty() {
+                body.insert("SiteZoneTargeting".into(), site_zones.into());
+            }
+            Ok(Value::Object(body))
+        };
+        self.find_or_create(&list, ("Name", &name), "/v1/flight", make, &line.package_id).await
     }
 
     /// The flight fields this seller owns: name, dates, goal, rate, budget caps, priority, state.
@@ -233,30 +219,35 @@ impl Kevel {
         Ok(fields)
     }
 
-    /// Walks a paged list (`page`, `pageSize`, `totalPages`, `items`) for the first item `matches`
-    /// accepts; its `Id`. In dry-run nothing is found.
-    async fn find(&self, path: &str, matches: impl Fn(&Value) -> bool) -> Result<Option<i64>, AdServerError> {
+    /// Find-or-create: the `Id` of the first item of the paged list at `list` (`page`,
+    /// `pageSize`, `totalPages`, `items`) whose `field` is `value`; else of the object `make`
+    /// describes, POSTed to `path`. In dry-run nothing is found, and the new id is derived from
+    /// `ours`.
+    async fn find_or_create(
+        &self,
+        list: &str,
+        (field, value): (&str, &str),
+        path: &str,
+        make: impl FnOnce() -> Result<Value, AdServerError>,
+        ours: &str,
+    ) -> Result<i64, AdServerError> {
         let mut page = 1;
         loop {
-            let listed = self.api.call(Method::GET, &format!("{path}page={page}&pageSize=500"), None).await?;
+            let listed = self.api.call(Method::GET, &format!("{list}page={page}&pageSize=500"), None).await?;
             if self.api.dry_run() {
-                return Ok(None);
+                break;
             }
-            let items = listed.get("items").and_then(Value::as_array).ok_or_else(|| malformed(path, "no items"))?;
-            if let Some(item) = items.iter().find(|item| matches(item)) {
-                return id_of(item, path).map(Some);
+            let items = listed.get("items").and_then(Value::as_array).ok_or_else(|| malformed(list, "no items"))?;
+            if let Some(item) = items.iter().find(|item| item.get(field).and_then(Value::as_str) == Some(value)) {
+                return id_of(item, list);
             }
             let pages = listed.get("totalPages").and_then(Value::as_i64).unwrap_or(1);
             if page >= pages || items.is_empty() {
-                return Ok(None);
+                break;
             }
             page += 1;
         }
-    }
-
-    /// POSTs a new object; its `Id` (in dry-run one derived from `ours`).
-    async fn create(&self, path: &str, body: &Value, ours: &str) -> Result<i64, AdServerError> {
-        let made = self.api.call(Method::POST, path, Some(body)).await?;
+        let made = self.api.call(Method::POST, path, Some(&make()?)).await?;
         if self.api.dry_run() {
             return Ok(simulated_id(ours));
         }

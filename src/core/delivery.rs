@@ -61,6 +61,22 @@ pub struct PackageLine {
     pub booked: Option<BookedIds>,
 }
 
+/// The buy's booking when the ad server reports by booked ids (see
+/// [`AdServer::reports_by_booked_ids`]); none to read otherwise.
+///
+/// # Errors
+/// Storage.
+pub async fn booking_for_delivery<S: Store>(
+    store: &S,
+    ad_server: &dyn AdServer,
+    buy: &MediaBuy,
+) -> Result<Option<super::booking::Booking>, Error> {
+    if !ad_server.reports_by_booked_ids() {
+        return Ok(None);
+    }
+    Ok(store.booking(&buy.tenant_id, &buy.media_buy_id).await?.map(|record| record.booking))
+}
+
 /// The ad server's ids of one booked package (from its booking), for adapters that report by
 /// them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -342,10 +358,7 @@ pub async fn report_buys<S: Store>(
     let mut reports = Vec::with_capacity(buys.len());
     for buy in buys {
         let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
-        let booking = match ad_server.reports_by_booked_ids() {
-            true => store.booking(&tenant.tenant_id, &buy.media_buy_id).await?,
-            false => None,
-        };
+        let booking = booking_for_delivery(store, ad_server, &buy).await?;
         let mut packages = Vec::with_capacity(buy.packages.len());
         for package in &buy.packages {
             let channel = catalog.product(&package.product_id).and_then(|p| p.channels.first().copied());
@@ -355,7 +368,7 @@ pub async fn report_buys<S: Store>(
                 channel,
                 live: live_intervals(&buy, package, &history),
                 ended: buy.status.is_terminal(),
-                booked: BookedIds::of(booking.as_ref().map(|b| &b.booking), &package.package_id),
+                booked: BookedIds::of(booking.as_ref(), &package.package_id),
             };
             packages.push(report_package(ad_server, &line, period_start, period_end, now).await?);
         }

@@ -261,8 +261,8 @@ fn order_by_preference(candidates: &mut [&Product], preferred: &[DeliveryType]) 
 }
 
 /// Applies refinements in order. Product-scope entries act on the candidate set; request-scope
-/// asks re-rank it like a brief; proposal-scope entries get a placeholder outcome that
-/// `core::proposals` replaces.
+/// asks re-rank it like a brief; proposal-scope entries get the outcome an anonymous caller
+/// sees, which `core::proposals` replaces for a buyer.
 async fn refine<'a>(
     ranker: &dyn Ranker,
     catalog: &'a Catalog,
@@ -329,7 +329,7 @@ async fn refine<'a>(
             Refinement::Proposal { proposal_id, .. } => RefinementOutcome {
                 scope: RefinementScope::Proposal(proposal_id.clone()),
                 status: RefinementStatus::Unable,
-                notes: "Proposals belong to a buyer.".to_owned(),
+                notes: "Proposals belong to a buyer: authenticate to refine one.".to_owned(),
             },
         };
         outcomes.push(outcome);

@@ -530,6 +530,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         proposal_id: &str,
     ) -> impl Future<Output = Result<Option<Proposal>, StoreError>> + Send;
 
+    /// Those of `proposal_ids` the buyer has, in one read (in no particular order).
+    fn proposals(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+        proposal_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Proposal>, StoreError>> + Send;
+
     /// Keeps (replaces) a product seeded before it has a pricing option.
     fn save_pending_product(
         &self,

@@ -105,23 +105,21 @@ pub async fn get_products<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<(ProductAnswer, Vec<Proposal>), Error> {
     let mut answer = discovery::find_products(catalog, ranker, query).await?;
-    let Some(principal) = principal else {
-        if let (BuyingMode::Refine(refinements), Some(outcomes)) = (&query.mode, answer.refinements.as_mut()) {
-            for (refinement, outcome) in refinements.iter().zip(outcomes.iter_mut()) {
-                if let Refinement::Proposal { .. } = refinement {
-                    outcome.notes = "Proposals belong to a buyer: authenticate to refine one.".to_owned();
-                }
-            }
-        }
-        return Ok((answer, vec![]));
-    };
+    let Some(principal) = principal else { return Ok((answer, vec![])) };
     let owner = Owner { tenant_id: &tenant.tenant_id, principal_id: &principal.principal_id };
     match &query.mode {
         BuyingMode::Wholesale => Ok((answer, vec![])),
         BuyingMode::Brief(brief) => {
             let mut proposals = plan(brief, &answer.products.items, catalog, &query.filters, &owner, now);
+            // One read for the plans' own ids; only an id a live commitment holds costs more.
+            let wanted: Vec<String> = proposals.iter().map(|p| p.proposal_id.clone()).collect();
+            let mut held = store.proposals(owner.tenant_id, owner.principal_id, &wanted).await?;
             for proposal in &mut proposals {
-                let (id, stored) = free_id(store, &owner, &proposal.proposal_id, now).await?;
+                let mine = held.iter().position(|p| p.proposal_id == proposal.proposal_id).map(|i| held.swap_remove(i));
+                let (id, stored) = match reusable(mine, now) {
+                    Some(stored) => (proposal.proposal_id.clone(), stored),
+                    None => free_id(store, &owner, &proposal.proposal_id, now).await?,
+                };
                 proposal.proposal_id = id;
                 // The same brief again gets the same drafts back, unwritten while they stand for
                 // more than half their time.
@@ -178,24 +176,30 @@ struct Owner<'a> {
     principal_id: &'a str,
 }
 
-/// `wanted`, or `wanted_2`, `wanted_3`... : the first id that is not a live committed or bought
-/// proposal of the buyer (a draft of the same name is replaced: it is the same plan, newer),
-/// with the draft stored under it if any.
+/// Whether a plan may take the id of `stored` (the buyer's proposal under it, if any): yes when
+/// there is none, when it is a draft (the same plan, newer: it is replaced; returned to compare)
+/// or when it lapsed unbought; no when a live commitment or a buy holds it.
+fn reusable(stored: Option<Proposal>, now: DateTime<Utc>) -> Option<Option<Proposal>> {
+    match stored {
+        None => Some(None),
+        Some(old) if old.media_buy_id.is_none() && old.status == ProposalStatus::Draft => Some(Some(old)),
+        Some(old) if old.media_buy_id.is_none() && old.expires_at <= now => Some(None),
+        Some(_) => None,
+    }
+}
+
+/// `wanted_2`, `wanted_3`... : the first id after `wanted` (which is held) that a new plan may
+/// take (see [`reusable`]), with the draft stored under it if any.
 async fn free_id<S: Store>(
     store: &S,
     owner: &Owner<'_>,
     wanted: &str,
     now: DateTime<Utc>,
 ) -> Result<(String, Option<Proposal>), Error> {
-    for n in 1..100 {
-        let id = if n == 1 { wanted.to_owned() } else { format!("{wanted}_{n}") };
-        match store.proposal(owner.tenant_id, owner.principal_id, &id).await? {
-            None => return Ok((id, None)),
-            Some(old) if old.media_buy_id.is_none() && old.status == ProposalStatus::Draft => {
-                return Ok((id, Some(old)));
-            }
-            Some(old) if old.media_buy_id.is_none() && old.expires_at <= now => return Ok((id, None)),
-            Some(_) => {}
+    for n in 2..100 {
+        let id = format!("{wanted}_{n}");
+        if let Some(stored) = reusable(store.proposal(owner.tenant_id, owner.principal_id, &id).await?, now) {
+            return Ok((id, stored));
         }
     }
     Ok((format!("{wanted}_{}", uuid::Uuid::new_v4().simple()), None))

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::approval::Wire;
 use super::catalog::Catalog;
-use super::delivery::{AdServer, BookedIds, PackageLine, live_intervals};
+use super::delivery::{AdServer, BookedIds, PackageLine, booking_for_delivery, live_intervals};
 use super::error::Error;
 use super::media_buy::{Cancellation, Event, MediaBuy, MediaBuyStatus, Party, transition};
 use super::notify::{self, TaskEvent};
@@ -90,10 +90,7 @@ async fn spent_out<S: Store>(
         return Ok(false);
     }
     let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
-    let booking = match ad_server.reports_by_booked_ids() {
-        true => store.booking(&buy.tenant_id, &buy.media_buy_id).await?,
-        false => None,
-    };
+    let booking = booking_for_delivery(store, ad_server, buy).await?;
     for package in live {
         let line = PackageLine {
             media_buy_id: buy.media_buy_id.clone(),
@@ -101,7 +98,7 @@ async fn spent_out<S: Store>(
             channel: catalog.product(&package.product_id).and_then(|p| p.channels.first().copied()),
             live: live_intervals(buy, package, &history),
             ended: false,
-            booked: BookedIds::of(booking.as_ref().map(|b| &b.booking), &package.package_id),
+            booked: BookedIds::of(booking.as_ref(), &package.package_id),
         };
         let delivered =
             ad_server.delivered(&line, &[now]).await.map_err(|e| Error::AdServerUnavailable(e.to_string()))?;

@@ -937,6 +937,15 @@ impl Store for Db {
         proposals::get(self, tenant_id, principal_id, proposal_id).await
     }
 
+    async fn proposals(
+        &self,
+        tenant_id: &str,
+        principal_id: &str,
+        proposal_ids: &[String],
+    ) -> Result<Vec<Proposal>, StoreError> {
+        proposals::get_many(self, tenant_id, principal_id, proposal_ids).await
+    }
+
     async fn seed_fixture(
         &self,
         tenant_id: &str,

@@ -38,22 +38,35 @@ pub(super) async fn get(
     principal_id: &str,
     proposal_id: &str,
 ) -> Result<Option<Proposal>, StoreError> {
-    let row: Option<(String, Option<String>)> = on_pool!(db, |pool| {
-        sqlx::query_as(
-            "select document, media_buy_id from proposals
-             where tenant_id = $1 and principal_id = $2 and proposal_id = $3",
-        )
-        .bind(tenant_id)
-        .bind(principal_id)
-        .bind(proposal_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(backend)
+    Ok(get_many(db, tenant_id, principal_id, &[proposal_id.to_owned()]).await?.pop())
+}
+
+pub(super) async fn get_many(
+    db: &Db,
+    tenant_id: &str,
+    principal_id: &str,
+    proposal_ids: &[String],
+) -> Result<Vec<Proposal>, StoreError> {
+    if proposal_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, Option<String>)> = on_pool!(db, |pool| {
+        let mut query = sqlx::QueryBuilder::new("select document, media_buy_id from proposals where tenant_id = ");
+        query.push_bind(tenant_id).push(" and principal_id = ").push_bind(principal_id).push(" and proposal_id in (");
+        let mut ids = query.separated(", ");
+        for id in proposal_ids {
+            ids.push_bind(id);
+        }
+        query.push(")");
+        query.build_query_as().fetch_all(pool).await.map_err(backend)
     })?;
-    let Some((document, media_buy_id)) = row else { return Ok(None) };
-    let mut proposal: Proposal = serde_json::from_str(&document).map_err(corrupt)?;
-    proposal.media_buy_id = media_buy_id;
-    Ok(Some(proposal))
+    rows.into_iter()
+        .map(|(document, media_buy_id)| {
+            let mut proposal: Proposal = serde_json::from_str(&document).map_err(corrupt)?;
+            proposal.media_buy_id = media_buy_id;
+            Ok(proposal)
+        })
+        .collect()
 }
 
 /// Inside transaction `$tx`: records that `$accepted` (a `ProposalAcceptance`) was bought,

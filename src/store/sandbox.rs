@@ -165,30 +165,32 @@ pub(super) async fn simulated_delivery(
     tenant_id: &str,
     media_buy_ids: &[String],
 ) -> Result<Vec<SimulatedDelivery>, StoreError> {
-    let mut found = Vec::new();
-    for media_buy_id in media_buy_ids {
-        let row: Option<DeliveryRow> = on_pool!(db, |pool| {
-            sqlx::query_as(
-                "select tenant_id, media_buy_id, impressions, clicks, conversions, spend, recorded_at
-                 from sandbox_delivery where tenant_id = $1 and media_buy_id = $2",
-            )
-            .bind(tenant_id)
-            .bind(media_buy_id)
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?
-        });
-        if let Some((tenant_id, media_buy_id, impressions, clicks, conversions, spend, recorded_at)) = row {
-            found.push(SimulatedDelivery {
-                tenant_id,
-                media_buy_id,
-                impressions,
-                clicks,
-                conversions,
-                spend,
-                recorded_at,
-            });
-        }
+    if media_buy_ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(found)
+    let rows: Vec<DeliveryRow> = on_pool!(db, |pool| {
+        let mut query = sqlx::QueryBuilder::new(
+            "select tenant_id, media_buy_id, impressions, clicks, conversions, spend, recorded_at
+             from sandbox_delivery where tenant_id = ",
+        );
+        query.push_bind(tenant_id).push(" and media_buy_id in (");
+        let mut ids = query.separated(", ");
+        for id in media_buy_ids {
+            ids.push_bind(id);
+        }
+        query.push(")");
+        query.build_query_as().fetch_all(pool).await.map_err(backend)?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(tenant_id, media_buy_id, impressions, clicks, conversions, spend, recorded_at)| SimulatedDelivery {
+            tenant_id,
+            media_buy_id,
+            impressions,
+            clicks,
+            conversions,
+            spend,
+            recorded_at,
+        })
+        .collect())
 }
