@@ -36,12 +36,12 @@ pub struct Cli {
     /// (default) or false for a pure AdCP 3.0 tools/list.
     #[arg(long, global = true, env = "SALES_AGENT_SEED_TOOLS")]
     pub seed_tools: Option<bool>,
-    /// Book every tenant's buys in this ad server: mock or kevel (else each tenant's
+    /// Book every tenant's buys in this ad server: mock, gam, kevel or triton (else each tenant's
     /// `[tenants.ad_server] adapter`, default mock).
     #[arg(long, global = true, env = "SALES_AGENT_ADAPTER")]
     pub adapter: Option<String>,
     /// Dry-run every tenant's ad server: print the platform calls that would be made, send
-    /// nothing, answer with simulated ids. `AdCP_DRY_RUN=true sales-agent serve --adapter kevel`
+    /// nothing, answer with simulated ids. `AdCP_DRY_RUN=true sales-agent serve --adapter gam`
     /// needs no credentials.
     #[arg(long, global = true, env = "AdCP_DRY_RUN")]
     pub dry_run: Option<bool>,

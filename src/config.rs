@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::adapters::gam::{self, GamProduct, GamSettings};
+use crate::adapters::google_auth::ServiceAccount;
 use crate::adapters::http::RateLimitRetry;
 use crate::adapters::kevel::{KevelProduct, KevelSettings};
+use crate::adapters::triton::{self, TritonPaths, TritonProduct, TritonSettings};
 use crate::core::approval::{ApprovalPolicy, BuyApproval};
 use crate::core::catalog::Catalog;
 use crate::core::creative::ReviewPolicy;
@@ -86,7 +89,7 @@ pub struct TenantSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdServerSection {
-    /// `mock` (default: an in-process ad server) or `kevel`.
+    /// `mock` (default: an in-process ad server), `gam`, `kevel` or `triton` (experimental).
     #[serde(default)]
     pub adapter: AdapterKind,
     /// Print the platform calls that would be made (`[dry-run] Would call: ...`), send nothing,
@@ -94,6 +97,8 @@ pub struct AdServerSection {
     #[serde(default)]
     pub dry_run: bool,
     pub kevel: Option<KevelSection>,
+    pub gam: Option<GamSection>,
+    pub triton: Option<TritonSection>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -102,6 +107,8 @@ pub enum AdapterKind {
     #[default]
     Mock,
     Kevel,
+    Gam,
+    Triton,
 }
 
 impl AdapterKind {
@@ -109,8 +116,9 @@ impl AdapterKind {
         match text.trim().to_ascii_lowercase().as_str() {
             "mock" => Ok(AdapterKind::Mock),
             "kevel" => Ok(AdapterKind::Kevel),
-            "gam" | "triton" => bail!("adapter {text:?} is not available yet; use mock or kevel"),
-            other => bail!("unknown adapter {other:?}; use mock or kevel"),
+            "gam" => Ok(AdapterKind::Gam),
+            "triton" => Ok(AdapterKind::Triton),
+            other => bail!("unknown adapter {other:?}; use mock, gam, kevel or triton"),
         }
     }
 }
@@ -147,11 +155,106 @@ pub struct KevelSiteZone {
     pub zone_id: Option<i64>,
 }
 
+/// `[tenants.ad_server.gam]`: the network, the service account, and how products map to
+/// inventory and line items.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GamSection {
+    pub network_code: Option<String>,
+    /// The service account's JSON key: read from this file (relative to the configuration
+    /// file) or this environment variable. Its `token_uri` is where tokens are asked for.
+    pub service_account_key_file: Option<String>,
+    pub service_account_key_env: Option<String>,
+    /// SOAP version, default `v202608`.
+    pub api_version: Option<String>,
+    /// Default `https://ads.google.com`.
+    pub base_url: Option<String>,
+    pub application_name: Option<String>,
+    /// The orders' trafficker; default the service account's own user.
+    pub trafficker_id: Option<i64>,
+    /// The network's time zone (IANA), default `America/New_York`.
+    pub time_zone: Option<String>,
+    /// Ad units of products not mapped below.
+    #[serde(default)]
+    pub default_ad_unit_ids: Vec<String>,
+    #[serde(default)]
+    pub products: HashMap<String, GamProductSection>,
+    /// GAM location ids for geo codes beyond countries, e.g. `"US-NY" = 21167`.
+    #[serde(default)]
+    pub locations: HashMap<String, i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GamProductSection {
+    #[serde(default)]
+    pub ad_unit_ids: Vec<String>,
+    pub include_descendants: Option<bool>,
+    #[serde(default)]
+    pub placement_ids: Vec<i64>,
+    pub line_item_type: Option<String>,
+    pub priority: Option<i64>,
+    /// Creative sizes, `"300x250"`; default the formats' sizes.
+    #[serde(default)]
+    pub sizes: Vec<String>,
+}
+
+/// `[tenants.ad_server.triton]` (experimental): TAP's URLs and paths, the Login API's
+/// credentials, the products' stations.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TritonSection {
+    /// Default `https://mbapi.tritondigital.com`.
+    pub base_url: Option<String>,
+    /// Default `https://login.tritondigital.com/oauth2/token`.
+    pub login_url: Option<String>,
+    pub username: Option<String>,
+    /// The password: from this environment variable or this file; never logged.
+    pub password_env: Option<String>,
+    pub password_file: Option<String>,
+    #[serde(default)]
+    pub paths: TritonPathsSection,
+    #[serde(default)]
+    pub products: HashMap<String, TritonProductSection>,
+}
+
+/// Path templates of TAP's API, for when Triton's differ from the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TritonPathsSection {
+    pub advertisers: Option<String>,
+    pub advertiser_campaigns: Option<String>,
+    pub campaign: Option<String>,
+    pub campaign_flights: Option<String>,
+    pub flight: Option<String>,
+    pub flight_metrics: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TritonProductSection {
+    #[serde(default)]
+    pub station_ids: Vec<String>,
+}
+
 /// The ad server a tenant runs on, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AdServerConfig {
     Mock,
     Kevel(KevelSettings),
+    Gam(Box<GamSettings>),
+    Triton(TritonSettings),
+}
+
+impl AdServerConfig {
+    pub fn dry_run(&self) -> bool {
+        match self {
+            AdServerConfig::Mock => false,
+            AdServerConfig::Kevel(settings) => settings.dry_run,
+            AdServerConfig::Gam(settings) => settings.dry_run,
+            AdServerConfig::Triton(settings) => settings.dry_run,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -479,17 +582,13 @@ fn ad_server_config(id: &str, section: AdServerSection, base: Option<&Path>) -> 
         AdapterKind::Mock => Ok(AdServerConfig::Mock),
         AdapterKind::Kevel => {
             let kevel = section.kevel.unwrap_or_default();
-            let api_key = match (&kevel.api_key_env, &kevel.api_key_file) {
-                (Some(_), Some(_)) => bail!("tenant {id}: ad_server.kevel takes api_key_env or api_key_file, not both"),
-                (Some(var), None) => std::env::var(var).ok().filter(|k| !k.trim().is_empty()),
-                (None, Some(file)) => {
-                    let path = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
-                    let key = std::fs::read_to_string(&path)
-                        .with_context(|| format!("tenant {id}: reading the Kevel API key file {}", path.display()))?;
-                    Some(key.trim().to_owned())
-                }
-                (None, None) => None,
-            };
+            let api_key = secret(
+                id,
+                "ad_server.kevel.api_key",
+                kevel.api_key_env.as_deref(),
+                kevel.api_key_file.as_deref(),
+                base,
+            )?;
             let api_key = match (api_key, section.dry_run) {
                 (Some(key), _) => key,
                 (None, true) => "dry-run".to_owned(),
@@ -498,10 +597,11 @@ fn ad_server_config(id: &str, section: AdServerSection, base: Option<&Path>) -> 
                      without one only a dry-run (AdCP_DRY_RUN=true) can run"
                 ),
             };
-            let base_url = kevel.base_url.unwrap_or_else(|| crate::adapters::kevel::DEFAULT_BASE_URL.to_owned());
-            if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-                bail!("tenant {id}: ad_server.kevel.base_url {base_url:?} is not an http(s) URL");
-            }
+            let base_url = http_url(
+                id,
+                "ad_server.kevel.base_url",
+                kevel.base_url.unwrap_or_else(|| crate::adapters::kevel::DEFAULT_BASE_URL.to_owned()),
+            )?;
             let products = kevel
                 .products
                 .into_iter()
@@ -520,7 +620,195 @@ fn ad_server_config(id: &str, section: AdServerSection, base: Option<&Path>) -> 
                 report_wait: std::time::Duration::from_secs(60),
             }))
         }
+        AdapterKind::Gam => gam_config(id, section.gam.unwrap_or_default(), section.dry_run, base),
+        AdapterKind::Triton => triton_config(id, section.triton.unwrap_or_default(), section.dry_run, base),
     }
+}
+
+fn http_url(id: &str, what: &str, url: String) -> anyhow::Result<String> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(url)
+    } else {
+        bail!("tenant {id}: {what} {url:?} is not an http(s) URL")
+    }
+}
+
+fn triton_config(
+    id: &str,
+    triton: TritonSection,
+    dry_run: bool,
+    base: Option<&Path>,
+) -> anyhow::Result<AdServerConfig> {
+    let password = secret(
+        id,
+        "ad_server.triton's password",
+        triton.password_env.as_deref(),
+        triton.password_file.as_deref(),
+        base,
+    )?;
+    let (username, password) = match (triton.username, password, dry_run) {
+        (Some(user), Some(password), _) if !user.trim().is_empty() => (user, password),
+        (_, _, true) => ("dry-run".to_owned(), "dry-run".to_owned()),
+        _ => bail!(
+            "tenant {id}: the triton adapter needs Login API credentials (ad_server.triton.username and \
+             password_env or password_file); without them only a dry-run (AdCP_DRY_RUN=true) can run"
+        ),
+    };
+    let defaults = TritonPaths::default();
+    let paths = triton.paths;
+    let path = |given: Option<String>, default: String, what: &str| -> anyhow::Result<String> {
+        let path = given.unwrap_or(default);
+        if !path.starts_with('/') {
+            bail!("tenant {id}: ad_server.triton.paths.{what} {path:?} must start with /");
+        }
+        Ok(path)
+    };
+    Ok(AdServerConfig::Triton(TritonSettings {
+        base_url: http_url(
+            id,
+            "ad_server.triton.base_url",
+            triton.base_url.unwrap_or_else(|| triton::DEFAULT_BASE_URL.to_owned()),
+        )?,
+        login_url: http_url(
+            id,
+            "ad_server.triton.login_url",
+            triton.login_url.unwrap_or_else(|| triton::DEFAULT_LOGIN_URL.to_owned()),
+        )?,
+        username,
+        password,
+        paths: TritonPaths {
+            advertisers: path(paths.advertisers, defaults.advertisers, "advertisers")?,
+            advertiser_campaigns: path(
+                paths.advertiser_campaigns,
+                defaults.advertiser_campaigns,
+                "advertiser_campaigns",
+            )?,
+            campaign: path(paths.campaign, defaults.campaign, "campaign")?,
+            campaign_flights: path(paths.campaign_flights, defaults.campaign_flights, "campaign_flights")?,
+            flight: path(paths.flight, defaults.flight, "flight")?,
+            flight_metrics: path(paths.flight_metrics, defaults.flight_metrics, "flight_metrics")?,
+        },
+        products: triton
+            .products
+            .into_iter()
+            .map(|(product_id, p)| (product_id, TritonProduct { station_ids: p.station_ids }))
+            .collect(),
+        dry_run,
+        retry: RateLimitRetry::default(),
+    }))
+}
+
+/// A credential from an environment variable or a file (relative to the configuration file),
+/// trimmed; `None` when neither is set or the variable is empty.
+fn secret(
+    id: &str,
+    what: &str,
+    env: Option<&str>,
+    file: Option<&str>,
+    base: Option<&Path>,
+) -> anyhow::Result<Option<String>> {
+    match (env, file) {
+        (Some(_), Some(_)) => bail!("tenant {id}: {what} is read from an environment variable or a file, not both"),
+        (Some(var), None) => Ok(std::env::var(var).ok().filter(|k| !k.trim().is_empty()).map(|k| k.trim().to_owned())),
+        (None, Some(file)) => {
+            let path = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("tenant {id}: reading {what} from {}", path.display()))?;
+            Ok(Some(text.trim().to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn gam_config(id: &str, gam: GamSection, dry_run: bool, base: Option<&Path>) -> anyhow::Result<AdServerConfig> {
+    let key = secret(
+        id,
+        "ad_server.gam's service account key",
+        gam.service_account_key_env.as_deref(),
+        gam.service_account_key_file.as_deref(),
+        base,
+    )?;
+    let service_account = match (key, dry_run) {
+        (Some(text), _) => Some(
+            ServiceAccount::from_json(&text)
+                .map_err(|e| anyhow::anyhow!("tenant {id}: ad_server.gam's service account key: {e}"))?,
+        ),
+        (None, true) => None,
+        (None, false) => bail!(
+            "tenant {id}: the gam adapter needs a service account key (ad_server.gam.service_account_key_file or \
+             service_account_key_env); without one only a dry-run (AdCP_DRY_RUN=true) can run"
+        ),
+    };
+    let network_code = match (gam.network_code, dry_run) {
+        (Some(code), _) if !code.is_empty() && code.chars().all(|c| c.is_ascii_digit()) => code,
+        (Some(code), _) => bail!("tenant {id}: ad_server.gam.network_code {code:?} is not a GAM network code (digits)"),
+        (None, true) => "0".to_owned(),
+        (None, false) => bail!("tenant {id}: the gam adapter needs ad_server.gam.network_code"),
+    };
+    let api_version = gam.api_version.unwrap_or_else(|| gam::DEFAULT_VERSION.to_owned());
+    if !(api_version.len() == 7 && api_version.starts_with('v') && api_version[1..].chars().all(|c| c.is_ascii_digit()))
+    {
+        bail!(
+            "tenant {id}: ad_server.gam.api_version {api_version:?} is not a version like {:?}",
+            gam::DEFAULT_VERSION
+        );
+    }
+    let base_url =
+        http_url(id, "ad_server.gam.base_url", gam.base_url.unwrap_or_else(|| gam::DEFAULT_BASE_URL.to_owned()))?;
+    let zone = gam.time_zone.unwrap_or_else(|| gam::DEFAULT_TIME_ZONE.to_owned());
+    let time_zone: chrono_tz::Tz = zone
+        .parse()
+        .map_err(|_| anyhow::anyhow!("tenant {id}: ad_server.gam.time_zone {zone:?} is not an IANA time zone"))?;
+    let mut products = HashMap::new();
+    for (product_id, p) in gam.products {
+        let at = format!("tenant {id}: ad_server.gam.products.{product_id:?}");
+        if let Some(kind) = &p.line_item_type
+            && !gam::LINE_ITEM_TYPES.contains(&kind.as_str())
+        {
+            bail!("{at}.line_item_type {kind:?} is not one of {:?}", gam::LINE_ITEM_TYPES);
+        }
+        if let Some(priority) = p.priority
+            && !(1..=16).contains(&priority)
+        {
+            bail!("{at}.priority {priority} is not between 1 and 16");
+        }
+        let sizes = p
+            .sizes
+            .iter()
+            .map(|size| {
+                size.split_once('x')
+                    .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
+                    .filter(|(w, h)| *w > 0 && *h > 0)
+                    .ok_or_else(|| anyhow::anyhow!("{at}.sizes: {size:?} is not WIDTHxHEIGHT"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        products.insert(
+            product_id,
+            GamProduct {
+                ad_unit_ids: p.ad_unit_ids,
+                include_descendants: p.include_descendants.unwrap_or(true),
+                placement_ids: p.placement_ids,
+                line_item_type: p.line_item_type,
+                priority: p.priority,
+                sizes,
+            },
+        );
+    }
+    Ok(AdServerConfig::Gam(Box::new(GamSettings {
+        base_url,
+        api_version,
+        network_code,
+        application_name: gam.application_name.unwrap_or_else(|| "adcp-sales-agent".to_owned()),
+        service_account,
+        trafficker_id: gam.trafficker_id,
+        time_zone,
+        default_ad_unit_ids: gam.default_ad_unit_ids,
+        products,
+        locations: gam.locations,
+        dry_run,
+        retry: RateLimitRetry::default(),
+        report_wait: std::time::Duration::from_secs(120),
+    })))
 }
 
 fn approval_policy(

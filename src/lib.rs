@@ -20,8 +20,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::Rehearsal;
+use crate::adapters::gam::Gam;
 use crate::adapters::kevel::Kevel;
 use crate::adapters::mock::MockAdServer;
+use crate::adapters::triton::Triton;
 use crate::adapters::webhook::{HttpSender, WebhookKey};
 use crate::app::{AdServers, App, RehearsalFactory};
 use crate::config::{AdServerConfig, Config};
@@ -57,7 +59,7 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: Ca
 ///
 /// # Errors
 /// An adapter that cannot be set up.
-pub fn ad_servers(config: &Config) -> anyhow::Result<AdServers> {
+pub fn ad_servers(config: &Config, clock: &Arc<dyn Clock>) -> anyhow::Result<AdServers> {
     let mock: Arc<dyn AdServer> = Arc::new(MockAdServer::new());
     let mut servers = AdServers::single(mock);
     for tenant in &config.tenants {
@@ -68,11 +70,21 @@ pub fn ad_servers(config: &Config) -> anyhow::Result<AdServers> {
                 let twin = kevel.clone();
                 (kevel, Arc::new(move || Rehearsal::kevel(&twin)))
             }
+            AdServerConfig::Gam(settings) => {
+                let gam = Arc::new(Gam::new(settings.as_ref().clone(), clock.clone())?);
+                let twin = gam.clone();
+                (gam, Arc::new(move || Rehearsal::gam(&twin)))
+            }
+            AdServerConfig::Triton(settings) => {
+                let triton = Arc::new(Triton::new(settings.clone(), clock.clone())?);
+                let twin = triton.clone();
+                (triton, Arc::new(move || Rehearsal::triton(&twin)))
+            }
         };
         tracing::info!(
             tenant = %tenant.tenant.tenant_id,
             adapter = server.name(),
-            dry_run = matches!(&tenant.ad_server, AdServerConfig::Kevel(s) if s.dry_run),
+            dry_run = tenant.ad_server.dry_run(),
             "ad server"
         );
         servers.tenants.insert(tenant.tenant.tenant_id.clone(), (server, rehearse));
@@ -103,7 +115,7 @@ pub async fn run_with_clock(
     let fresh = WebhookKey::generate();
     let (kid, private) = db.signing_key(fresh.kid(), &fresh.private_text(), clock.now()).await?;
     let webhook_key = WebhookKey::from_stored(&kid, &private)?;
-    let ad_servers = ad_servers(&config)?;
+    let ad_servers = ad_servers(&config, &clock)?;
     let app = App::new(db.clone(), config, clock, Arc::new(KeywordRanker), ad_servers, webhook_key.clone());
     let sender = Arc::new(HttpSender::new(webhook_key));
     let scheduler = tokio::spawn(worker::run_scheduler(app.clone(), SCHEDULER_INTERVAL, shutdown.child_token()));

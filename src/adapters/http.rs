@@ -1,8 +1,11 @@
 //! The JSON-over-HTTP client the REST ad-server adapters share (Kevel, Triton): one base URL and
-//! its auth headers, rate limits (429) retried in the call with backoff, every other failure
-//! classified for the booking outbox (transient: network, 5xx, malformed answers; permanent:
-//! refusals, failed authentication), and dry-run: the call is printed, not sent.
+//! its auth (static headers, or a bearer token from a [`TokenSource`], fetched again once when
+//! the platform answers 401), rate limits (429) retried in the call with backoff, every other
+//! failure classified for the booking outbox (transient: network, 5xx, malformed answers;
+//! permanent: refusals, failed authentication), and dry-run: the call is printed, not sent.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +33,14 @@ impl Default for RateLimitRetry {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Where bearer tokens come from (a platform's login).
+pub trait TokenSource: Send + Sync {
+    /// A valid access token.
+    fn token(&self) -> Pin<Box<dyn Future<Output = Result<String, AdServerError>> + Send + '_>>;
+    /// Drops the cached token (the API refused it).
+    fn invalidate(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
 /// Where a dry-run also writes the calls it would make (`METHOD URL payload`), for a request
 /// that asks to see them.
 pub type Recorder = Arc<Mutex<Vec<String>>>;
@@ -41,6 +52,7 @@ pub struct JsonApi {
     base_url: String,
     headers: Vec<(&'static str, String)>,
     client: reqwest::Client,
+    tokens: Option<Arc<dyn TokenSource>>,
     dry_run: bool,
     retry: RateLimitRetry,
     recorder: Option<Recorder>,
@@ -74,7 +86,16 @@ impl JsonApi {
             .build()
             .map_err(|e| AdServerError::Permanent(format!("{platform}: HTTP client: {e}")))?;
         let base_url = base_url.trim_end_matches('/').to_owned();
-        Ok(JsonApi { platform, base_url, headers, client, dry_run, retry, recorder: None })
+        Ok(JsonApi { platform, base_url, headers, client, tokens: None, dry_run, retry, recorder: None })
+    }
+
+    /// The same API, authenticated by bearer tokens from `tokens`.
+    pub fn with_tokens(self, tokens: Arc<dyn TokenSource>) -> JsonApi {
+        JsonApi { tokens: Some(tokens), ..self }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// The same API in dry-run, writing the calls it would make to `recorder` too.
@@ -112,11 +133,15 @@ impl JsonApi {
             return Ok(Value::Null);
         }
         let mut attempt = 0;
+        let mut refreshed = false;
         loop {
             attempt += 1;
             let mut request = self.client.request(method.clone(), &url);
             for (name, value) in &self.headers {
                 request = request.header(*name, value);
+            }
+            if let Some(tokens) = &self.tokens {
+                request = request.bearer_auth(tokens.token().await?);
             }
             if let Some(body) = body {
                 request = request.json(body);
@@ -125,6 +150,15 @@ impl JsonApi {
                 AdServerError::Retryable(format!("{}: {method} {path}: {}", self.platform, e.without_url()))
             })?;
             let status = response.status();
+            if status == StatusCode::UNAUTHORIZED
+                && !refreshed
+                && let Some(tokens) = &self.tokens
+            {
+                // A token revoked or expired early: one fresh token, then the answer stands.
+                tokens.invalidate().await;
+                refreshed = true;
+                continue;
+            }
             if status == StatusCode::TOO_MANY_REQUESTS && attempt < self.retry.attempts {
                 let wait = retry_after(&response).unwrap_or_else(|| self.backoff(attempt));
                 tracing::warn!(platform = self.platform, %method, path, attempt, ?wait, "rate limited; retrying");

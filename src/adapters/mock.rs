@@ -431,6 +431,8 @@ mod tests {
             state,
             daily_budget: None,
             daily_impressions: None,
+            formats: vec![],
+            auction: false,
         }
     }
 

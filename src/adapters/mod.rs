@@ -2,9 +2,13 @@
 //! and buyers' webhook receivers (`core::notify::Sender`). An adapter talks to its peer and
 //! nothing else: it never touches the store and is never called inside a database transaction.
 
+pub mod gam;
+pub mod google_auth;
 pub mod http;
 pub mod kevel;
 pub mod mock;
+pub mod soap;
+pub mod triton;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -33,11 +37,24 @@ impl Rehearsal {
 
     /// A Kevel adapter in dry-run: the HTTP calls, with their payloads.
     pub fn kevel(live: &kevel::Kevel) -> Rehearsal {
+        Rehearsal::recorded(|recorder| Arc::new(live.rehearsal(recorder)))
+    }
+
+    /// A GAM adapter in dry-run: the SOAP calls, with their envelopes.
+    pub fn gam(live: &gam::Gam) -> Rehearsal {
+        Rehearsal::recorded(|recorder| Arc::new(live.rehearsal(recorder)))
+    }
+
+    /// A Triton adapter in dry-run: the HTTP calls, with their payloads.
+    pub fn triton(live: &triton::Triton) -> Rehearsal {
+        Rehearsal::recorded(|recorder| Arc::new(live.rehearsal(recorder)))
+    }
+
+    fn recorded(twin: impl FnOnce(http::Recorder) -> Arc<dyn AdServer>) -> Rehearsal {
         let recorder = http::Recorder::default();
         let calls = recorder.clone();
-        let ad_server = Arc::new(live.rehearsal(recorder));
         Rehearsal {
-            ad_server,
+            ad_server: twin(recorder),
             calls: Box::new(move || calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()),
         }
     }

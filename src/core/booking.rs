@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::approval::Wire;
-use super::catalog::PricingModel;
+use super::catalog::{FormatId, PricingModel};
 use super::error::Error;
 use super::media_buy::{Event, MediaBuy, MediaBuyStatus, Pacing, Package, transition};
 use super::ports::Store;
@@ -70,6 +70,10 @@ pub struct LineSpec {
     /// Daily caps (spend, impressions), when the buyer set them.
     pub daily_budget: Option<f64>,
     pub daily_impressions: Option<f64>,
+    /// The formats the line serves (creative placeholders on ad servers that size them).
+    pub formats: Vec<FormatId>,
+    /// Priced by auction (the buyer bids): a non-guaranteed line.
+    pub auction: bool,
 }
 
 impl LineSpec {
@@ -96,6 +100,8 @@ impl LineSpec {
             state,
             daily_budget: package.daily_budget,
             daily_impressions: package.daily_impressions,
+            formats: package.format_ids.clone(),
+            auction: package.bid_price.is_some(),
         }
     }
 
@@ -217,14 +223,15 @@ pub fn plan_ops(buy: &MediaBuy, booking: &Booking) -> Vec<AdServerOp> {
     ops
 }
 
-/// Applies the operations that would book `buy` from nothing to an ad server that only pretends
-/// (a dry-run adapter): what one request's `X-Dry-Run` shows of the platform calls.
+/// Applies the operations that would take the booking from `from` (nothing, for a new buy) to
+/// what `buy` calls for, on an ad server that only pretends (a dry-run adapter): what one
+/// request's `X-Dry-Run` shows of the platform calls.
 ///
 /// # Errors
 /// As the ad server's `apply`.
-pub async fn rehearse(ad_server: &dyn Booker, buy: &MediaBuy) -> Result<Booking, AdServerError> {
-    let mut booking = Booking::default();
-    for op in plan_ops(buy, &Booking::default()) {
+pub async fn rehearse(ad_server: &dyn Booker, buy: &MediaBuy, from: Booking) -> Result<Booking, AdServerError> {
+    let mut booking = from;
+    for op in plan_ops(buy, &booking) {
         let applied = ad_server.apply(buy, &booking, &op).await?;
         booking.record(&op, applied.platform_id);
     }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::accounts::{AccountRef, Use, resolve_account};
 use super::approval::{self, Submission, Wire};
-use super::booking::{self, AdServerError, Booker};
+use super::booking::{self, AdServerError, Booker, Booking};
 use super::catalog::{Catalog, DeliveryType, PLACEHOLDER_PRODUCT};
 use super::creative::CreativeStatus;
 use super::creatives::review_states;
@@ -113,14 +113,7 @@ pub async fn create_media_buy<S: Store>(
     let waits = approval::for_create(&tenant.approvals, principal, &buy, guaranteed);
     if mutation.dry_run {
         if let Some(ad_server) = mutation.rehearse {
-            booking::rehearse(ad_server, &buy).await.map_err(|error| match error {
-                AdServerError::Retryable(message) => Error::AdServerUnavailable(message),
-                AdServerError::Permanent(message) => Error::invalid_with(
-                    "packages",
-                    format!("the ad server would refuse this buy: {message}"),
-                    "change what the ad server refuses, or ask the publisher",
-                ),
-            })?;
+            booking::rehearse(ad_server, &buy, Booking::default()).await.map_err(rehearsal_refused)?;
         }
         return Ok(Created::DryRun { media_buy: buy, approval: waits.map(|hold| hold.reason) });
     }
@@ -469,6 +462,18 @@ impl Changed {
     }
 }
 
+/// A rehearsal's failure as the buyer sees it: the ad server would refuse, or cannot be asked.
+fn rehearsal_refused(error: AdServerError) -> Error {
+    match error {
+        AdServerError::Retryable(message) => Error::AdServerUnavailable(message),
+        AdServerError::Permanent(message) => Error::invalid_with(
+            "packages",
+            format!("the ad server would refuse this: {message}"),
+            "change what the ad server refuses, or ask the publisher",
+        ),
+    }
+}
+
 /// Applies a PATCH to a buy, or submits it for approval when it raises the budget more than the
 /// tenant's policy lets through without a person.
 ///
@@ -488,6 +493,12 @@ pub async fn update_media_buy<S: Store>(
     let plan = plan_update(store, catalog, tenant, principal, request, now).await?;
     let waits = approval::for_update(&tenant.approvals, principal, plan.budget_before, &plan.updated.media_buy);
     if mutation.dry_run {
+        if let Some(ad_server) = mutation.rehearse {
+            // From what the ad server has now: the calls the change would make.
+            let buy = &plan.updated.media_buy;
+            let booked = store.booking(&tenant.tenant_id, &buy.media_buy_id).await?.map(|r| r.booking);
+            booking::rehearse(ad_server, buy, booked.unwrap_or_default()).await.map_err(rehearsal_refused)?;
+        }
         return Ok(Changed::DryRun { updated: plan.updated, approval: waits });
     }
     if let Some(reason) = waits {

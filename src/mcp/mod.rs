@@ -772,8 +772,7 @@ impl SalesAgent {
                     body.insert("proposal_id".into(), id.clone().into());
                 }
                 (Created::DryRun { .. }, _, Some(rehearsal)) => {
-                    let calls = json!({"ad_server": rehearsal.ad_server.name(), "platform_calls": rehearsal.calls()});
-                    body.insert("ext".into(), json!({ "dry_run": calls }));
+                    body.insert("ext".into(), json!({ "dry_run": rehearsed(rehearsal) }));
                 }
                 _ => {}
             }
@@ -801,10 +800,18 @@ impl SalesAgent {
             return Ok(replayed);
         }
         let now = self.app.clock().now();
-        let render = |changed: &Changed| wire_tasks::changed_response(changed, now, tenant.sandbox);
+        let rehearsal = call.hooks.dry_run.then(|| self.app.rehearsal(&tenant.tenant_id));
+        let render = |changed: &Changed| {
+            let mut body = wire_tasks::changed_response(changed, now, tenant.sandbox);
+            if let (Changed::DryRun { .. }, Some(rehearsal)) = (changed, &rehearsal) {
+                body.insert("ext".into(), json!({ "dry_run": rehearsed(rehearsal) }));
+            }
+            body
+        };
         let seal = sealing.seal(&render);
         let original = Value::Object(call.args.0.clone()).to_string();
-        let mutation = call.hooks.mutation(now, &seal, &original);
+        let mut mutation = call.hooks.mutation(now, &seal, &original);
+        mutation.rehearse = rehearsal.as_ref().map(|r| r.ad_server.as_ref() as &dyn crate::core::booking::Booker);
         let changed = buying::update_media_buy(self.app.db(), &catalog, tenant, principal, &command, &mutation).await;
         self.sealed(&sealing, changed, &render).await
     }
@@ -1167,6 +1174,11 @@ impl SalesAgent {
             Err(error) => Err(error),
         }
     }
+}
+
+/// What an `X-Dry-Run` rehearsal shows: the ad server and the platform calls it would make.
+fn rehearsed(rehearsal: &crate::adapters::Rehearsal) -> Value {
+    json!({"ad_server": rehearsal.ad_server.name(), "platform_calls": rehearsal.calls()})
 }
 
 fn replay(stored: &str) -> Result<Map<String, Value>, Error> {

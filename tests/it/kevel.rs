@@ -628,7 +628,8 @@ async fn one_request_rehearses_on_a_live_adapter_without_sending_anything() {
     let live = server.kevel(KEY, false);
     let buy = create(&test_db.db, &demo, &[5000.0, 2000.0]).await;
     let rehearsal = sales_agent::adapters::Rehearsal::kevel(&live);
-    let booking = sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy).await.unwrap();
+    let booking =
+        sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy, Default::default()).await.unwrap();
     assert!(booking.order_id.is_some() && booking.lines.len() == 2, "simulated ids: {booking:?}");
     assert!(server.fake().calls.is_empty(), "a rehearsal sends nothing");
     let calls = rehearsal.calls();

@@ -345,7 +345,7 @@ fn a_tenant_books_in_the_ad_server_it_names_with_credentials_from_a_file() {
     for (kevel, refusal) in [
         ("", "needs an API key"),
         ("api_key_env = \"SA_TEST_NO_SUCH_VARIABLE\"", "needs an API key"),
-        ("api_key_file = \"missing.key\"", "reading the Kevel API key file"),
+        ("api_key_file = \"missing.key\"", "reading ad_server.kevel.api_key"),
         ("api_key_file = \"kevel.key\"\nbase_url = \"ftp://x\"", "not an http(s) URL"),
     ] {
         std::fs::write(&path, tenant(kevel)).unwrap();
@@ -358,4 +358,109 @@ fn a_tenant_books_in_the_ad_server_it_names_with_credentials_from_a_file() {
     assert!(matches!(&dry.tenants[0].ad_server, AdServerConfig::Kevel(s) if s.dry_run));
     let mock = Config::load(Some(&path), Overrides { adapter: Some("mock".into()), ..Overrides::default() }).unwrap();
     assert_eq!(mock.tenants[0].ad_server, AdServerConfig::Mock);
+}
+
+#[test]
+fn a_gam_tenant_reads_its_service_account_and_product_mapping() {
+    use sales_agent::config::{AdServerConfig, Config, Overrides};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gam.toml");
+    let tenant = |gam: &str| {
+        format!(
+            "[[tenants]]\ntenant_id = \"t\"\nname = \"T\"\n\n[tenants.ad_server]\nadapter = \"gam\"\n\n[tenants.ad_server.gam]\n{gam}\n"
+        )
+    };
+    std::fs::write(dir.path().join("key.json"), include_str!("../fixtures/gam-service-account.json")).unwrap();
+    let mapped = "network_code = \"12345678\"\nservice_account_key_file = \"key.json\"\ntime_zone = \"Europe/Berlin\"\n\
+                  default_ad_unit_ids = [\"1\"]\nlocations = { \"US-NY\" = 21167 }\n\n\
+                  [tenants.ad_server.gam.products.\"p1\"]\nad_unit_ids = [\"2\"]\nplacement_ids = [3]\n\
+                  line_item_type = \"SPONSORSHIP\"\npriority = 4\nsizes = [\"300x250\", \"728x90\"]";
+    std::fs::write(&path, tenant(mapped)).unwrap();
+    let loaded = Config::load(Some(&path), Overrides::default()).unwrap();
+    let AdServerConfig::Gam(settings) = &loaded.tenants[0].ad_server else { panic!("gam expected") };
+    assert_eq!((settings.network_code.as_str(), settings.api_version.as_str()), ("12345678", "v202608"));
+    assert_eq!(settings.base_url, "https://ads.google.com");
+    assert_eq!(settings.time_zone.to_string(), "Europe/Berlin");
+    let account = settings.service_account.as_ref().unwrap();
+    assert_eq!(account.client_email, "sales-agent@adcp-test.iam.gserviceaccount.com");
+    assert_eq!(account.token_uri, "http://127.0.0.1:1/token", "the token endpoint comes from the key file");
+    let p1 = &settings.products["p1"];
+    assert_eq!((p1.ad_unit_ids.clone(), p1.placement_ids.clone()), (vec!["2".to_owned()], vec![3]));
+    assert_eq!((p1.line_item_type.as_deref(), p1.priority), (Some("SPONSORSHIP"), Some(4)));
+    assert_eq!(p1.sizes, vec![(300, 250), (728, 90)]);
+    assert_eq!(settings.locations["US-NY"], 21167);
+    assert!(!format!("{loaded:?}").contains("PRIVATE KEY"), "credentials never show in debug output");
+
+    for (gam, refusal) in [
+        ("network_code = \"12345678\"", "needs a service account key"),
+        ("service_account_key_file = \"key.json\"", "needs ad_server.gam.network_code"),
+        ("network_code = \"net\"\nservice_account_key_file = \"key.json\"", "is not a GAM network code"),
+        (
+            "network_code = \"1\"\nservice_account_key_file = \"missing.json\"",
+            "reading ad_server.gam's service account key",
+        ),
+        ("network_code = \"1\"\nservice_account_key_env = \"PATH\"", "not a service-account key file"),
+        ("network_code = \"1\"\nservice_account_key_file = \"key.json\"\napi_version = \"2026\"", "is not a version"),
+        (
+            "network_code = \"1\"\nservice_account_key_file = \"key.json\"\ntime_zone = \"Mars/Olympus\"",
+            "not an IANA time zone",
+        ),
+        (
+            "network_code = \"1\"\nservice_account_key_file = \"key.json\"\n[tenants.ad_server.gam.products.\"p\"]\nline_item_type = \"BIG\"",
+            "is not one of",
+        ),
+        (
+            "network_code = \"1\"\nservice_account_key_file = \"key.json\"\n[tenants.ad_server.gam.products.\"p\"]\nsizes = [\"wide\"]",
+            "is not WIDTHxHEIGHT",
+        ),
+    ] {
+        std::fs::write(&path, tenant(gam)).unwrap();
+        let error = Config::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(format!("{error:#}").contains(refusal), "{gam}: {error:#}");
+    }
+    // A dry-run needs neither credentials nor a network code.
+    std::fs::write(&path, tenant("")).unwrap();
+    let dry = Config::load(Some(&path), Overrides { dry_run: Some(true), ..Overrides::default() }).unwrap();
+    assert!(matches!(&dry.tenants[0].ad_server, AdServerConfig::Gam(s) if s.dry_run && s.service_account.is_none()));
+}
+
+#[test]
+fn a_triton_tenant_reads_its_login_and_paths() {
+    use sales_agent::config::{AdServerConfig, Config, Overrides};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("triton.toml");
+    let tenant = |triton: &str| {
+        format!(
+            "[[tenants]]\ntenant_id = \"t\"\nname = \"T\"\n\n[tenants.ad_server]\nadapter = \"triton\"\n\n[tenants.ad_server.triton]\n{triton}\n"
+        )
+    };
+    std::fs::write(dir.path().join("triton.password"), "s3cret\n").unwrap();
+    let configured = "username = \"ops\"\npassword_file = \"triton.password\"\nbase_url = \"https://tap.example\"\n\
+                      [tenants.ad_server.triton.paths]\nflight = \"/v2/flights/{flight_id}\"\n\
+                      [tenants.ad_server.triton.products.\"audio\"]\nstation_ids = [\"WXYZ-FM\"]";
+    std::fs::write(&path, tenant(configured)).unwrap();
+    let loaded = Config::load(Some(&path), Overrides::default()).unwrap();
+    let AdServerConfig::Triton(settings) = &loaded.tenants[0].ad_server else { panic!("triton expected") };
+    assert_eq!((settings.username.as_str(), settings.password.as_str()), ("ops", "s3cret"));
+    assert_eq!(settings.base_url, "https://tap.example");
+    assert_eq!(settings.login_url, "https://login.tritondigital.com/oauth2/token");
+    assert_eq!(settings.paths.flight, "/v2/flights/{flight_id}");
+    assert_eq!(settings.paths.campaign, "/campaigns/{campaign_id}", "unset paths keep their defaults");
+    assert_eq!(settings.products["audio"].station_ids, vec!["WXYZ-FM".to_owned()]);
+    assert!(!format!("{loaded:?}").contains("s3cret"), "credentials never show in debug output");
+    for (triton, refusal) in [
+        ("username = \"ops\"", "needs Login API credentials"),
+        ("username = \"ops\"\npassword_file = \"triton.password\"\nlogin_url = \"login\"", "not an http(s) URL"),
+        (
+            "username = \"ops\"\npassword_file = \"triton.password\"\n[tenants.ad_server.triton.paths]\nflight = \"flights\"",
+            "must start with /",
+        ),
+    ] {
+        std::fs::write(&path, tenant(triton)).unwrap();
+        let error = Config::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(format!("{error:#}").contains(refusal), "{triton}: {error:#}");
+    }
+    std::fs::write(&path, tenant("")).unwrap();
+    let dry = Config::load(Some(&path), Overrides { dry_run: Some(true), ..Overrides::default() }).unwrap();
+    assert!(matches!(&dry.tenants[0].ad_server, AdServerConfig::Triton(s) if s.dry_run));
 }

@@ -1,0 +1,1083 @@
+//! The GAM adapter against a local fake of Ad Manager's SOAP API and Google's token endpoint
+//! that checks every request: the service-account JWT (signature, issuer, scope, audience), the
+//! bearer token, `SOAPAction`, the envelope's `RequestHeader` and namespace, the elements of
+//! orders, line items and report queries in schema order, required and read-only fields, whole
+//! line items on update. Covers booking a buy through the outbox, approval, pause, resume,
+//! budget change and cancel, a failure in the middle of a create, quota faults, refused
+//! credentials, refusals, 5xx and malformed answers, delivery from a gzipped `CSV_DUMP` report,
+//! and dry-run.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, TimeZone, Utc};
+use sales_agent::adapters::gam::{Gam, GamProduct, GamSettings};
+use sales_agent::adapters::google_auth::ServiceAccount;
+use sales_agent::adapters::http::RateLimitRetry;
+use sales_agent::adapters::soap::El;
+use sales_agent::core::booking::{SyncOutcome, sync_due};
+use sales_agent::core::buying::{self, Mutation, PackageUpdate, UpdateMediaBuy};
+use sales_agent::core::delivery::{DeliveryQuery, get_media_buy_delivery};
+use sales_agent::core::media_buy::{MediaBuy, MediaBuyStatus, StartTime};
+use sales_agent::core::ports::{Clock, Store};
+use sales_agent::mcp::wire_tasks::Deferred;
+use sales_agent::store::Db;
+use serde_json::{Value, json};
+
+use crate::delivery::{Demo, demo, display_package, techcorp_buy};
+use crate::support;
+
+const VERSION: &str = "v202608";
+const NS: &str = "https://www.google.com/apis/ads/publisher/v202608";
+const NETWORK: &str = "12345678";
+const KEY_FILE: &str = include_str!("../fixtures/gam-service-account.json");
+const CLIENT_EMAIL: &str = "sales-agent@adcp-test.iam.gserviceaccount.com";
+const AD_UNIT: &str = "21700000001";
+const PLACEMENT: i64 = 2880001;
+
+// Element orders of the API's types (xsd:sequence), as the fake checks them.
+const ORDER: &[&str] = &[
+    "id",
+    "name",
+    "startDateTime",
+    "endDateTime",
+    "unlimitedEndDateTime",
+    "status",
+    "isArchived",
+    "notes",
+    "externalOrderId",
+    "poNumber",
+    "currencyCode",
+    "advertiserId",
+    "advertiserContactIds",
+    "agencyId",
+    "agencyContactIds",
+    "creatorId",
+    "traffickerId",
+];
+const LINE_ITEM: &[&str] = &[
+    "orderId",
+    "id",
+    "name",
+    "externalId",
+    "orderName",
+    "startDateTime",
+    "startDateTimeType",
+    "endDateTime",
+    "autoExtensionDays",
+    "unlimitedEndDateTime",
+    "creativeRotationType",
+    "deliveryRateType",
+    "deliveryForecastSource",
+    "customPacingCurve",
+    "roadblockingType",
+    "skippableAdType",
+    "frequencyCaps",
+    "lineItemType",
+    "priority",
+    "costPerUnit",
+    "valueCostPerUnit",
+    "costType",
+    "discountType",
+    "discount",
+    "contractedUnitsBought",
+    "creativePlaceholders",
+    "activityAssociations",
+    "environmentType",
+    "allowedFormats",
+    "companionDeliveryOption",
+    "allowOverbook",
+    "skipInventoryCheck",
+    "skipCrossSellingRuleWarningChecks",
+    "reserveAtCreation",
+    "stats",
+    "deliveryIndicator",
+    "deliveryData",
+    "budget",
+    "status",
+    "reservationStatus",
+    "isArchived",
+    "webPropertyCode",
+    "appliedLabels",
+    "effectiveAppliedLabels",
+    "disableSameAdvertiserCompetitiveExclusion",
+    "lastModifiedByApp",
+    "notes",
+    "competitiveConstraintScope",
+    "lastModifiedDateTime",
+    "creationDateTime",
+    "customFieldValues",
+    "isMissingCreatives",
+    "programmaticCreativeSource",
+    "thirdPartyMeasurementSettings",
+    "youtubeKidsRestricted",
+    "videoMaxDuration",
+    "primaryGoal",
+    "secondaryGoals",
+    "grpSettings",
+    "dealInfo",
+    "viewabilityProviderCompanyIds",
+    "childContentEligibility",
+    "customVastExtension",
+    "repeatedCreativeServingEnabled",
+    "deliveryAllocationProfileId",
+    "targeting",
+    "creativeTargetings",
+];
+const COMPANY: &[&str] = &["id", "name", "type", "address", "email", "faxPhone", "primaryPhone", "externalId"];
+const REPORT_QUERY: &[&str] = &[
+    "dimensions",
+    "adUnitView",
+    "columns",
+    "dimensionAttributes",
+    "customFieldIds",
+    "cmsMetadataKeyIds",
+    "customDimensionKeyIds",
+    "startDate",
+    "endDate",
+    "dateRangeType",
+    "statement",
+    "reportCurrency",
+    "timeZoneType",
+];
+const DOWNLOAD_OPTIONS: &[&str] =
+    &["exportFormat", "includeReportProperties", "includeTotalsRow", "useGzipCompression"];
+
+/// The element order of a nested type, by the element's name.
+fn nested_order(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "startDateTime" | "endDateTime" => &["date", "hour", "minute", "second", "timeZoneId"],
+        "date" | "startDate" | "endDate" => &["year", "month", "day"],
+        "costPerUnit" => &["currencyCode", "microAmount"],
+        "primaryGoal" => &["goalType", "unitType", "units"],
+        "creativePlaceholders" => &[
+            "size",
+            "creativeTemplateId",
+            "companions",
+            "appliedLabels",
+            "effectiveAppliedLabels",
+            "expectedCreativeCount",
+            "creativeSizeType",
+            "targetingName",
+            "isAmpOnly",
+        ],
+        "size" => &["width", "height", "isAspectRatio"],
+        "frequencyCaps" => &["maxImpressions", "numTimeUnits", "timeUnit"],
+        "targeting" => &[
+            "geoTargeting",
+            "inventoryTargeting",
+            "dayPartTargeting",
+            "dateTimeRangeTargeting",
+            "technologyTargeting",
+            "customTargeting",
+        ],
+        "geoTargeting" => &["targetedLocations", "excludedLocations"],
+        "inventoryTargeting" => &["targetedAdUnits", "excludedAdUnits", "targetedPlacementIds"],
+        "targetedAdUnits" => &["adUnitId", "includeDescendants"],
+        "statement" | "filterStatement" => &["query", "values"],
+        _ => return None,
+    })
+}
+
+/// A scripted failure: the `skip`+1-th call of `operation` gets `status` and `body`.
+#[derive(Debug, Clone)]
+struct Fault {
+    operation: &'static str,
+    skip: usize,
+    status: u16,
+    body: String,
+}
+
+#[derive(Default)]
+struct Fake {
+    url: String,
+    next_id: i64,
+    companies: Vec<El>,
+    orders: Vec<El>,
+    line_items: Vec<El>,
+    /// `Service.operation` (with the action type for perform...Action), in order.
+    calls: Vec<String>,
+    /// The operation elements received, by operation name.
+    bodies: Vec<El>,
+    violations: Vec<String>,
+    faults: VecDeque<Fault>,
+    tokens: Vec<String>,
+    refuse_tokens: bool,
+    /// Answer the next SOAP call with HTTP 401 (and forget its token).
+    expire_next_token: bool,
+    report_csv: String,
+    report_polls: usize,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+fn fault_xml(error_string: &str, field_path: &str) -> String {
+    let (kind, reason) = error_string.split_once('.').unwrap_or((error_string, ""));
+    format!(
+        r#"<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+        xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode>
+        <faultstring>[{error_string} @ {field_path}]</faultstring><detail><ApiExceptionFault xmlns="{NS}">
+        <message>[{error_string} @ {field_path}]</message><errors xsi:type="{kind}"><fieldPath>{field_path}</fieldPath>
+        <trigger></trigger><errorString>{error_string}</errorString><reason>{reason}</reason></errors>
+        </ApiExceptionFault></detail></soap:Fault></soap:Body></soap:Envelope>"#
+    )
+}
+
+fn xml(status: u16, text: String) -> Response {
+    let mut response = (StatusCode::from_u16(status).unwrap(), text).into_response();
+    response.headers_mut().insert("content-type", "text/xml; charset=utf-8".parse().unwrap());
+    response
+}
+
+fn answer(operation: &str, rvals: Vec<El>) -> Response {
+    let mut body = String::new();
+    for rval in rvals {
+        rval.write(&mut body, "ns");
+    }
+    xml(
+        200,
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+            xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:ns="{NS}"><soap:Header><ResponseHeader xmlns="{NS}">
+            <requestId>req-1</requestId><responseTime>12</responseTime></ResponseHeader></soap:Header><soap:Body>
+            <{operation}Response xmlns="{NS}">{body}</{operation}Response></soap:Body></soap:Envelope>"#
+        ),
+    )
+}
+
+fn refusal(fake: &mut Fake, what: String) -> Response {
+    fake.violations.push(what.clone());
+    xml(500, fault_xml("RequiredError.REQUIRED", &what))
+}
+
+/// Records a violation for every child out of the schema's order, recursively.
+fn check_order(fake: &mut Fake, what: &str, element: &El, order: &[&str]) {
+    let mut last = 0;
+    for child in &element.children {
+        match order.iter().position(|o| *o == child.name) {
+            None => fake.violations.push(format!("{what}: unknown element {}", child.name)),
+            Some(at) if at < last => {
+                fake.violations.push(format!("{what}: {} is out of order (after {})", child.name, order[last]));
+            }
+            Some(at) => last = at,
+        }
+        if let Some(inner) = nested_order(&child.name) {
+            check_order(fake, &format!("{what}/{}", child.name), child, inner);
+        }
+    }
+}
+
+/// Evaluates a PQL filter of the forms the adapter sends against an object.
+fn selects(object: &El, statement: &El) -> bool {
+    let query = statement.text_at("query").unwrap_or_default();
+    let query = query.split(" LIMIT").next().unwrap().trim().trim_start_matches("WHERE ").to_owned();
+    let binds: HashMap<String, String> = statement
+        .children_named("values")
+        .map(|v| (v.text_at("key").unwrap().to_owned(), v.text_at("value/value").unwrap().to_owned()))
+        .collect();
+    query.split(" AND ").all(|condition| {
+        if let Some((field, list)) = condition.split_once(" IN (") {
+            let ids: Vec<&str> = list.trim_end_matches(')').split(',').map(str::trim).collect();
+            return object.text_at(field.trim()).is_some_and(|v| ids.contains(&v));
+        }
+        let (field, value) = condition.split_once(" = ").expect("field = value");
+        let value = value.trim().strip_prefix(':').map_or(value.trim(), |bind| binds[bind].as_str());
+        object.text_at(field.trim()) == Some(value)
+    })
+}
+
+fn page(objects: Vec<El>) -> El {
+    let mut rval =
+        El::new("rval").child(El::leaf("totalResultSetSize", objects.len())).child(El::leaf("startIndex", 0));
+    for mut object in objects {
+        object.name = "results".into();
+        rval = rval.child(object);
+    }
+    rval
+}
+
+fn set_text(object: &mut El, order: &[&str], name: &str, value: &str) {
+    object.set(order, El::leaf(name, value));
+}
+
+fn made(fake: &mut Fake, mut object: El, order: &[&str]) -> El {
+    fake.next_id += 1;
+    let id = 1_000_000 + fake.next_id;
+    set_text(&mut object, order, "id", &id.to_string());
+    object
+}
+
+async fn token(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut fake = shared.lock().unwrap();
+    if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/x-www-form-urlencoded") {
+        fake.violations.push("token: not a form".into());
+    }
+    let form = String::from_utf8(body.to_vec()).unwrap();
+    let fields: HashMap<&str, &str> = form.split('&').filter_map(|pair| pair.split_once('=')).collect();
+    if fields.get("grant_type") != Some(&"urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer") {
+        fake.violations.push(format!("token: grant_type {:?}", fields.get("grant_type")));
+    }
+    let assertion = fields.get("assertion").copied().unwrap_or_default();
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let decode = |part: &str| -> Value { serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap() };
+    let (header, claims) = (decode(parts[0]), decode(parts[1]));
+    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    let verified = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, public_key())
+        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+        .is_ok();
+    let expected_claims = (
+        claims["iss"] == CLIENT_EMAIL,
+        claims["scope"] == "https://www.googleapis.com/auth/dfp",
+        claims["aud"] == format!("{}/token", fake.url).as_str(),
+        claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0) <= 3600,
+    );
+    if !verified
+        || header["alg"] != "RS256"
+        || header["kid"] != "test-key-1"
+        || expected_claims != (true, true, true, true)
+    {
+        fake.violations.push(format!("token: a bad assertion {header} {claims} (signature verified: {verified})"));
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant"}))).into_response();
+    }
+    if fake.refuse_tokens {
+        let refused = json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."});
+        return (StatusCode::BAD_REQUEST, axum::Json(refused)).into_response();
+    }
+    let issued = format!("ya29.token-{}", fake.tokens.len() + 1);
+    fake.tokens.push(issued.clone());
+    axum::Json(json!({"access_token": issued, "expires_in": 3599, "token_type": "Bearer"})).into_response()
+}
+
+fn public_key() -> Vec<u8> {
+    let key: Value = serde_json::from_str(KEY_FILE).unwrap();
+    let pem = key["private_key"].as_str().unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = STANDARD.decode(body).unwrap();
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(&der).unwrap();
+    ring::signature::KeyPair::public_key(&pair).as_ref().to_vec()
+}
+
+async fn download(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let mut fake = shared.lock().unwrap();
+    if headers.contains_key("authorization") {
+        fake.violations.push("the report download carries the bearer token".into());
+    }
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(fake.report_csv.as_bytes()).unwrap();
+    gzip.finish().unwrap().into_response()
+}
+
+async fn soap(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let mut fake = shared.lock().unwrap();
+    let fake = &mut *fake;
+    let service = uri.path().rsplit('/').next().unwrap().to_owned();
+    if method != Method::POST || uri.path() != format!("/apis/ads/publisher/{VERSION}/{service}") {
+        return refusal(fake, format!("unknown endpoint {method} {uri}"));
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    if header("soapaction") != "\"\"" || header("content-type") != "text/xml; charset=utf-8" {
+        fake.violations.push(format!(
+            "{service}: SOAPAction {:?}, Content-Type {:?}",
+            header("soapaction"),
+            header("content-type")
+        ));
+    }
+    let bearer = header("authorization");
+    let token = bearer.strip_prefix("Bearer ").unwrap_or_default().to_owned();
+    if !fake.tokens.contains(&token) {
+        return xml(401, fault_xml("AuthenticationError.GOOGLE_ACCOUNT_ACCESS_TOKEN_INVALID", ""));
+    }
+    if fake.expire_next_token {
+        fake.expire_next_token = false;
+        fake.tokens.retain(|t| *t != token);
+        return xml(401, fault_xml("AuthenticationError.GOOGLE_ACCOUNT_ACCESS_TOKEN_INVALID", ""));
+    }
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    // Namespaces: the envelope, the header in the API namespace, the operation in it too.
+    let document = roxmltree::Document::parse(&text).expect("well-formed XML");
+    let root = document.root_element();
+    let body_el = root.children().find(|n| n.has_tag_name(("http://schemas.xmlsoap.org/soap/envelope/", "Body")));
+    let header_el = root
+        .children()
+        .find(|n| n.has_tag_name(("http://schemas.xmlsoap.org/soap/envelope/", "Header")))
+        .and_then(|h| h.children().find(|n| n.has_tag_name((NS, "RequestHeader"))));
+    let header_fields: Vec<(String, String)> = header_el
+        .map(|h| {
+            h.children()
+                .filter(|n| n.is_element())
+                .map(|n| (n.tag_name().name().to_owned(), n.text().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if header_fields.len() != 2
+        || header_fields[0] != ("networkCode".into(), NETWORK.into())
+        || header_fields[1].0 != "applicationName"
+    {
+        fake.violations.push(format!("{service}: RequestHeader {header_fields:?}"));
+    }
+    let operation_node = body_el.and_then(|b| b.children().find(|n| n.is_element())).expect("an operation");
+    if operation_node.tag_name().namespace() != Some(NS) {
+        fake.violations.push(format!("{service}: the operation is not in the API namespace"));
+    }
+    let envelope = El::parse(&text).unwrap();
+    let operation = envelope.first("Body").unwrap().children[0].clone();
+    let name = operation.name.clone();
+    let action = operation.children.first().and_then(|c| c.xsi_type.clone());
+    fake.calls.push(match &action {
+        Some(action) if name.starts_with("perform") => format!("{service}.{name}({action})"),
+        _ => format!("{service}.{name}"),
+    });
+    fake.bodies.push(operation.clone());
+    if let Some(index) = fake.faults.iter().position(|f| f.operation == name) {
+        if fake.faults[index].skip == 0 {
+            let fault = fake.faults.remove(index).unwrap();
+            return xml(fault.status, fault.body);
+        }
+        fake.faults[index].skip -= 1;
+    }
+    if let Some(statement) = operation.first("filterStatement") {
+        check_order(fake, &format!("{name}/filterStatement"), statement, &["query", "values"]);
+        let query = statement.text_at("query").unwrap_or_default();
+        if name.starts_with("perform") && query.contains("LIMIT") {
+            fake.violations.push(format!("{name}: an action statement with LIMIT"));
+        }
+    }
+    match (service.as_str(), name.as_str()) {
+        ("UserService", "getCurrentUser") => {
+            answer(&name, vec![El::new("rval").child(El::leaf("id", 777)).child(El::leaf("name", "API user"))])
+        }
+        ("CompanyService", "getCompaniesByStatement") => {
+            let statement = operation.first("filterStatement").unwrap();
+            let found = fake.companies.iter().filter(|c| selects(c, statement)).cloned().collect();
+            answer(&name, vec![page(found)])
+        }
+        ("CompanyService", "createCompanies") => {
+            let mut made_ones = Vec::new();
+            for company in operation.children_named("companies") {
+                check_order(fake, "company", company, COMPANY);
+                if company.text_at("name").is_none() || company.text_at("type") != Some("ADVERTISER") {
+                    return refusal(fake, format!("company without name or type ADVERTISER: {company:?}"));
+                }
+                let object = made(fake, company.clone(), COMPANY);
+                fake.companies.push(object.clone());
+                made_ones.push(El { name: "rval".into(), ..object });
+            }
+            answer(&name, made_ones)
+        }
+        ("OrderService", "getOrdersByStatement") => {
+            let statement = operation.first("filterStatement").unwrap();
+            let found = fake.orders.iter().filter(|o| selects(o, statement)).cloned().collect();
+            answer(&name, vec![page(found)])
+        }
+        ("OrderService", "createOrders") => {
+            let mut made_ones = Vec::new();
+            for order in operation.children_named("orders") {
+                check_order(fake, "order", order, ORDER);
+                for read_only in ["status", "totalBudget", "startDateTime", "endDateTime"] {
+                    if order.first(read_only).is_some() {
+                        fake.violations.push(format!("order create sends read-only {read_only}"));
+                    }
+                }
+                let (Some(advertiser), Some(_), Some(_)) =
+                    (order.text_at("advertiserId"), order.text_at("name"), order.text_at("traffickerId"))
+                else {
+                    return refusal(fake, "order: name, advertiserId and traffickerId are required".into());
+                };
+                if !fake.companies.iter().any(|c| c.text_at("id") == Some(advertiser)) {
+                    return refusal(fake, format!("order: unknown advertiser {advertiser}"));
+                }
+                if fake.orders.iter().any(|o| o.text_at("name") == order.text_at("name")) {
+                    return xml(500, fault_xml("UniqueError.NOT_UNIQUE", "orders[0].name"));
+                }
+                let mut object = made(fake, order.clone(), ORDER);
+                set_text(&mut object, ORDER, "status", "DRAFT");
+                fake.orders.push(object.clone());
+                made_ones.push(El { name: "rval".into(), ..object });
+            }
+            answer(&name, made_ones)
+        }
+        ("OrderService", "performOrderAction") => {
+            let statement = operation.first("filterStatement").unwrap().clone();
+            let mut changes = 0;
+            for index in 0..fake.orders.len() {
+                if !selects(&fake.orders[index], &statement) {
+                    continue;
+                }
+                let order_id = fake.orders[index].text_at("id").unwrap().to_owned();
+                match (action.as_deref(), fake.orders[index].text_at("status")) {
+                    (Some("ApproveOrders"), Some("DRAFT")) => {
+                        set_text(&mut fake.orders[index], ORDER, "status", "APPROVED");
+                        for line in fake.line_items.iter_mut().filter(|l| l.text_at("orderId") == Some(&order_id)) {
+                            if line.text_at("status") == Some("DRAFT") {
+                                set_text(line, LINE_ITEM, "status", "READY");
+                            }
+                        }
+                        changes += 1;
+                    }
+                    (Some("ApproveOrders"), _) => {}
+                    (Some("ArchiveOrders"), _) => {
+                        set_text(&mut fake.orders[index], ORDER, "isArchived", "true");
+                        changes += 1;
+                    }
+                    (other, _) => fake.violations.push(format!("unexpected order action {other:?}")),
+                }
+            }
+            answer(&name, vec![El::new("rval").child(El::leaf("numChanges", changes))])
+        }
+        ("LineItemService", "getLineItemsByStatement") => {
+            let statement = operation.first("filterStatement").unwrap();
+            let found = fake.line_items.iter().filter(|l| selects(l, statement)).cloned().collect();
+            answer(&name, vec![page(found)])
+        }
+        ("LineItemService", "createLineItems") => {
+            let mut made_ones = Vec::new();
+            for line in operation.children_named("lineItems") {
+                check_order(fake, "line item", line, LINE_ITEM);
+                let required = [
+                    "orderId",
+                    "name",
+                    "endDateTime",
+                    "lineItemType",
+                    "priority",
+                    "costPerUnit",
+                    "costType",
+                    "creativePlaceholders",
+                    "primaryGoal",
+                    "targeting",
+                ];
+                let missing: Vec<&str> = required.iter().copied().filter(|r| line.first(r).is_none()).collect();
+                if !missing.is_empty() || line.first("targeting").and_then(|t| t.first("inventoryTargeting")).is_none()
+                {
+                    return refusal(fake, format!("line item: missing {missing:?} or inventory targeting"));
+                }
+                if line.first("startDateTime").is_none() && line.text_at("startDateTimeType") != Some("IMMEDIATELY") {
+                    return refusal(fake, "line item: a start date or IMMEDIATELY is required".into());
+                }
+                for read_only in ["status", "budget", "id"] {
+                    if line.first(read_only).is_some() {
+                        fake.violations.push(format!("line item create sends read-only {read_only}"));
+                    }
+                }
+                let order_id = line.text_at("orderId").unwrap();
+                let Some(order_status) = fake
+                    .orders
+                    .iter()
+                    .find(|o| o.text_at("id") == Some(order_id))
+                    .map(|o| o.text_at("status").unwrap().to_owned())
+                else {
+                    return refusal(fake, format!("line item: unknown order {order_id}"));
+                };
+                let mut object = made(fake, line.clone(), LINE_ITEM);
+                set_text(&mut object, LINE_ITEM, "status", if order_status == "APPROVED" { "READY" } else { "DRAFT" });
+                set_text(&mut object, LINE_ITEM, "webPropertyCode", "kept by get-modify-update");
+                fake.line_items.push(object.clone());
+                made_ones.push(El { name: "rval".into(), ..object });
+            }
+            answer(&name, made_ones)
+        }
+        ("LineItemService", "updateLineItems") => {
+            let mut updated = Vec::new();
+            for line in operation.children_named("lineItems") {
+                check_order(fake, "line item update", line, LINE_ITEM);
+                if line.text_at("webPropertyCode") != Some("kept by get-modify-update")
+                    || line.first("orderId").is_none()
+                {
+                    fake.violations.push("line item update: not the whole line item".into());
+                }
+                let id = line.text_at("id").unwrap_or_default().to_owned();
+                let Some(slot) = fake.line_items.iter_mut().find(|l| l.text_at("id") == Some(id.as_str())) else {
+                    return refusal(fake, format!("line item update: unknown line item {id}"));
+                };
+                let status = slot.text_at("status").unwrap().to_owned();
+                let mut object = line.clone();
+                set_text(&mut object, LINE_ITEM, "status", &status);
+                *slot = object.clone();
+                updated.push(El { name: "rval".into(), ..object });
+            }
+            answer(&name, updated)
+        }
+        ("LineItemService", "performLineItemAction") => {
+            let statement = operation.first("filterStatement").unwrap().clone();
+            let mut changes = 0;
+            for line in fake.line_items.iter_mut().filter(|l| selects(l, &statement)) {
+                let status = line.text_at("status").unwrap().to_owned();
+                let next = match (action.as_deref(), status.as_str()) {
+                    (Some("PauseLineItems"), "READY" | "DELIVERING") => Some("PAUSED"),
+                    (Some("ResumeLineItems"), "PAUSED") => Some("READY"),
+                    (Some("ArchiveLineItems"), _) => {
+                        set_text(line, LINE_ITEM, "isArchived", "true");
+                        changes += 1;
+                        None
+                    }
+                    _ => None,
+                };
+                if let Some(next) = next {
+                    set_text(line, LINE_ITEM, "status", next);
+                    changes += 1;
+                }
+            }
+            answer(&name, vec![El::new("rval").child(El::leaf("numChanges", changes))])
+        }
+        ("ReportService", "runReportJob") => {
+            let query = operation.first("reportJob").and_then(|j| j.first("reportQuery")).cloned().unwrap_or_default();
+            check_order(fake, "report query", &query, REPORT_QUERY);
+            answer(&name, vec![El::new("rval").child(El::leaf("id", 9001)).child(query)])
+        }
+        ("ReportService", "getReportJobStatus") => {
+            fake.report_polls += 1;
+            let status = if fake.report_polls == 1 { "IN_PROGRESS" } else { "COMPLETED" };
+            answer(&name, vec![El::leaf("rval", status)])
+        }
+        ("ReportService", "getReportDownloadUrlWithOptions") => {
+            let options = operation.first("reportDownloadOptions").cloned().unwrap_or_default();
+            check_order(fake, "download options", &options, DOWNLOAD_OPTIONS);
+            if options.text_at("exportFormat") != Some("CSV_DUMP") {
+                fake.violations.push("report: not CSV_DUMP".into());
+            }
+            answer(&name, vec![El::leaf("rval", format!("{}/download/9001", fake.url))])
+        }
+        _ => refusal(fake, format!("unknown operation {service}.{name}")),
+    }
+}
+
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+struct Server {
+    url: String,
+    fake: Shared,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let fake: Shared = Arc::default();
+        let app = Router::new()
+            .route("/token", axum::routing::post(token))
+            .route("/download/9001", axum::routing::get(download))
+            .fallback(soap)
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        fake.lock().unwrap().url = url.clone();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Server { url, fake }
+    }
+
+    fn fake(&self) -> std::sync::MutexGuard<'_, Fake> {
+        self.fake.lock().unwrap()
+    }
+
+    fn settings(&self, dry_run: bool) -> GamSettings {
+        let mut key: Value = serde_json::from_str(KEY_FILE).unwrap();
+        key["token_uri"] = format!("{}/token", self.url).into();
+        let mut products = HashMap::new();
+        products.insert(
+            "prod-tech-display-001".to_owned(),
+            GamProduct { ad_unit_ids: vec![AD_UNIT.into()], placement_ids: vec![PLACEMENT], ..GamProduct::default() },
+        );
+        GamSettings {
+            base_url: self.url.clone(),
+            api_version: VERSION.into(),
+            network_code: NETWORK.into(),
+            application_name: "adcp-sales-agent".into(),
+            service_account: (!dry_run).then(|| ServiceAccount::from_json(&key.to_string()).unwrap()),
+            trafficker_id: None,
+            time_zone: "America/New_York".parse().unwrap(),
+            default_ad_unit_ids: vec![],
+            products,
+            locations: HashMap::new(),
+            dry_run,
+            retry: RateLimitRetry { attempts: 4, base: Duration::from_millis(1), cap: Duration::from_millis(5) },
+            report_wait: Duration::from_secs(5),
+        }
+    }
+
+    fn gam(&self, dry_run: bool) -> Gam {
+        Gam::new(self.settings(dry_run), Arc::new(FixedClock(t0() - chrono::Duration::days(1)))).unwrap()
+    }
+
+    fn no_violations(&self) {
+        let fake = self.fake();
+        assert!(fake.violations.is_empty(), "requests the fake refused: {:#?}", fake.violations);
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap()
+}
+
+async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
+    let packages = budgets.iter().map(|b| display_package(*b)).collect();
+    let request = techcorp_buy(&demo.account, StartTime::At(t0()), t0() + chrono::Duration::days(30), packages);
+    let at = t0() - chrono::Duration::days(1);
+    buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at, &Deferred))
+        .await
+        .unwrap()
+        .into_buy()
+        .unwrap()
+}
+
+async fn update(db: &Db, demo: &Demo, request: UpdateMediaBuy, at: DateTime<Utc>) {
+    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at, &Deferred))
+        .await
+        .unwrap();
+}
+
+fn order_of(fake: &Fake, media_buy_id: &str) -> El {
+    let name = format!("adcp:{media_buy_id}");
+    let found: Vec<&El> = fake.orders.iter().filter(|o| o.text_at("name") == Some(name.as_str())).collect();
+    assert_eq!(found.len(), 1, "one order named {name}");
+    found[0].clone()
+}
+
+fn line_of(fake: &Fake, media_buy_id: &str, package_id: &str) -> El {
+    let name = format!("adcp:{media_buy_id}:{package_id}");
+    let found: Vec<&El> = fake.line_items.iter().filter(|l| l.text_at("name") == Some(name.as_str())).collect();
+    assert_eq!(found.len(), 1, "one line item named {name}");
+    found[0].clone()
+}
+
+#[tokio::test]
+async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_gam() {
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let gam = server.gam(false);
+    let buy = create(db, &demo, &[5000.0, 2000.0]).await;
+    let at = t0() - chrono::Duration::days(1);
+
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    assert_eq!(outcomes, vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: 1, ops: 3 }]);
+    server.no_violations();
+    {
+        let fake = server.fake();
+        assert_eq!(fake.tokens.len(), 1, "one token for every call");
+        assert_eq!(fake.companies.len(), 1);
+        assert_eq!(fake.companies[0].text_at("name"), Some("techcorp.example"));
+        let order = order_of(&fake, &buy.media_buy_id);
+        assert_eq!(order.text_at("status"), Some("APPROVED"));
+        assert_eq!(order.text_at("advertiserId"), fake.companies[0].text_at("id"));
+        assert_eq!(order.text_at("traffickerId"), Some("777"), "the API user traffics the order");
+        assert_eq!(order.text_at("currencyCode"), Some("USD"));
+        let line = line_of(&fake, &buy.media_buy_id, &buy.packages[0].package_id);
+        assert_eq!(line.text_at("orderId"), order.text_at("id"));
+        assert_eq!(line.text_at("status"), Some("READY"));
+        for (path, value) in [
+            ("externalId", buy.packages[0].package_id.as_str()),
+            ("lineItemType", "STANDARD"),
+            ("priority", "8"),
+            ("costType", "CPM"),
+            ("costPerUnit/currencyCode", "USD"),
+            ("costPerUnit/microAmount", "12500000"),
+            ("primaryGoal/goalType", "LIFETIME"),
+            ("primaryGoal/unitType", "IMPRESSIONS"),
+            ("primaryGoal/units", "400000"),
+            ("startDateTimeType", "USE_START_DATE_TIME"),
+            // 2026-04-01T00:00Z is the evening before in New York.
+            ("startDateTime/date/day", "31"),
+            ("startDateTime/hour", "20"),
+            ("startDateTime/timeZoneId", "America/New_York"),
+            ("deliveryRateType", "EVENLY"),
+            ("environmentType", "BROWSER"),
+            ("targeting/inventoryTargeting/targetedAdUnits/adUnitId", AD_UNIT),
+            ("targeting/inventoryTargeting/targetedAdUnits/includeDescendants", "true"),
+            ("targeting/inventoryTargeting/targetedPlacementIds", &PLACEMENT.to_string()),
+        ] {
+            assert_eq!(line.text_at(path), Some(value), "line item {path}: {line:#?}");
+        }
+        let sizes: Vec<(String, String)> = line
+            .children_named("creativePlaceholders")
+            .map(|p| (p.text_at("size/width").unwrap().to_owned(), p.text_at("size/height").unwrap().to_owned()))
+            .collect();
+        assert_eq!(sizes.len(), 3, "a placeholder per format size: {sizes:?}");
+        assert!(sizes.contains(&("300".into(), "250".into())));
+        assert_eq!(fake.line_items.len(), 2);
+        assert_eq!(
+            fake.calls[..6],
+            [
+                "OrderService.getOrdersByStatement",
+                "CompanyService.getCompaniesByStatement",
+                "CompanyService.createCompanies",
+                "UserService.getCurrentUser",
+                "OrderService.createOrders",
+                "LineItemService.getLineItemsByStatement",
+            ]
+        );
+        assert!(fake.calls.contains(&"OrderService.performOrderAction(ApproveOrders)".to_owned()));
+    }
+    let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+    assert!(record.in_sync());
+
+    // Pause the buy and raise the first package's budget: every line item paused through
+    // performLineItemAction first, then the line item fetched, changed and sent back whole.
+    let first = buy.packages[0].package_id.clone();
+    let change = UpdateMediaBuy {
+        media_buy_id: buy.media_buy_id.clone(),
+        paused: Some(true),
+        packages: vec![PackageUpdate { package_id: first.clone(), budget: Some(7500.0), ..PackageUpdate::default() }],
+        ..UpdateMediaBuy::default()
+    };
+    let at = at + chrono::Duration::hours(1);
+    update(db, &demo, change, at).await;
+    server.fake().calls.clear();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    assert!(matches!(outcomes[..], [SyncOutcome::Synced { revision: 2, .. }]), "{outcomes:?}");
+    server.no_violations();
+    {
+        let fake = server.fake();
+        assert_eq!(
+            fake.calls,
+            [
+                "LineItemService.performLineItemAction(PauseLineItems)",
+                "LineItemService.getLineItemsByStatement",
+                "LineItemService.updateLineItems",
+            ],
+            "stop first, then the line"
+        );
+        let line = line_of(&fake, &buy.media_buy_id, &first);
+        assert_eq!(line.text_at("primaryGoal/units"), Some("600000"));
+        assert_eq!(line.text_at("status"), Some("PAUSED"));
+        assert_eq!(line.text_at("webPropertyCode"), Some("kept by get-modify-update"));
+        assert!(fake.line_items.iter().all(|l| l.text_at("status") == Some("PAUSED")));
+        assert_eq!(fake.tokens.len(), 1, "the token is cached");
+    }
+
+    // Resume (the token was revoked meanwhile: one fresh token and the call goes through),
+    // then cancel: paused and archived.
+    server.fake().expire_next_token = true;
+    let resume =
+        UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(false), ..UpdateMediaBuy::default() };
+    let at = at + chrono::Duration::hours(1);
+    update(db, &demo, resume, at).await;
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{outcomes:?}");
+    assert!(server.fake().line_items.iter().all(|l| l.text_at("status") == Some("READY")));
+    assert_eq!(server.fake().tokens.len(), 1, "a fresh token replaced the revoked one");
+    let cancel =
+        UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), cancel: Some(None), ..UpdateMediaBuy::default() };
+    let at = at + chrono::Duration::hours(1);
+    update(db, &demo, cancel, at).await;
+    sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    server.no_violations();
+    {
+        let fake = server.fake();
+        assert_eq!(order_of(&fake, &buy.media_buy_id).text_at("isArchived"), Some("true"));
+        assert!(fake.line_items.iter().all(|l| l.text_at("status") == Some("PAUSED")));
+    }
+    assert_eq!(db.media_buy("demo", &buy.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Canceled);
+}
+
+#[tokio::test]
+async fn a_failure_in_the_middle_of_a_create_is_resumed_without_duplicates() {
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let gam = server.gam(false);
+    let buy = create(db, &demo, &[3000.0, 2000.0, 1000.0]).await;
+    let at = t0() - chrono::Duration::days(1);
+    // The third line item's create fails on GAM's side (a 500 that is no fault: unknown outcome).
+    server.fake().faults.push_back(Fault {
+        operation: "createLineItems",
+        skip: 2,
+        status: 502,
+        body: "Bad Gateway".into(),
+    });
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let [SyncOutcome::Retrying { attempts: 1, next_attempt_at, error, .. }] = &outcomes[..] else {
+        panic!("{outcomes:?}")
+    };
+    assert!(error.contains("502"), "{error}");
+    let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+    assert!(record.booking.order_id.is_some());
+    assert_eq!(record.booking.lines.len(), 2, "what was made is recorded at once");
+
+    // Approval right after the lines were made: GAM has no forecast yet, the call is retried.
+    server.fake().faults.push_back(Fault {
+        operation: "performOrderAction",
+        skip: 0,
+        status: 500,
+        body: fault_xml("ForecastError.NO_FORECAST_YET", ""),
+    });
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, *next_attempt_at).await.unwrap();
+    assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{outcomes:?}");
+    server.no_violations();
+    let fake = server.fake();
+    assert_eq!((fake.orders.len(), fake.line_items.len(), fake.companies.len()), (1, 3, 1), "nothing booked twice");
+    assert_eq!(order_of(&fake, &buy.media_buy_id).text_at("status"), Some("APPROVED"));
+    assert!(fake.line_items.iter().all(|l| l.text_at("status") == Some("READY")));
+}
+
+#[tokio::test]
+async fn quota_faults_are_retried_and_refusals_classified() {
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let gam = server.gam(false);
+    let at = t0() - chrono::Duration::days(1);
+
+    // Two quota faults and the create goes through on the third try.
+    let buy = create(db, &demo, &[5000.0]).await;
+    for _ in 0..2 {
+        server.fake().faults.push_back(Fault {
+            operation: "createOrders",
+            skip: 0,
+            status: 500,
+            body: fault_xml("QuotaError.EXCEEDED_QUOTA", ""),
+        });
+    }
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    assert!(
+        matches!(&outcomes[..], [SyncOutcome::Synced { media_buy_id, .. }] if *media_buy_id == buy.media_buy_id),
+        "{outcomes:?}"
+    );
+    assert_eq!(server.fake().calls.iter().filter(|c| *c == "OrderService.createOrders").count(), 3);
+    assert_eq!(server.fake().orders.len(), 1);
+    server.no_violations();
+
+    // A 5xx without a fault and an answer that is no SOAP are transient: retried later.
+    for (status, body) in [(503, "Service Unavailable"), (200, "this is not XML")] {
+        let buy = create(db, &demo, &[5000.0]).await;
+        server.fake().faults.push_back(Fault { operation: "createOrders", skip: 0, status, body: body.into() });
+        let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+        assert!(
+            matches!(&outcomes[..], [SyncOutcome::Retrying { media_buy_id, .. }] if *media_buy_id == buy.media_buy_id),
+            "{status}: {outcomes:?}"
+        );
+        let retried = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+        let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, retried.next_attempt_at).await.unwrap();
+        assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{status} then fine: {outcomes:?}");
+    }
+
+    // A refused payload names GAM's error and field; nothing was booked, so the buy is rejected.
+    let buy = create(db, &demo, &[5000.0]).await;
+    server.fake().faults.push_back(Fault {
+        operation: "createOrders",
+        skip: 0,
+        status: 500,
+        body: fault_xml("StringLengthError.TOO_LONG", "orders[0].name"),
+    });
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let [SyncOutcome::Refused { error, .. }] = &outcomes[..] else { panic!("{outcomes:?}") };
+    assert!(error.contains("StringLengthError.TOO_LONG @ orders[0].name"), "{error}");
+    let status = db.media_buy("demo", &buy.media_buy_id).await.unwrap().unwrap().status;
+    assert!(matches!(status, MediaBuyStatus::Rejected | MediaBuyStatus::Canceled), "{status:?}");
+
+    // Credentials the token endpoint refuses: a refusal that says so.
+    let refused = server.gam(false);
+    server.fake().refuse_tokens = true;
+    let buy = create(db, &demo, &[5000.0]).await;
+    let outcomes = sync_due(db, &refused, &Deferred, &demo.tenant, at).await.unwrap();
+    let refusal = outcomes.iter().find_map(|outcome| match outcome {
+        SyncOutcome::Refused { media_buy_id, error } if *media_buy_id == buy.media_buy_id => Some(error),
+        _ => None,
+    });
+    let error = refusal.unwrap_or_else(|| panic!("{outcomes:?}"));
+    assert!(error.contains("authentication failed") && error.contains("Invalid JWT Signature"), "{error}");
+    assert!(!error.contains("PRIVATE KEY"), "the key never shows");
+}
+
+#[tokio::test]
+async fn delivery_comes_from_a_report_job() {
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let gam = server.gam(false);
+    let buy = create(db, &demo, &[5000.0, 2000.0]).await;
+    sync_due(db, &gam, &Deferred, &demo.tenant, t0() - chrono::Duration::days(1)).await.unwrap();
+    let (first, second) = {
+        let fake = server.fake();
+        let id = |package: usize| {
+            line_of(&fake, &buy.media_buy_id, &buy.packages[package].package_id).text_at("id").unwrap().to_owned()
+        };
+        (id(0), id(1))
+    };
+    // Days in the network's time zone; revenue in micros.
+    server.fake().report_csv = format!(
+        "Dimension.DATE,Dimension.LINE_ITEM_ID,Column.AD_SERVER_IMPRESSIONS,Column.AD_SERVER_CLICKS,\
+         Column.AD_SERVER_CPM_AND_CPC_REVENUE\n\
+         2026-04-01,{first},40000,40,500000000\n2026-04-02,{first},30000,30,375000000\n2026-04-01,{second},5000,5,62500000\n"
+    );
+    server.fake().calls.clear();
+    let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
+    let at = t0() + chrono::Duration::days(2) + chrono::Duration::hours(12);
+    let report =
+        get_media_buy_delivery(db, &gam, &demo.catalog, &demo.tenant, &demo.principal, &query, at).await.unwrap();
+    server.no_violations();
+    let packages = &report.buys[0].packages;
+    assert_eq!(packages[0].totals.impressions, 70000.0);
+    assert_eq!(packages[0].totals.spend, 875.0);
+    assert_eq!(packages[0].totals.clicks, 70.0);
+    assert_eq!(packages[1].totals.impressions, 5000.0);
+    let fake = server.fake();
+    assert!(
+        fake.calls.iter().filter(|c| *c == "ReportService.getReportJobStatus").count() >= 2,
+        "polled: {:?}",
+        fake.calls
+    );
+    let run = fake.bodies.iter().find(|b| b.name == "runReportJob").unwrap();
+    let query = run.first("reportJob").unwrap().first("reportQuery").unwrap();
+    let dimensions: Vec<&str> = query.children_named("dimensions").filter_map(|d| d.text.as_deref()).collect();
+    assert_eq!(dimensions, ["DATE", "LINE_ITEM_ID"]);
+    assert_eq!(query.text_at("dateRangeType"), Some("CUSTOM_DATE"));
+    assert_eq!(query.text_at("startDate/day"), Some("31"), "the flight began on March 31st in New York");
+}
+
+#[tokio::test]
+async fn dry_run_sends_nothing_and_rehearsals_show_the_envelopes() {
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let gam = server.gam(true);
+    let buy = create(db, &demo, &[5000.0]).await;
+    let at = t0() - chrono::Duration::days(1);
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    assert!(matches!(outcomes[..], [SyncOutcome::Synced { ops: 2, .. }]), "{outcomes:?}");
+    assert!(server.fake().calls.is_empty() && server.fake().tokens.is_empty(), "a dry-run sends nothing");
+    let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+    assert!(record.booking.order_id.as_deref().unwrap().parse::<i64>().unwrap() > 0, "a simulated order id");
+    let pause =
+        UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(true), ..UpdateMediaBuy::default() };
+    update(db, &demo, pause, at).await;
+    sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
+    get_media_buy_delivery(db, &gam, &demo.catalog, &demo.tenant, &demo.principal, &query, at).await.unwrap();
+    assert!(server.fake().calls.is_empty(), "a dry-run sends nothing");
+
+    // One request's rehearsal on a live adapter: the envelopes it would send, in order.
+    let live = server.gam(false);
+    let rehearsal = sales_agent::adapters::Rehearsal::gam(&live);
+    let booking =
+        sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy, Default::default()).await.unwrap();
+    assert!(booking.order_id.is_some() && booking.lines.len() == 1, "simulated ids: {booking:?}");
+    assert!(server.fake().calls.is_empty() && server.fake().tokens.is_empty(), "a rehearsal sends nothing");
+    let calls = rehearsal.calls();
+    let endpoint = format!("POST {}/apis/ads/publisher/{VERSION}/", server.url);
+    assert!(calls[0].starts_with(&format!("{endpoint}OrderService ")), "{calls:?}");
+    assert!(
+        calls[0].contains("<networkCode>12345678</ns:networkCode>") || calls[0].contains("<ns:networkCode>12345678")
+    );
+    assert!(
+        calls.iter().any(|c| c.starts_with(&format!("{endpoint}LineItemService ")) && c.contains("<createLineItems"))
+    );
+    assert!(calls.iter().any(|c| c.contains("xsi:type=\"ns:ApproveOrders\"")), "{calls:?}");
+    assert!(!calls.iter().any(|c| c.contains("Bearer") || c.contains("PRIVATE KEY")), "credentials never show");
+}

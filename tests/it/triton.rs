@@ -1,0 +1,515 @@
+//! The Triton adapter (experimental) against a local fake of TAP and Triton's Login API that
+//! checks every request: the login's credentials, the bearer JWT, JSON bodies with the fields a
+//! campaign and a flight need, and the configured paths (here under `/tap`). Covers booking a
+//! buy through the outbox, approval, pause, resume, budget change and cancel, a failure in the
+//! middle of a create, rate limits, a revoked token, refused credentials, refusals, 5xx and
+//! malformed answers, delivery from the flights' daily metrics, and dry-run.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeZone, Utc};
+use sales_agent::adapters::http::RateLimitRetry;
+use sales_agent::adapters::triton::{Triton, TritonPaths, TritonProduct, TritonSettings};
+use sales_agent::core::booking::{SyncOutcome, sync_due};
+use sales_agent::core::buying::{self, Mutation, PackageUpdate, UpdateMediaBuy};
+use sales_agent::core::delivery::{DeliveryQuery, get_media_buy_delivery};
+use sales_agent::core::media_buy::{MediaBuy, MediaBuyStatus, StartTime};
+use sales_agent::core::ports::{Clock, Store};
+use sales_agent::mcp::wire_tasks::Deferred;
+use sales_agent::store::Db;
+use serde_json::{Value, json};
+
+use crate::delivery::{Demo, demo, techcorp_buy};
+use crate::support;
+
+const USER: &str = "ops@publisher.example";
+const PASSWORD: &str = "triton-test-password";
+const PRODUCT: &str = "prod-audio-001";
+
+#[derive(Debug, Clone)]
+struct Fault {
+    method: Method,
+    prefix: &'static str,
+    skip: usize,
+    status: u16,
+    body: &'static str,
+}
+
+#[derive(Debug, Default)]
+struct Fake {
+    next_id: i64,
+    advertisers: Vec<Value>,
+    campaigns: Vec<Value>,
+    flights: Vec<Value>,
+    logins: usize,
+    token: Option<String>,
+    revoke_next: bool,
+    calls: Vec<String>,
+    violations: Vec<String>,
+    faults: VecDeque<Fault>,
+    metrics: HashMap<String, Value>,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+fn answer(status: u16, body: Value) -> Response {
+    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+}
+
+fn jwt(exp: i64, n: usize) -> String {
+    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.signature-{n}", part(json!({"alg": "RS256", "typ": "JWT"})), part(json!({"sub": USER, "exp": exp})))
+}
+
+async fn login(State(shared): State<Shared>, body: Bytes) -> Response {
+    let mut fake = shared.lock().unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+    if body != json!({"username": USER, "password": PASSWORD}) {
+        return answer(401, json!({"error": "invalid credentials"}));
+    }
+    fake.logins += 1;
+    let token = jwt(t0().timestamp() + 86_400, fake.logins);
+    fake.token = Some(token.clone());
+    answer(200, json!({"access_token": token}))
+}
+
+fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))
+}
+
+fn decoded(text: &str) -> String {
+    text.replace("%3A", ":")
+}
+
+fn require(fake: &mut Fake, what: &str, body: &Value, fields: &[&str]) -> bool {
+    let missing: Vec<&str> = fields.iter().copied().filter(|f| body.get(*f).is_none_or(Value::is_null)).collect();
+    if !missing.is_empty() {
+        fake.violations.push(format!("{what}: missing {missing:?} in {body}"));
+    }
+    missing.is_empty()
+}
+
+async fn tap(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let mut fake = shared.lock().unwrap();
+    let path = uri.path().to_owned();
+    let query = uri.query().unwrap_or("").to_owned();
+    fake.calls.push(format!("{method} {path}"));
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    if fake.token.as_ref().is_none_or(|t| bearer != format!("Bearer {t}")) {
+        return answer(401, json!({"error": "invalid token"}));
+    }
+    if fake.revoke_next {
+        fake.revoke_next = false;
+        fake.token = None;
+        return answer(401, json!({"error": "token expired"}));
+    }
+    let body: Value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or_default() };
+    if let Some(index) = fake.faults.iter().position(|f| f.method == method && path.starts_with(f.prefix)) {
+        if fake.faults[index].skip == 0 {
+            let fault = fake.faults.remove(index).unwrap();
+            return (StatusCode::from_u16(fault.status).unwrap(), fault.body.to_owned()).into_response();
+        }
+        fake.faults[index].skip -= 1;
+    }
+    let segments: Vec<String> = path.trim_start_matches('/').split('/').map(str::to_owned).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let code = param(&query, "externalCode").map(decoded);
+    let with_code = |items: &[Value]| -> Value {
+        json!({"items": items.iter().filter(|i| code.is_none() || i["externalCode"].as_str() == code.as_deref()).cloned().collect::<Vec<_>>()})
+    };
+    let made = |fake: &mut Fake, mut object: Value| {
+        fake.next_id += 1;
+        object["id"] = format!("T{}", fake.next_id).into();
+        object
+    };
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["tap", "advertisers"]) => answer(200, with_code(&fake.advertisers)),
+        ("POST", ["tap", "advertisers"]) => {
+            let object = made(&mut fake, body);
+            if require(&mut fake, "advertiser", &object, &["name", "externalCode"]) {
+                fake.advertisers.push(object.clone());
+            }
+            answer(201, object)
+        }
+        ("GET", ["tap", "advertisers", advertiser, "campaigns"]) => {
+            let mine: Vec<Value> =
+                fake.campaigns.iter().filter(|c| c["advertiserId"] == *advertiser).cloned().collect();
+            answer(200, with_code(&mine))
+        }
+        ("POST", ["tap", "advertisers", advertiser, "campaigns"]) => {
+            if !fake.advertisers.iter().any(|a| a["id"] == *advertiser) {
+                return answer(404, json!({"message": "no such advertiser"}));
+            }
+            let mut object = made(&mut fake, body);
+            object["advertiserId"] = (*advertiser).into();
+            require(&mut fake, "campaign", &object, &["name", "externalCode", "startDate", "endDate", "status"]);
+            if object["status"] != "Draft" {
+                fake.violations.push("a campaign is made Draft".into());
+            }
+            fake.campaigns.push(object.clone());
+            answer(201, object)
+        }
+        ("PATCH", ["tap", "campaigns", id]) => {
+            let Some(slot) = fake.campaigns.iter_mut().find(|c| c["id"] == *id) else {
+                return answer(404, json!({"message": "no such campaign"}));
+            };
+            for (k, v) in body.as_object().cloned().unwrap_or_default() {
+                slot[k] = v;
+            }
+            answer(200, slot.clone())
+        }
+        ("GET", ["tap", "campaigns", campaign, "flights"]) => {
+            let mine: Vec<Value> = fake.flights.iter().filter(|f| f["campaignId"] == *campaign).cloned().collect();
+            answer(200, with_code(&mine))
+        }
+        ("POST", ["tap", "campaigns", campaign, "flights"]) => {
+            if !fake.campaigns.iter().any(|c| c["id"] == *campaign) {
+                return answer(404, json!({"message": "no such campaign"}));
+            }
+            let fields =
+                ["name", "externalCode", "startDate", "endDate", "rateType", "rate", "goal", "status", "budget"];
+            if !require(&mut fake, "flight", &body, &fields) {
+                return answer(400, json!({"message": "required flight fields missing"}));
+            }
+            let mut object = made(&mut fake, body);
+            object["campaignId"] = (*campaign).into();
+            fake.flights.push(object.clone());
+            answer(201, object)
+        }
+        ("PATCH", ["tap", "flights", id]) => {
+            let Some(slot) = fake.flights.iter_mut().find(|f| f["id"] == *id) else {
+                return answer(404, json!({"message": "no such flight"}));
+            };
+            for (k, v) in body.as_object().cloned().unwrap_or_default() {
+                slot[k] = v;
+            }
+            answer(200, slot.clone())
+        }
+        ("GET", ["tap", "flights", id, "metrics"]) => {
+            if param(&query, "startDate").is_none() || param(&query, "endDate").is_none() {
+                fake.violations.push("metrics without dates".into());
+            }
+            answer(200, fake.metrics.get(*id).cloned().unwrap_or_else(|| json!({"items": []})))
+        }
+        _ => {
+            fake.violations.push(format!("unknown call {method} {path}"));
+            answer(404, json!({"message": "not found"}))
+        }
+    }
+}
+
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+struct Server {
+    url: String,
+    fake: Shared,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let fake: Shared = Arc::default();
+        let app = Router::new().route("/login", axum::routing::post(login)).fallback(tap).with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Server { url, fake }
+    }
+
+    fn fake(&self) -> std::sync::MutexGuard<'_, Fake> {
+        self.fake.lock().unwrap()
+    }
+
+    fn triton(&self, password: &str, dry_run: bool) -> Triton {
+        let defaults = TritonPaths::default();
+        let under = |p: String| format!("/tap{p}");
+        let mut products = HashMap::new();
+        products.insert(PRODUCT.to_owned(), TritonProduct { station_ids: vec!["WXYZ-FM".into(), "KABC-AM".into()] });
+        let settings = TritonSettings {
+            base_url: self.url.clone(),
+            login_url: format!("{}/login", self.url),
+            username: USER.into(),
+            password: password.into(),
+            paths: TritonPaths {
+                advertisers: under(defaults.advertisers),
+                advertiser_campaigns: under(defaults.advertiser_campaigns),
+                campaign: under(defaults.campaign),
+                campaign_flights: under(defaults.campaign_flights),
+                flight: under(defaults.flight),
+                flight_metrics: under(defaults.flight_metrics),
+            },
+            products,
+            dry_run,
+            retry: RateLimitRetry { attempts: 4, base: Duration::from_millis(1), cap: Duration::from_millis(5) },
+        };
+        Triton::new(settings, Arc::new(FixedClock(t0() - chrono::Duration::days(1)))).unwrap()
+    }
+
+    fn no_violations(&self) {
+        let fake = self.fake();
+        assert!(fake.violations.is_empty(), "requests the fake refused: {:#?}", fake.violations);
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap()
+}
+
+fn audio_package(budget: f64) -> sales_agent::core::media_buy::PackageRequest {
+    sales_agent::core::media_buy::PackageRequest::new(PRODUCT, "cpm_guaranteed", budget)
+}
+
+async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
+    let packages = budgets.iter().map(|b| audio_package(*b)).collect();
+    let request = techcorp_buy(&demo.account, StartTime::At(t0()), t0() + chrono::Duration::days(30), packages);
+    let at = t0() - chrono::Duration::days(1);
+    buying::create_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at, &Deferred))
+        .await
+        .unwrap()
+        .into_buy()
+        .unwrap()
+}
+
+async fn update(db: &Db, demo: &Demo, request: UpdateMediaBuy, at: DateTime<Utc>) {
+    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at, &Deferred))
+        .await
+        .unwrap();
+}
+
+fn flights_of(fake: &Fake, buy: &MediaBuy) -> Vec<Value> {
+    buy.packages
+        .iter()
+        .map(|p| {
+            let code = format!("adcp:{}:{}", buy.media_buy_id, p.package_id);
+            let found: Vec<&Value> = fake.flights.iter().filter(|f| f["externalCode"] == code.as_str()).collect();
+            assert_eq!(found.len(), 1, "one flight {code}");
+            found[0].clone()
+        })
+        .collect()
+}
+
+fn campaign_of(fake: &Fake, buy: &MediaBuy) -> Value {
+    let code = format!("adcp:{}", buy.media_buy_id);
+    let found: Vec<&Value> = fake.campaigns.iter().filter(|c| c["externalCode"] == code.as_str()).collect();
+    assert_eq!(found.len(), 1, "one campaign {code}");
+    found[0].clone()
+}
+
+#[tokio::test]
+async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_triton() {
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let triton = server.triton(PASSWORD, false);
+    let buy = create(db, &demo, &[3000.0, 2000.0]).await;
+    let at = t0() - chrono::Duration::days(1);
+
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    assert_eq!(outcomes, vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: 1, ops: 3 }]);
+    server.no_violations();
+    {
+        let fake = server.fake();
+        assert_eq!(fake.logins, 1, "one login for every call");
+        assert_eq!(fake.advertisers[0]["externalCode"], "techcorp.example");
+        assert_eq!(campaign_of(&fake, &buy)["status"], "Approved");
+        let flights = flights_of(&fake, &buy);
+        assert!(flights.iter().all(|f| f["status"] == "Active"), "{flights:?}");
+        assert_eq!(flights[0]["rateType"], "CPM");
+        assert_eq!(flights[0]["budget"], 3000.0);
+        assert_eq!(flights[0]["startDate"], "2026-04-01T00:00:00Z");
+        assert_eq!(
+            flights[0]["targetingRules"],
+            json!({"type": "in", "dimension": "station", "values": ["WXYZ-FM", "KABC-AM"]})
+        );
+    }
+
+    // Pause and raise a budget: the flights' fields and status PATCHed.
+    let change = UpdateMediaBuy {
+        media_buy_id: buy.media_buy_id.clone(),
+        paused: Some(true),
+        packages: vec![PackageUpdate {
+            package_id: buy.packages[0].package_id.clone(),
+            budget: Some(4500.0),
+            ..PackageUpdate::default()
+        }],
+        ..UpdateMediaBuy::default()
+    };
+    let at = at + chrono::Duration::hours(1);
+    update(db, &demo, change, at).await;
+    sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    server.no_violations();
+    {
+        let fake = server.fake();
+        let flights = flights_of(&fake, &buy);
+        assert!(flights.iter().all(|f| f["status"] == "Paused"), "{flights:?}");
+        assert_eq!(flights[0]["budget"], 4500.0);
+    }
+
+    // Resume after the token was revoked (one fresh login), then cancel: flights back to Draft.
+    server.fake().revoke_next = true;
+    let resume =
+        UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(false), ..UpdateMediaBuy::default() };
+    let at = at + chrono::Duration::hours(1);
+    update(db, &demo, resume, at).await;
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{outcomes:?}");
+    assert_eq!(server.fake().logins, 2);
+    assert!(flights_of(&server.fake(), &buy).iter().all(|f| f["status"] == "Active"));
+    let cancel =
+        UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), cancel: Some(None), ..UpdateMediaBuy::default() };
+    let at = at + chrono::Duration::hours(1);
+    update(db, &demo, cancel, at).await;
+    sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    server.no_violations();
+    assert!(flights_of(&server.fake(), &buy).iter().all(|f| f["status"] == "Draft"));
+    assert_eq!(db.media_buy("demo", &buy.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Canceled);
+}
+
+#[tokio::test]
+async fn failures_are_retried_without_duplicates_and_refusals_classified() {
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let triton = server.triton(PASSWORD, false);
+    let at = t0() - chrono::Duration::days(1);
+
+    // The second flight fails (503) after the first was made; a rate limit is retried in the call.
+    let buy = create(db, &demo, &[3000.0, 2000.0]).await;
+    server.fake().faults.push_back(Fault {
+        method: Method::POST,
+        prefix: "/tap/advertisers",
+        skip: 0,
+        status: 429,
+        body: "",
+    });
+    server.fake().faults.push_back(Fault {
+        method: Method::POST,
+        prefix: "/tap/campaigns/",
+        skip: 1,
+        status: 503,
+        body: "down",
+    });
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    let [SyncOutcome::Retrying { next_attempt_at, .. }] = &outcomes[..] else { panic!("{outcomes:?}") };
+    assert_eq!(db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap().booking.lines.len(), 1);
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, *next_attempt_at).await.unwrap();
+    assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{outcomes:?}");
+    {
+        let fake = server.fake();
+        assert_eq!((fake.advertisers.len(), fake.campaigns.len(), fake.flights.len()), (1, 1, 2), "nothing twice");
+    }
+    server.no_violations();
+
+    // A malformed answer is transient.
+    let buy = create(db, &demo, &[2000.0]).await;
+    server.fake().faults.push_back(Fault {
+        method: Method::POST,
+        prefix: "/tap/advertisers/",
+        skip: 0,
+        status: 200,
+        body: "<html>",
+    });
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    assert!(
+        matches!(&outcomes[..], [SyncOutcome::Retrying { media_buy_id, .. }] if *media_buy_id == buy.media_buy_id),
+        "{outcomes:?}"
+    );
+
+    // A refusal names TAP's message; wrong credentials say so.
+    let refused_buy = create(db, &demo, &[2000.0]).await;
+    server.fake().faults.push_back(Fault {
+        method: Method::POST,
+        prefix: "/tap/advertisers/",
+        skip: 0,
+        status: 422,
+        body: r#"{"message":"endDate is before startDate"}"#,
+    });
+    let retried = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap().next_attempt_at;
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, retried).await.unwrap();
+    let error = outcomes
+        .iter()
+        .find_map(|o| match o {
+            SyncOutcome::Refused { media_buy_id, error }
+                if *media_buy_id == buy.media_buy_id || *media_buy_id == refused_buy.media_buy_id =>
+            {
+                Some(error.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{outcomes:?}"));
+    assert!(error.contains("endDate is before startDate"), "{error}");
+
+    let wrong = server.triton("not-the-password", false);
+    let buy = create(db, &demo, &[2000.0]).await;
+    let outcomes = sync_due(db, &wrong, &Deferred, &demo.tenant, retried).await.unwrap();
+    let error = outcomes
+        .iter()
+        .find_map(|o| match o {
+            SyncOutcome::Refused { media_buy_id, error } if *media_buy_id == buy.media_buy_id => Some(error.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{outcomes:?}"));
+    assert!(error.contains("authentication failed") && !error.contains("not-the-password"), "{error}");
+}
+
+#[tokio::test]
+async fn delivery_comes_from_the_flights_daily_metrics_and_dry_run_sends_nothing() {
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let triton = server.triton(PASSWORD, false);
+    let buy = create(db, &demo, &[3000.0]).await;
+    sync_due(db, &triton, &Deferred, &demo.tenant, t0() - chrono::Duration::days(1)).await.unwrap();
+    let flight = flights_of(&server.fake(), &buy)[0]["id"].as_str().unwrap().to_owned();
+    server.fake().metrics.insert(
+        flight,
+        json!({"items": [
+            {"date": "2026-04-01", "impressions": 10000, "spend": 250.0, "completes": 9000},
+            {"date": "2026-04-02", "impressions": 8000, "spend": 200.0, "completes": 7000},
+        ]}),
+    );
+    let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
+    let at = t0() + chrono::Duration::days(2) + chrono::Duration::hours(1);
+    let report =
+        get_media_buy_delivery(db, &triton, &demo.catalog, &demo.tenant, &demo.principal, &query, at).await.unwrap();
+    server.no_violations();
+    let totals = &report.buys[0].packages[0].totals;
+    assert_eq!((totals.impressions, totals.spend), (18000.0, 450.0));
+
+    let dry = server.triton("no password needed", true);
+    let calls_before = server.fake().calls.len();
+    let buy = create(db, &demo, &[2000.0]).await;
+    let outcomes = sync_due(db, &dry, &Deferred, &demo.tenant, t0()).await.unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, SyncOutcome::Synced { media_buy_id, .. } if *media_buy_id == buy.media_buy_id))
+    );
+    assert_eq!(server.fake().calls.len(), calls_before, "a dry-run sends nothing");
+    let rehearsal = sales_agent::adapters::Rehearsal::triton(&triton);
+    sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy, Default::default()).await.unwrap();
+    let calls = rehearsal.calls();
+    assert!(
+        calls[0].starts_with(&format!("GET {}/tap/advertisers?externalCode=techcorp.example", server.url)),
+        "{calls:?}"
+    );
+    assert!(calls.iter().any(|c| c.starts_with(&format!("POST {}/tap/campaigns/", server.url))), "{calls:?}");
+    assert!(!calls.iter().any(|c| c.contains(PASSWORD)), "credentials never show");
+}
