@@ -138,6 +138,9 @@ pub struct KevelSection {
     /// Per product id: its Kevel priority and site/zone targeting.
     #[serde(default)]
     pub products: HashMap<String, KevelProductSection>,
+    /// Kevel ad type ids by creative size: `{ "300x250" = 5 }`.
+    #[serde(default)]
+    pub ad_types: HashMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -228,6 +231,8 @@ pub struct TritonPathsSection {
     pub campaign_flights: Option<String>,
     pub flight: Option<String>,
     pub flight_metrics: Option<String>,
+    pub flight_creatives: Option<String>,
+    pub flight_creative: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -610,7 +615,15 @@ fn ad_server_config(id: &str, section: AdServerSection, base: Option<&Path>) -> 
                     (product_id, KevelProduct { priority_id: p.priority_id, site_zones })
                 })
                 .collect();
+            let ad_types = kevel
+                .ad_types
+                .iter()
+                .map(|(size, ad_type)| {
+                    Ok((creative_size(&format!("tenant {id}: ad_server.kevel.ad_types"), size)?, *ad_type))
+                })
+                .collect::<anyhow::Result<_>>()?;
             Ok(AdServerConfig::Kevel(KevelSettings {
+                ad_types,
                 base_url,
                 api_key,
                 default_priority_id: kevel.default_priority_id.unwrap_or(1),
@@ -623,6 +636,14 @@ fn ad_server_config(id: &str, section: AdServerSection, base: Option<&Path>) -> 
         AdapterKind::Gam => gam_config(id, section.gam.unwrap_or_default(), section.dry_run, base),
         AdapterKind::Triton => triton_config(id, section.triton.unwrap_or_default(), section.dry_run, base),
     }
+}
+
+/// A `WIDTHxHEIGHT` size.
+fn creative_size(what: &str, size: &str) -> anyhow::Result<(u32, u32)> {
+    size.split_once('x')
+        .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
+        .filter(|(w, h)| *w > 0 && *h > 0)
+        .ok_or_else(|| anyhow::anyhow!("{what}: {size:?} is not WIDTHxHEIGHT"))
 }
 
 fn http_url(id: &str, what: &str, url: String) -> anyhow::Result<String> {
@@ -687,6 +708,8 @@ fn triton_config(
             campaign_flights: path(paths.campaign_flights, defaults.campaign_flights, "campaign_flights")?,
             flight: path(paths.flight, defaults.flight, "flight")?,
             flight_metrics: path(paths.flight_metrics, defaults.flight_metrics, "flight_metrics")?,
+            flight_creatives: path(paths.flight_creatives, defaults.flight_creatives, "flight_creatives")?,
+            flight_creative: path(paths.flight_creative, defaults.flight_creative, "flight_creative")?,
         },
         products: triton
             .products
@@ -772,16 +795,8 @@ fn gam_config(id: &str, gam: GamSection, dry_run: bool, base: Option<&Path>) -> 
         {
             bail!("{at}.priority {priority} is not between 1 and 16");
         }
-        let sizes = p
-            .sizes
-            .iter()
-            .map(|size| {
-                size.split_once('x')
-                    .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
-                    .filter(|(w, h)| *w > 0 && *h > 0)
-                    .ok_or_else(|| anyhow::anyhow!("{at}.sizes: {size:?} is not WIDTHxHEIGHT"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let sizes =
+            p.sizes.iter().map(|size| creative_size(&format!("{at}.sizes"), size)).collect::<anyhow::Result<_>>()?;
         products.insert(
             product_id,
             GamProduct {

@@ -37,6 +37,8 @@ pub const SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_se
 
 /// How often the booking outbox is drained (buy changes reach the ad server within this).
 pub const BOOKING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the reconciliation worker looks for buys whose ad-server status is due.
+pub const RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often the webhook outbox is drained (a buyer hears of a change within this, plus its
 /// receiver's time).
@@ -120,6 +122,8 @@ pub async fn run_with_clock(
     let sender = Arc::new(HttpSender::new(webhook_key));
     let scheduler = tokio::spawn(worker::run_scheduler(app.clone(), SCHEDULER_INTERVAL, shutdown.child_token()));
     let bookings = tokio::spawn(worker::run_bookings(app.clone(), BOOKING_INTERVAL, shutdown.child_token()));
+    let reconciliation =
+        tokio::spawn(worker::run_reconciliation(app.clone(), RECONCILE_INTERVAL, shutdown.child_token()));
     let webhooks = tokio::spawn(worker::run_webhooks(app.clone(), sender, WEBHOOK_INTERVAL, shutdown.child_token()));
     let checkpoints = tokio::spawn(worker::run_checkpoints(app.clone(), CHECKPOINT_INTERVAL, shutdown.child_token()));
     let served = http::serve(listener, app, shutdown.clone()).await;
@@ -127,6 +131,7 @@ pub async fn run_with_clock(
     for (name, task) in [
         ("scheduler", scheduler),
         ("booking sync", bookings),
+        ("reconciliation", reconciliation),
         ("webhook delivery", webhooks),
         ("checkpoints", checkpoints),
     ] {

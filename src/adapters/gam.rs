@@ -33,15 +33,17 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
 use serde_json::Value;
 
 use super::google_auth::{ServiceAccount, ServiceAccountTokens};
-use super::http::{RateLimitRetry, Recorder, TokenSource};
+use super::http::{RateLimitRetry, Recorder, TokenSource, cumulative_by_day, simulated_id};
 use super::soap::{El, SoapApi, Statement};
 use crate::core::booking::{
-    AdServerError, AdServerOp, Applied, Booker, Booking, LineSpec, OrderSpec, RunState, order_state,
+    AdServerError, AdServerOp, Applied, Booker, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving,
+    order_state,
 };
 use crate::core::catalog::{Channel, PricingModel};
 use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
 use crate::core::media_buy::{MediaBuy, Pacing};
 use crate::core::ports::Clock;
+use crate::core::reconcile::{PlatformLine, PlatformState, PlatformStatus, from_lines};
 
 pub const DEFAULT_BASE_URL: &str = "https://ads.google.com";
 /// The newest SOAP version (sunset August 2027).
@@ -204,12 +206,7 @@ impl Gam {
     /// # Errors
     /// The HTTP client cannot be built.
     pub fn new(settings: GamSettings, clock: Arc<dyn Clock>) -> Result<Gam, AdServerError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| AdServerError::Permanent(format!("gam: HTTP client: {e}")))?;
+        let client = super::http::client("gam", Duration::from_secs(30))?;
         let tokens = settings.service_account.clone().map(|account| {
             Arc::new(ServiceAccountTokens::new(account, SCOPE, client, clock.clone())) as Arc<dyn TokenSource>
         });
@@ -245,6 +242,7 @@ impl Gam {
             AdServerOp::CreateLine(line) => {
                 let order = order_id(booking)?;
                 let line_id = self.line_item(buy, order, line).await?;
+                self.line_creatives(buy, line_id, line, true).await?;
                 // A new line in a running buy makes the order deliverable; lines that must not
                 // run are held, since approval would make them ready.
                 if order_state(buy.status) == RunState::Running {
@@ -361,6 +359,7 @@ impl Gam {
             element.set(LINE_ITEM_ORDER, field);
         }
         self.api.call("LineItemService", El::new("updateLineItems").child(element)).await?;
+        self.line_creatives(buy, line_id, line, false).await?;
         let paused = status.as_deref().is_some_and(|s| s.starts_with("PAUSED"));
         match line.state {
             RunState::Canceled => {
@@ -441,13 +440,103 @@ impl Gam {
 
     /// The first result of a `get...ByStatement` (none in dry-run).
     async fn first(&self, service: &str, operation: &str, statement: Statement) -> Result<Option<El>, AdServerError> {
-        let Some(answer) =
-            self.api.call(service, El::new(operation).child(statement.element("filterStatement"))).await?
-        else {
-            return Ok(None);
-        };
+        Ok(self.results(service, operation, statement).await?.into_iter().next())
+    }
+
+    /// The results of a `get...ByStatement` (none in dry-run).
+    async fn results(&self, service: &str, operation: &str, statement: Statement) -> Result<Vec<El>, AdServerError> {
+        let operation_el = El::new(operation).child(statement.element("filterStatement"));
+        let Some(answer) = self.api.call(service, operation_el).await? else { return Ok(vec![]) };
         let page = answer.first("rval").ok_or_else(|| malformed(operation))?;
-        Ok(page.first("results").cloned())
+        Ok(page.children_named("results").cloned().collect())
+    }
+
+    /// The line item serves the line's creatives and no others: each creative found (by name
+    /// under the advertiser) or made, associated once; associations of creatives no longer
+    /// wanted are deactivated, of creatives wanted again activated.
+    async fn line_creatives(
+        &self,
+        buy: &MediaBuy,
+        line_id: i64,
+        line: &LineSpec,
+        new: bool,
+    ) -> Result<(), AdServerError> {
+        if new && line.creatives.is_empty() {
+            return Ok(());
+        }
+        let mut wanted = Vec::new();
+        if !line.creatives.is_empty() {
+            let advertiser = self.advertiser(&buy.brand_domain).await?;
+            for creative in &line.creatives {
+                wanted.push(self.creative(advertiser, creative).await?);
+            }
+        }
+        let service = "LineItemCreativeAssociationService";
+        let statement = Statement::new("WHERE lineItemId = :lineItemId LIMIT 500").number("lineItemId", line_id);
+        let existing: Vec<(i64, bool)> = self
+            .results(service, "getLineItemCreativeAssociationsByStatement", statement)
+            .await?
+            .iter()
+            .filter_map(|lica| {
+                let creative = lica.text_at("creativeId")?.parse().ok()?;
+                Some((creative, lica.text_at("status") != Some("INACTIVE")))
+            })
+            .collect();
+        let missing: Vec<i64> = wanted.iter().copied().filter(|c| !existing.iter().any(|(e, _)| e == c)).collect();
+        if !missing.is_empty() {
+            let mut create = El::new("createLineItemCreativeAssociations");
+            for creative in missing {
+                create = create.child(
+                    El::new("lineItemCreativeAssociations")
+                        .child(El::leaf("lineItemId", line_id))
+                        .child(El::leaf("creativeId", creative)),
+                );
+            }
+            self.api.call(service, create).await?;
+        }
+        let stale = existing.iter().filter(|(c, active)| *active && !wanted.contains(c));
+        let revived = existing.iter().filter(|(c, active)| !*active && wanted.contains(c));
+        for (action, creatives) in [
+            ("DeactivateLineItemCreativeAssociations", stale.map(|(c, _)| *c).collect::<Vec<i64>>()),
+            ("ActivateLineItemCreativeAssociations", revived.map(|(c, _)| *c).collect()),
+        ] {
+            if creatives.is_empty() {
+                continue;
+            }
+            let list = creatives.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+            let statement = Statement::new(format!("WHERE lineItemId = :lineItemId AND creativeId IN ({list})"))
+                .number("lineItemId", line_id);
+            let operation = El::new("performLineItemCreativeAssociationAction")
+                .child(El::new("lineItemCreativeAssociationAction").typed(action))
+                .child(statement.element("filterStatement"));
+            self.api.call(service, operation).await?;
+        }
+        Ok(())
+    }
+
+    /// The advertiser's creative for `spec`: found by name (`adcp:<creative_id>`) and brought up
+    /// to date, or made.
+    async fn creative(&self, advertiser: i64, spec: &CreativeSpec) -> Result<i64, AdServerError> {
+        let wanted = creative_element(advertiser, spec)?;
+        let name = creative_name(&spec.creative_id);
+        let statement = Statement::new("WHERE advertiserId = :advertiserId AND name = :name LIMIT 1")
+            .number("advertiserId", advertiser)
+            .text("name", &name);
+        let Some(found) = self.first("CreativeService", "getCreativesByStatement", statement).await? else {
+            return self.create("CreativeService", "createCreatives", wanted, &spec.creative_id).await;
+        };
+        let id = id_of(&found, "creative")?;
+        // What this seller sets; GAM's own fields go back as they came.
+        let mut current = El { name: "creatives".into(), ..found };
+        let before = current.clone();
+        let order = creative_order(wanted.xsi_type.as_deref().unwrap_or_default());
+        for field in wanted.children {
+            current.set(&order, field);
+        }
+        if current != before {
+            self.api.call("CreativeService", El::new("updateCreatives").child(current)).await?;
+        }
+        Ok(id)
     }
 
     /// Creates one object and returns its id (simulated from `ours` in dry-run).
@@ -901,6 +990,129 @@ fn money(name: &str, currency: &str, amount: f64) -> El {
         .child(El::leaf("microAmount", (amount * 1_000_000.0).round() as i64))
 }
 
+/// GAM's order statuses (`OrderStatus`), normalized.
+fn order_state_of(status: &str) -> PlatformState {
+    match status {
+        "DRAFT" | "PENDING_APPROVAL" => PlatformState::PendingApproval,
+        "APPROVED" => PlatformState::Ready,
+        "PAUSED" => PlatformState::Paused,
+        "DISAPPROVED" => PlatformState::Rejected,
+        "CANCELED" | "DELETED" => PlatformState::Canceled,
+        _ => PlatformState::Unknown,
+    }
+}
+
+/// GAM's line item statuses (`ComputedStatus`), normalized.
+fn line_state(status: &str) -> PlatformState {
+    match status {
+        "DELIVERING" | "DELIVERY_EXTENDED" => PlatformState::Delivering,
+        "READY" => PlatformState::Ready,
+        "PAUSED" | "PAUSED_INVENTORY_RELEASED" => PlatformState::Paused,
+        "INACTIVE" => PlatformState::PendingCreatives,
+        "DRAFT" | "PENDING_APPROVAL" => PlatformState::PendingApproval,
+        "COMPLETED" => PlatformState::Completed,
+        "DISAPPROVED" => PlatformState::Rejected,
+        "CANCELED" => PlatformState::Canceled,
+        _ => PlatformState::Unknown,
+    }
+}
+
+/// `Creative`'s fields, in schema order; a subtype's follow them.
+const CREATIVE: &[&str] = &[
+    "advertiserId",
+    "id",
+    "name",
+    "size",
+    "previewUrl",
+    "policyLabels",
+    "appliedLabels",
+    "lastModifiedDateTime",
+    "customFieldValues",
+    "thirdPartyDataDeclaration",
+    "thirdPartyDataDeclarationStatus",
+    "adBadgingEnabled",
+    "selfDeclaredEuropeanUnionPoliticalContent",
+];
+
+/// A creative subtype's element order: `Creative`'s fields, then its own.
+fn creative_order(kind: &str) -> Vec<&'static str> {
+    let own: &[&str] = match kind {
+        "ImageRedirectCreative" => {
+            &["destinationUrl", "destinationUrlType", "imageUrl", "altText", "thirdPartyImpressionTrackingUrls"]
+        }
+        "ThirdPartyCreative" => &[
+            "snippet",
+            "expandedSnippet",
+            "sslScanResult",
+            "sslManualOverride",
+            "lockedOrientation",
+            "isSafeFrameCompatible",
+            "thirdPartyImpressionTrackingUrls",
+            "ampRedirectUrl",
+        ],
+        _ => &[
+            "vastXmlUrl",
+            "vastRedirectType",
+            "duration",
+            "companionCreativeIds",
+            "trackingUrls",
+            "vastPreviewUrl",
+            "sslScanResult",
+            "sslManualOverride",
+            "isAudio",
+        ],
+    };
+    CREATIVE.iter().chain(own).copied().collect()
+}
+
+/// The GAM creative of a creative: an image redirect, a third-party tag (HTML or JavaScript)
+/// or a VAST redirect, with its size and landing page.
+fn creative_element(advertiser: i64, spec: &CreativeSpec) -> Result<El, AdServerError> {
+    let size = |default: Option<(u32, u32)>| {
+        let (width, height) = spec.width.zip(spec.height).or(default).ok_or_else(|| {
+            AdServerError::Permanent(format!("gam: creative {} has no size; its format names none", spec.creative_id))
+        })?;
+        Ok::<El, AdServerError>(
+            El::new("size")
+                .child(El::leaf("width", width))
+                .child(El::leaf("height", height))
+                .child(El::leaf("isAspectRatio", false)),
+        )
+    };
+    let base = |kind: &str, size: El| {
+        El::new("creatives")
+            .typed(kind)
+            .child(El::leaf("advertiserId", advertiser))
+            .child(El::leaf("name", creative_name(&spec.creative_id)))
+            .child(size)
+    };
+    Ok(match &spec.serving {
+        Serving::Image { url } => {
+            let landing = spec.click_url.as_deref().ok_or_else(|| {
+                AdServerError::Permanent(format!("gam: image creative {} has no click-through URL", spec.creative_id))
+            })?;
+            base("ImageRedirectCreative", size(None)?)
+                .child(El::leaf("destinationUrl", landing))
+                .child(El::leaf("imageUrl", url))
+        }
+        Serving::Html { snippet } => base("ThirdPartyCreative", size(None)?).child(El::leaf("snippet", snippet)),
+        Serving::VastUrl { url } => base("VastRedirectCreative", size(Some((640, 480)))?)
+            .child(El::leaf("vastXmlUrl", url))
+            .child(El::leaf("vastRedirectType", "LINEAR"))
+            .child(El::leaf("duration", spec.duration_ms.unwrap_or(30_000))),
+        Serving::VastXml { .. } | Serving::Video { .. } | Serving::Audio { .. } => {
+            return Err(AdServerError::Permanent(format!(
+                "gam: creative {} must be an image, an HTML or JavaScript tag, or a VAST tag URL to traffic in GAM",
+                spec.creative_id
+            )));
+        }
+    })
+}
+
+pub fn creative_name(creative_id: &str) -> String {
+    format!("adcp:{creative_id}")
+}
+
 fn order_id(booking: &Booking) -> Result<i64, AdServerError> {
     booking
         .order_id
@@ -923,13 +1135,6 @@ fn id_of(element: &El, what: &str) -> Result<i64, AdServerError> {
 
 fn malformed(what: &str) -> AdServerError {
     AdServerError::Retryable(format!("gam: {what}: unexpected answer"))
-}
-
-/// A stable positive id for dry-run answers.
-fn simulated_id(ours: &str) -> i64 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(ours.as_bytes());
-    i64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff) + 1
 }
 
 /// One report row: a day (in the network's time zone) of one line item.
@@ -989,18 +1194,6 @@ fn parse_report(bytes: &[u8], tz: chrono_tz::Tz) -> Result<Vec<DayRow>, AdServer
     Ok(rows)
 }
 
-/// Cumulative delivery of one line item at each instant: the days that began before it.
-fn cumulative(rows: &[DayRow], line_id: i64, instants: &[DateTime<Utc>]) -> Cumulative {
-    instants
-        .iter()
-        .map(|at| {
-            rows.iter()
-                .filter(|row| row.line_id == line_id && row.from < *at)
-                .fold(Metrics::default(), |sum, row| sum.plus(&row.metrics))
-        })
-        .collect()
-}
-
 impl Booker for Gam {
     fn apply<'a>(
         &'a self,
@@ -1019,6 +1212,47 @@ impl AdServer for Gam {
 
     fn reports_by_booked_ids(&self) -> bool {
         true
+    }
+
+    fn reconciles(&self) -> bool {
+        true
+    }
+
+    fn status<'a>(
+        &'a self,
+        booking: &'a Booking,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<PlatformStatus>, AdServerError>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(order) = booking.order_id.as_deref().and_then(|id| id.parse::<i64>().ok()) else {
+                return Ok(None);
+            };
+            let statement = Statement::new("WHERE id = :id LIMIT 1").number("id", order);
+            let Some(found) = self.first("OrderService", "getOrdersByStatement", statement).await? else {
+                return Ok(None);
+            };
+            let status = found.text_at("status").unwrap_or("UNKNOWN").to_owned();
+            let archived = found.text_at("isArchived") == Some("true");
+            let statement = Statement::new("WHERE orderId = :orderId LIMIT 500").number("orderId", order);
+            let lines = self
+                .results("LineItemService", "getLineItemsByStatement", statement)
+                .await?
+                .iter()
+                .filter_map(|line| {
+                    let id = line.text_at("id")?;
+                    let package = booking.lines.iter().find(|l| l.line_id == id)?;
+                    let status = line.text_at("status").unwrap_or("UNKNOWN").to_owned();
+                    let state = if line.text_at("isArchived") == Some("true") {
+                        PlatformState::Canceled
+                    } else {
+                        line_state(&status)
+                    };
+                    Some(PlatformLine { package_id: package.package_id.clone(), status, state })
+                })
+                .collect::<Vec<_>>();
+            let state = if archived { PlatformState::Canceled } else { from_lines(order_state_of(&status), &lines) };
+            Ok(Some(PlatformStatus { platform: "gam".into(), status, state, lines, checked_at: now }))
+        })
     }
 
     fn forecast<'a>(
@@ -1044,7 +1278,9 @@ impl AdServer for Gam {
             };
             let Some(until) = instants.iter().max().copied() else { return Ok(vec![]) };
             let rows = self.report(line_id, line, until).await?;
-            Ok(cumulative(&rows, line_id, instants))
+            let days: Vec<(DateTime<Utc>, Metrics)> =
+                rows.into_iter().filter(|row| row.line_id == line_id).map(|row| (row.from, row.metrics)).collect();
+            Ok(cumulative_by_day(&days, instants))
         })
     }
 }
@@ -1097,7 +1333,8 @@ mod tests {
         // 2026-12-01 began at 05:00 UTC in New York.
         assert_eq!(rows[0].from, Utc.with_ymd_and_hms(2026, 12, 1, 5, 0, 0).unwrap());
         let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 12, d, h, 0, 0).unwrap();
-        let totals = cumulative(&rows, 7, &[at(1, 4), at(1, 6), at(2, 6)]);
+        let days: Vec<_> = rows.iter().filter(|r| r.line_id == 7).map(|r| (r.from, r.metrics)).collect();
+        let totals = cumulative_by_day(&days, &[at(1, 4), at(1, 6), at(2, 6)]);
         assert_eq!(totals.iter().map(|m| m.impressions).collect::<Vec<_>>(), vec![0.0, 100.0, 150.0]);
         assert!((totals[2].spend - 2.25).abs() < 1e-9);
         assert!(parse_report(b"a,b\n1,2\n", tz).is_err());

@@ -14,7 +14,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde::Deserialize;
 
-use super::http::TokenSource;
+use super::http::{TokenCache, TokenSource};
 use crate::core::booking::AdServerError;
 use crate::core::ports::Clock;
 
@@ -126,17 +126,16 @@ pub struct ServiceAccountTokens {
     account: ServiceAccount,
     scope: String,
     client: reqwest::Client,
-    clock: Arc<dyn Clock>,
-    cached: tokio::sync::Mutex<Option<(String, DateTime<Utc>)>>,
+    cache: TokenCache,
 }
 
 impl ServiceAccountTokens {
     pub fn new(account: ServiceAccount, scope: &str, client: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
-        ServiceAccountTokens { account, scope: scope.to_owned(), client, clock, cached: tokio::sync::Mutex::default() }
+        ServiceAccountTokens { account, scope: scope.to_owned(), client, cache: TokenCache::new(clock) }
     }
 
     async fn fetch(&self) -> Result<(String, DateTime<Utc>), AdServerError> {
-        let now = self.clock.now();
+        let now = self.cache.now();
         let assertion = self.account.assertion(&self.scope, now)?;
         let form = format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}");
         let response = self
@@ -178,23 +177,11 @@ impl ServiceAccountTokens {
 
 impl TokenSource for ServiceAccountTokens {
     fn token(&self) -> Pin<Box<dyn Future<Output = Result<String, AdServerError>> + Send + '_>> {
-        Box::pin(async move {
-            let mut cached = self.cached.lock().await;
-            if let Some((token, until)) = cached.as_ref()
-                && self.clock.now() < *until
-            {
-                return Ok(token.clone());
-            }
-            let (token, until) = self.fetch().await?;
-            *cached = Some((token.clone(), until));
-            Ok(token)
-        })
+        Box::pin(self.cache.get(self.fetch()))
     }
 
     fn invalidate(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(async move {
-            *self.cached.lock().await = None;
-        })
+        Box::pin(self.cache.clear())
     }
 }
 

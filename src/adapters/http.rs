@@ -9,10 +9,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::core::booking::AdServerError;
+use crate::core::delivery::{Cumulative, Metrics};
+use crate::core::ports::Clock;
 
 /// How a 429 is retried inside one call: `attempts` tries in all, waiting the server's
 /// `Retry-After` or else a random time up to `base × 2^n` (at most `cap`). After the last the
@@ -27,6 +30,84 @@ pub struct RateLimitRetry {
 impl Default for RateLimitRetry {
     fn default() -> Self {
         RateLimitRetry { attempts: 6, base: Duration::from_millis(250), cap: Duration::from_secs(5) }
+    }
+}
+
+impl RateLimitRetry {
+    /// A random wait before retry `attempt`, up to `base × 2^attempt` (at most `cap`).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.base.saturating_mul(1 << attempt.min(16)).min(self.cap);
+        ceiling.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// The HTTP client every adapter uses: short connect timeout, `timeout` per request, no
+/// redirects.
+///
+/// # Errors
+/// The client cannot be built (TLS setup).
+pub fn client(platform: &str, timeout: Duration) -> Result<reqwest::Client, AdServerError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("adcp-sales-agent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| AdServerError::Permanent(format!("{platform}: HTTP client: {e}")))
+}
+
+/// A stable positive id derived from ours, for the answers a dry-run simulates.
+pub fn simulated_id(ours: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(ours.as_bytes());
+    i64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff) + 1
+}
+
+/// Cumulative delivery at each instant from daily figures: the days that began before it
+/// (platforms report whole days; the current one counts as far as it went).
+pub fn cumulative_by_day(days: &[(DateTime<Utc>, Metrics)], instants: &[DateTime<Utc>]) -> Cumulative {
+    instants
+        .iter()
+        .map(|at| days.iter().filter(|(from, _)| from < at).fold(Metrics::default(), |sum, (_, m)| sum.plus(m)))
+        .collect()
+}
+
+/// A bearer token kept until shortly before it expires; one fetch at a time.
+pub struct TokenCache {
+    clock: Arc<dyn Clock>,
+    cached: tokio::sync::Mutex<Option<(String, DateTime<Utc>)>>,
+}
+
+impl TokenCache {
+    pub fn new(clock: Arc<dyn Clock>) -> TokenCache {
+        TokenCache { clock, cached: tokio::sync::Mutex::default() }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The cached token, or the one `fetch` gets (with the instant it stops being used).
+    ///
+    /// # Errors
+    /// As `fetch`.
+    pub async fn get<F>(&self, fetch: F) -> Result<String, AdServerError>
+    where
+        F: Future<Output = Result<(String, DateTime<Utc>), AdServerError>>,
+    {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, until)) = cached.as_ref()
+            && self.clock.now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let (token, until) = fetch.await?;
+        *cached = Some((token.clone(), until));
+        Ok(token)
+    }
+
+    pub async fn clear(&self) {
+        *self.cached.lock().await = None;
     }
 }
 
@@ -78,13 +159,7 @@ impl JsonApi {
         dry_run: bool,
         retry: RateLimitRetry,
     ) -> Result<JsonApi, AdServerError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("adcp-sales-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| AdServerError::Permanent(format!("{platform}: HTTP client: {e}")))?;
+        let client = client(platform, REQUEST_TIMEOUT)?;
         let base_url = base_url.trim_end_matches('/').to_owned();
         Ok(JsonApi { platform, base_url, headers, client, tokens: None, dry_run, retry, recorder: None })
     }
@@ -160,7 +235,7 @@ impl JsonApi {
                 continue;
             }
             if status == StatusCode::TOO_MANY_REQUESTS && attempt < self.retry.attempts {
-                let wait = retry_after(&response).unwrap_or_else(|| self.backoff(attempt));
+                let wait = retry_after(&response).unwrap_or_else(|| self.retry.backoff(attempt));
                 tracing::warn!(platform = self.platform, %method, path, attempt, ?wait, "rate limited; retrying");
                 tokio::time::sleep(wait).await;
                 continue;
@@ -195,11 +270,6 @@ impl JsonApi {
             _ => Err(AdServerError::Permanent(format!("{what}{message}"))),
         }
     }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self.retry.base.saturating_mul(1 << attempt.min(16)).min(self.retry.cap);
-        ceiling.mul_f64(rand::random::<f64>())
-    }
 }
 
 /// `Retry-After` in seconds (HTTP dates are not used by these platforms).
@@ -222,6 +292,13 @@ fn platform_message(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulated_ids_are_stable_and_positive() {
+        assert_eq!(simulated_id("mb_1"), simulated_id("mb_1"));
+        assert_ne!(simulated_id("mb_1"), simulated_id("mb_2"));
+        assert!(simulated_id("anything") > 0);
+    }
 
     #[test]
     fn platform_messages_are_read_from_their_usual_places() {

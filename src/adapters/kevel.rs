@@ -24,11 +24,14 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::http::{JsonApi, RateLimitRetry, Recorder};
-use crate::core::booking::{AdServerError, AdServerOp, Applied, Booker, Booking, LineSpec, OrderSpec, RunState};
+use super::http::{JsonApi, RateLimitRetry, Recorder, cumulative_by_day, simulated_id};
+use crate::core::booking::{
+    AdServerError, AdServerOp, Applied, Booker, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving,
+};
 use crate::core::catalog::PricingModel;
 use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
 use crate::core::media_buy::MediaBuy;
+use crate::core::reconcile::{PlatformLine, PlatformState, PlatformStatus, from_lines};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.kevel.co";
 
@@ -48,6 +51,8 @@ pub struct KevelSettings {
     pub api_key: String,
     pub default_priority_id: i64,
     pub products: HashMap<String, KevelProduct>,
+    /// Kevel ad type ids by creative size (`(300, 250)`): a creative's ad type.
+    pub ad_types: HashMap<(u32, u32), i64>,
     pub dry_run: bool,
     pub retry: RateLimitRetry,
     /// How long delivery waits for a queued report, polling at growing intervals.
@@ -100,6 +105,7 @@ impl Kevel {
             AdServerOp::CreateLine(line) => {
                 let campaign = campaign_id(booking)?;
                 let flight = self.flight(buy, campaign, line).await?;
+                self.flight_creatives(buy, campaign, flight, line, true).await?;
                 Ok(Applied { platform_id: Some(flight.to_string()) })
             }
             AdServerOp::UpdateLine(line) => {
@@ -111,13 +117,16 @@ impl Kevel {
                     .and_then(|l| l.line_id.parse::<i64>().ok())
                     .ok_or_else(|| AdServerError::Permanent(format!("no Kevel flight for {}", line.package_id)))?;
                 let owned = self.flight_fields(buy, campaign, line)?;
-                self.merge_put(&format!("/v1/flight/{flight}"), "?excludeAds=true", owned).await?;
+                let path = format!("/v1/flight/{flight}");
+                self.merge_put(&format!("{path}?excludeAds=true"), &path, owned).await?;
+                self.flight_creatives(buy, campaign, flight, line, false).await?;
                 Ok(Applied::default())
             }
             AdServerOp::SetOrderState(state) => {
                 let campaign = campaign_id(booking)?;
                 let owned = state_fields(*state);
-                self.merge_put(&format!("/v1/campaign/{campaign}"), "", owned).await?;
+                let path = format!("/v1/campaign/{campaign}");
+                self.merge_put(&path, &path, owned).await?;
                 Ok(Applied::default())
             }
         }
@@ -164,6 +173,136 @@ impl Kevel {
             Ok(Value::Object(body))
         };
         self.find_or_create(&list, ("Name", &name), "/v1/flight", make, &line.package_id).await
+    }
+
+    /// The flight serves the line's creatives and no others: each creative found (by title
+    /// under the advertiser) or made, mapped to the flight once as an ad; ads of creatives no
+    /// longer wanted are deactivated, of creatives wanted again activated (GET-merge-PUT).
+    async fn flight_creatives(
+        &self,
+        buy: &MediaBuy,
+        campaign: i64,
+        flight: i64,
+        line: &LineSpec,
+        new: bool,
+    ) -> Result<(), AdServerError> {
+        if new && line.creatives.is_empty() {
+            return Ok(());
+        }
+        let mut wanted = Vec::new();
+        if !line.creatives.is_empty() {
+            let advertiser = self.advertiser(&buy.brand_domain).await?;
+            for creative in &line.creatives {
+                wanted.push(self.creative(advertiser, creative).await?);
+            }
+        }
+        let ads = self.list(&format!("/v1/flight/{flight}/creatives?")).await?;
+        let ad_of =
+            |creative: i64| ads.iter().find(|ad| ad.pointer("/Creative/Id").and_then(Value::as_i64) == Some(creative));
+        for creative in &wanted {
+            match ad_of(*creative) {
+                None => {
+                    let ad = json!({"Creative": {"Id": creative}, "FlightId": flight, "CampaignId": campaign, "IsActive": true});
+                    self.api.call(Method::POST, &format!("/v1/flight/{flight}/creative"), Some(&ad)).await?;
+                }
+                Some(ad) if ad.get("IsActive") == Some(&Value::Bool(false)) => {
+                    self.set_ad_active(flight, ad, true).await?
+                }
+                Some(_) => {}
+            }
+        }
+        for ad in &ads {
+            let creative = ad.pointer("/Creative/Id").and_then(Value::as_i64);
+            if ad.get("IsActive") == Some(&Value::Bool(true)) && creative.is_none_or(|c| !wanted.contains(&c)) {
+                self.set_ad_active(flight, ad, false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_ad_active(&self, flight: i64, ad: &Value, active: bool) -> Result<(), AdServerError> {
+        let id = id_of(ad, "ad")?;
+        let mut owned = Map::new();
+        owned.insert("IsActive".into(), active.into());
+        self.merge_put(&format!("/v1/ad/{id}"), &format!("/v1/flight/{flight}/creative/{id}"), owned).await
+    }
+
+    /// The advertiser's creative for `spec`, found by title (`adcp:<creative_id>`) and brought
+    /// up to date (GET-merge-PUT), or made.
+    async fn creative(&self, advertiser: i64, spec: &CreativeSpec) -> Result<i64, AdServerError> {
+        let owned = self.creative_fields(advertiser, spec)?;
+        let title = creative_title(&spec.creative_id);
+        let listed = self.list(&format!("/v1/advertiser/{advertiser}/creatives?")).await?;
+        if let Some(found) = listed.iter().find(|c| c.get("Title").and_then(Value::as_str) == Some(title.as_str())) {
+            let id = id_of(found, "creative")?;
+            if owned.iter().any(|(k, v)| found.get(k) != Some(v)) {
+                let path = format!("/v1/creative/{id}");
+                self.merge_put(&path, &path, owned).await?;
+            }
+            return Ok(id);
+        }
+        let made = self.api.call(Method::POST, "/v1/creative", Some(&Value::Object(owned))).await?;
+        if self.api.dry_run() {
+            return Ok(simulated_id(&spec.creative_id));
+        }
+        id_of(&made, "/v1/creative")
+    }
+
+    /// The creative fields this seller owns: an image with its click URL, or an HTML/JavaScript
+    /// body, under the ad type of its size.
+    fn creative_fields(&self, advertiser: i64, spec: &CreativeSpec) -> Result<Map<String, Value>, AdServerError> {
+        let size = spec.width.zip(spec.height);
+        let ad_type = size.and_then(|s| self.settings.ad_types.get(&s)).ok_or_else(|| {
+            let (w, h) = size.unwrap_or_default();
+            AdServerError::Permanent(format!(
+                "kevel: creative {} ({w}x{h}) has no Kevel ad type; map its size in ad_server.kevel.ad_types",
+                spec.creative_id
+            ))
+        })?;
+        let mut fields = Map::new();
+        fields.insert("AdvertiserId".into(), advertiser.into());
+        fields.insert("AdTypeId".into(), (*ad_type).into());
+        fields.insert("Title".into(), creative_title(&spec.creative_id).into());
+        fields.insert("IsActive".into(), true.into());
+        if let Some(url) = &spec.click_url {
+            fields.insert("Url".into(), url.clone().into());
+        }
+        match &spec.serving {
+            Serving::Image { url } => {
+                fields.insert("ImageLink".into(), url.clone().into());
+                fields.insert("IsHTMLJS".into(), false.into());
+            }
+            Serving::Html { snippet } => {
+                fields.insert("IsHTMLJS".into(), true.into());
+                fields.insert("ScriptBody".into(), snippet.clone().into());
+            }
+            _ => {
+                return Err(AdServerError::Permanent(format!(
+                    "kevel: creative {} must be an image or an HTML or JavaScript tag to serve in Kevel",
+                    spec.creative_id
+                )));
+            }
+        }
+        Ok(fields)
+    }
+
+    /// Every item of a paged list (`page`, `pageSize`, `totalPages`, `items`); none in dry-run.
+    async fn list(&self, list: &str) -> Result<Vec<Value>, AdServerError> {
+        let mut all = Vec::new();
+        let mut page = 1;
+        loop {
+            let listed = self.api.call(Method::GET, &format!("{list}page={page}&pageSize=500"), None).await?;
+            if self.api.dry_run() {
+                return Ok(all);
+            }
+            let items = listed.get("items").and_then(Value::as_array).ok_or_else(|| malformed(list, "no items"))?;
+            all.extend(items.iter().cloned());
+            let pages = listed.get("totalPages").and_then(Value::as_i64).unwrap_or(1);
+            if page >= pages || items.is_empty() {
+                return Ok(all);
+            }
+            page += 1;
+        }
     }
 
     /// The flight fields this seller owns: name, dates, goal, rate, budget caps, priority, state.
@@ -254,16 +393,16 @@ impl Kevel {
         id_of(&made, path)
     }
 
-    /// GET the object, set `owned` on it, PUT it whole.
-    async fn merge_put(&self, path: &str, get_query: &str, owned: Map<String, Value>) -> Result<(), AdServerError> {
-        let current = self.api.call(Method::GET, &format!("{path}{get_query}"), None).await?;
+    /// GET the object (at `get`), set `owned` on it, PUT it whole (to `put`).
+    async fn merge_put(&self, get: &str, put: &str, owned: Map<String, Value>) -> Result<(), AdServerError> {
+        let current = self.api.call(Method::GET, get, None).await?;
         let mut object = match current {
             Value::Object(object) => object,
             Value::Null if self.api.dry_run() => Map::new(),
-            _ => return Err(malformed(path, "not an object")),
+            _ => return Err(malformed(get, "not an object")),
         };
         object.extend(owned);
-        self.api.call(Method::PUT, path, Some(&Value::Object(object))).await?;
+        self.api.call(Method::PUT, put, Some(&Value::Object(object))).await?;
         Ok(())
     }
 
@@ -330,6 +469,10 @@ pub fn campaign_name(media_buy_id: &str) -> String {
     format!("adcp:{media_buy_id}")
 }
 
+pub fn creative_title(creative_id: &str) -> String {
+    format!("adcp:{creative_id}")
+}
+
 pub fn flight_name(media_buy_id: &str, package_id: &str) -> String {
     format!("adcp:{media_buy_id}:{package_id}")
 }
@@ -350,17 +493,32 @@ fn malformed(path: &str, what: &str) -> AdServerError {
     AdServerError::Retryable(format!("kevel: {path}: unexpected answer ({what})"))
 }
 
-/// A stable positive id for dry-run answers.
-fn simulated_id(ours: &str) -> i64 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(ours.as_bytes());
-    i64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff) + 1
+/// Kevel's state flags (and a flight's dates), as a word and normalized: archived or deleted is
+/// canceled, inactive is paused, active is ready before its start, completed after its end and
+/// delivering between.
+fn kevel_state(object: &Value, now: DateTime<Utc>) -> (String, PlatformState) {
+    let flag = |key: &str| object.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let date = |key: &str| {
+        object.get(key).and_then(Value::as_str).and_then(|d| DateTime::parse_from_rfc3339(d).ok()).map(|d| d.to_utc())
+    };
+    if flag("IsArchived") || flag("IsDeleted") {
+        return ("archived".into(), PlatformState::Canceled);
+    }
+    if !flag("IsActive") {
+        return ("inactive".into(), PlatformState::Paused);
+    }
+    let state = match (date("StartDateISO"), date("EndDateISO")) {
+        (Some(start), _) if now < start => PlatformState::Ready,
+        (_, Some(end)) if end <= now => PlatformState::Completed,
+        _ => PlatformState::Delivering,
+    };
+    ("active".into(), state)
 }
 
-/// Cumulative delivery of one flight at each instant from a report's day records: the days that
-/// began before the instant (Kevel reports whole days; the current one counts as far as it went).
-fn cumulative(records: &[Value], flight: i64, instants: &[DateTime<Utc>]) -> Cumulative {
-    let mut days: Vec<(NaiveDate, Metrics)> = Vec::new();
+/// One flight's daily figures in a report's day records, each with the instant its (UTC) day
+/// began.
+fn flight_days(records: &[Value], flight: i64) -> Vec<(DateTime<Utc>, Metrics)> {
+    let mut days = Vec::new();
     for record in records {
         let Some(date) = record
             .get("Date")
@@ -376,7 +534,7 @@ fn cumulative(records: &[Value], flight: i64, instants: &[DateTime<Utc>]) -> Cum
             }
             let number = |key: &str| detail.get(key).and_then(Value::as_f64).unwrap_or(0.0);
             days.push((
-                date,
+                date.and_time(chrono::NaiveTime::MIN).and_utc(),
                 Metrics {
                     impressions: number("Impressions"),
                     spend: number("Revenue"),
@@ -386,14 +544,7 @@ fn cumulative(records: &[Value], flight: i64, instants: &[DateTime<Utc>]) -> Cum
             ));
         }
     }
-    instants
-        .iter()
-        .map(|at| {
-            days.iter()
-                .filter(|(date, _)| date.and_time(chrono::NaiveTime::MIN).and_utc() < *at)
-                .fold(Metrics::default(), |sum, (_, m)| sum.plus(m))
-        })
-        .collect()
+    days
 }
 
 impl Booker for Kevel {
@@ -414,6 +565,44 @@ impl AdServer for Kevel {
 
     fn reports_by_booked_ids(&self) -> bool {
         true
+    }
+
+    fn reconciles(&self) -> bool {
+        true
+    }
+
+    fn status<'a>(
+        &'a self,
+        booking: &'a Booking,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<PlatformStatus>, AdServerError>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(campaign) = booking.order_id.as_deref().and_then(|id| id.parse::<i64>().ok()) else {
+                return Ok(None);
+            };
+            let found = self.api.call(Method::GET, &format!("/v1/campaign/{campaign}"), None).await?;
+            if self.api.dry_run() {
+                return Ok(None);
+            }
+            let flights = self.list(&format!("/v1/campaign/{campaign}/flight?")).await?;
+            let lines = flights
+                .iter()
+                .filter_map(|flight| {
+                    let id = flight.get("Id").and_then(Value::as_i64)?.to_string();
+                    let package = booking.lines.iter().find(|l| l.line_id == id)?;
+                    let (status, state) = kevel_state(flight, now);
+                    Some(PlatformLine { package_id: package.package_id.clone(), status, state })
+                })
+                .collect::<Vec<_>>();
+            let (status, state) = kevel_state(&found, now);
+            // A campaign has no dates of its own: it runs as its flights do.
+            let state = if state == PlatformState::Delivering && !lines.is_empty() {
+                from_lines(PlatformState::Ready, &lines)
+            } else {
+                state
+            };
+            Ok(Some(PlatformStatus { platform: "kevel".into(), status, state, lines, checked_at: now }))
+        })
     }
 
     fn forecast<'a>(
@@ -441,7 +630,7 @@ impl AdServer for Kevel {
             };
             let Some(until) = instants.iter().max().copied() else { return Ok(vec![]) };
             let records = self.report(campaign, line, until).await?;
-            Ok(cumulative(&records, flight, instants))
+            Ok(cumulative_by_day(&flight_days(&records, flight), instants))
         })
     }
 }
@@ -461,17 +650,11 @@ mod tests {
                 {"Grouping": {"OptionId": 7}, "Impressions": 50, "Clicks": 1, "Revenue": 0.75}]}),
         ];
         let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 12, d, h, 0, 0).unwrap();
-        let totals = cumulative(&records, 7, &[at(1, 0), at(1, 12), at(2, 0), at(2, 23), at(3, 0)]);
+        let totals =
+            cumulative_by_day(&flight_days(&records, 7), &[at(1, 0), at(1, 12), at(2, 0), at(2, 23), at(3, 0)]);
         let impressions: Vec<f64> = totals.iter().map(|m| m.impressions).collect();
         assert_eq!(impressions, vec![0.0, 100.0, 100.0, 150.0, 150.0]);
         assert_eq!(totals[3].clicks, 3.0);
         assert!((totals[3].spend - 2.25).abs() < 1e-9);
-    }
-
-    #[test]
-    fn simulated_ids_are_stable_and_positive() {
-        assert_eq!(simulated_id("mb_1"), simulated_id("mb_1"));
-        assert_ne!(simulated_id("mb_1"), simulated_id("mb_2"));
-        assert!(simulated_id("anything") > 0);
     }
 }

@@ -428,6 +428,7 @@ mod tests {
             end: start + Duration::days(days),
             targeting: None,
             creative_ids: vec![],
+            creatives: vec![],
             state,
             daily_budget: None,
             daily_impressions: None,

@@ -15,7 +15,6 @@ use crate::core::booking::AdServerError;
 
 const ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One XML element: a local name, an optional `xsi:type`, text or children.
@@ -315,13 +314,7 @@ impl SoapApi {
         dry_run: bool,
         retry: RateLimitRetry,
     ) -> Result<SoapApi, AdServerError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("adcp-sales-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| AdServerError::Permanent(format!("gam: HTTP client: {e}")))?;
+        let client = super::http::client("gam", REQUEST_TIMEOUT)?;
         Ok(SoapApi {
             endpoint: format!("{}/apis/ads/publisher/{version}", base_url.trim_end_matches('/')),
             namespace: format!("https://www.google.com/apis/ads/publisher/{version}"),
@@ -431,7 +424,7 @@ impl SoapApi {
             let body = envelope.as_ref().and_then(|e| e.first("Body"));
             if let Some(fault) = body.and_then(Fault::of) {
                 if fault.is_transient() && attempt < self.retry.attempts {
-                    let wait = self.backoff(attempt);
+                    let wait = self.retry.backoff(attempt);
                     tracing::warn!(platform = "gam", %what, attempt, ?wait, fault = %fault.describe(), "retrying");
                     tokio::time::sleep(wait).await;
                     continue;
@@ -439,7 +432,7 @@ impl SoapApi {
                 return Err(classify_fault(&what, &fault));
             }
             if status == StatusCode::TOO_MANY_REQUESTS && attempt < self.retry.attempts {
-                tokio::time::sleep(self.backoff(attempt)).await;
+                tokio::time::sleep(self.retry.backoff(attempt)).await;
                 continue;
             }
             return match (status, body) {
@@ -470,11 +463,6 @@ impl SoapApi {
                 ))),
             };
         }
-    }
-
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self.retry.base.saturating_mul(1 << attempt.min(16)).min(self.retry.cap);
-        ceiling.mul_f64(0.5 + rand::random::<f64>() / 2.0)
     }
 }
 

@@ -26,14 +26,16 @@ use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::http::{JsonApi, RateLimitRetry, Recorder, TokenSource};
+use super::http::{JsonApi, RateLimitRetry, Recorder, TokenCache, TokenSource, cumulative_by_day, simulated_id};
 use crate::core::booking::{
-    AdServerError, AdServerOp, Applied, Booker, Booking, LineSpec, OrderSpec, RunState, order_state,
+    AdServerError, AdServerOp, Applied, Booker, Booking, LineSpec, OrderSpec, RunState, Serving, line_state,
+    order_state,
 };
 use crate::core::catalog::PricingModel;
 use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
 use crate::core::media_buy::MediaBuy;
 use crate::core::ports::Clock;
+use crate::core::reconcile::{PlatformLine, PlatformState, PlatformStatus, from_lines};
 
 pub const DEFAULT_BASE_URL: &str = "https://mbapi.tritondigital.com";
 pub const DEFAULT_LOGIN_URL: &str = "https://login.tritondigital.com/oauth2/token";
@@ -47,6 +49,9 @@ pub struct TritonPaths {
     pub campaign_flights: String,
     pub flight: String,
     pub flight_metrics: String,
+    /// A flight's audio creatives (`{flight_id}`), and one of them (`{creative_id}`).
+    pub flight_creatives: String,
+    pub flight_creative: String,
 }
 
 impl Default for TritonPaths {
@@ -58,6 +63,8 @@ impl Default for TritonPaths {
             campaign_flights: "/campaigns/{campaign_id}/flights".into(),
             flight: "/flights/{flight_id}".into(),
             flight_metrics: "/flights/{flight_id}/metrics".into(),
+            flight_creatives: "/flights/{flight_id}/creatives".into(),
+            flight_creative: "/flights/{flight_id}/creatives/{creative_id}".into(),
         }
     }
 }
@@ -100,8 +107,7 @@ pub struct TritonLogin {
     url: String,
     username: String,
     password: String,
-    clock: Arc<dyn Clock>,
-    cached: tokio::sync::Mutex<Option<(String, DateTime<Utc>)>>,
+    cache: TokenCache,
 }
 
 impl TritonLogin {
@@ -135,7 +141,7 @@ impl TritonLogin {
             .find_map(|k| answer.get(*k).and_then(Value::as_str))
             .ok_or_else(|| AdServerError::Retryable("triton: login: no token in the answer".into()))?
             .to_owned();
-        let now = self.clock.now();
+        let now = self.cache.now();
         // The expiry is read from the JWT's payload, as Triton asks; else `expires_in`; else an hour.
         let expires = jwt_expiry(&token)
             .or_else(|| answer.get("expires_in").and_then(Value::as_i64).map(|s| now + Duration::seconds(s)))
@@ -153,23 +159,11 @@ fn jwt_expiry(token: &str) -> Option<DateTime<Utc>> {
 
 impl TokenSource for TritonLogin {
     fn token(&self) -> Pin<Box<dyn Future<Output = Result<String, AdServerError>> + Send + '_>> {
-        Box::pin(async move {
-            let mut cached = self.cached.lock().await;
-            if let Some((token, until)) = cached.as_ref()
-                && self.clock.now() < *until
-            {
-                return Ok(token.clone());
-            }
-            let (token, until) = self.login().await?;
-            *cached = Some((token.clone(), until));
-            Ok(token)
-        })
+        Box::pin(self.cache.get(self.login()))
     }
 
     fn invalidate(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(async move {
-            *self.cached.lock().await = None;
-        })
+        Box::pin(self.cache.clear())
     }
 }
 
@@ -188,8 +182,7 @@ impl Triton {
             url: settings.login_url.clone(),
             username: settings.username.clone(),
             password: settings.password.clone(),
-            clock,
-            cached: tokio::sync::Mutex::default(),
+            cache: TokenCache::new(clock),
         };
         Ok(Triton { api: api.with_tokens(Arc::new(login)), settings })
     }
@@ -216,6 +209,7 @@ impl Triton {
             AdServerOp::CreateLine(line) => {
                 let campaign = campaign_id(booking)?;
                 let flight = self.flight(buy, &campaign, line).await?;
+                self.flight_creatives(&flight, line, true).await?;
                 if order_state(buy.status) == RunState::Running {
                     self.patch_campaign(&campaign, "Approved").await?;
                 }
@@ -234,6 +228,7 @@ impl Triton {
                         Some(&Value::Object(fields)),
                     )
                     .await?;
+                self.flight_creatives(&flight, line, false).await?;
                 Ok(Applied::default())
             }
             AdServerOp::SetOrderState(state) => {
@@ -243,13 +238,80 @@ impl Triton {
                 }
                 for package in &buy.packages {
                     let Some(flight) = booking.line(&package.package_id) else { continue };
-                    let status = flight_status(buy, &LineSpec::of(package));
+                    let status = flight_status(buy, line_state(package));
                     let path = self.path(&self.settings.paths.flight, &[("flight_id", &flight.line_id)]);
                     self.api.call(Method::PATCH, &path, Some(&json!({"status": status}))).await?;
                 }
                 Ok(Applied::default())
             }
         }
+    }
+
+    /// The flight plays the line's audio creatives (audio files or VAST/DAAST tags), each found
+    /// by its `externalCode` (`adcp:<creative_id>`) or added; others of this seller are made
+    /// `Inactive`.
+    async fn flight_creatives(&self, flight: &str, line: &LineSpec, new: bool) -> Result<(), AdServerError> {
+        if new && line.creatives.is_empty() {
+            return Ok(());
+        }
+        let path = self.path(&self.settings.paths.flight_creatives, &[("flight_id", flight)]);
+        let listed = self.api.call(Method::GET, &path, None).await?;
+        let existing: Vec<Value> = if self.api.dry_run() {
+            Vec::new()
+        } else {
+            listed
+                .as_array()
+                .or_else(|| listed.get("items").and_then(Value::as_array))
+                .cloned()
+                .ok_or_else(|| malformed(&path, "no list"))?
+        };
+        let mut wanted = Vec::new();
+        for creative in &line.creatives {
+            let code = creative_code(&creative.creative_id);
+            let (kind, url) = match &creative.serving {
+                Serving::Audio { url } => ("AUDIO", url),
+                Serving::VastUrl { url } => ("VAST", url),
+                _ => {
+                    return Err(AdServerError::Permanent(format!(
+                        "triton: creative {} must be an audio file or a VAST/DAAST tag URL",
+                        creative.creative_id
+                    )));
+                }
+            };
+            let body = json!({
+                "name": creative.name,
+                "externalCode": code,
+                "type": kind,
+                "url": url,
+                "durationMs": creative.duration_ms,
+                "clickUrl": creative.click_url,
+                "status": "Active",
+            });
+            match existing.iter().find(|c| c.get("externalCode").and_then(Value::as_str) == Some(code.as_str())) {
+                None => {
+                    self.api.call(Method::POST, &path, Some(&body)).await?;
+                }
+                Some(found) if ["url", "type", "status"].iter().any(|k| found.get(*k) != body.get(*k)) => {
+                    let id = id_of(found, &path)?;
+                    let one =
+                        self.path(&self.settings.paths.flight_creative, &[("flight_id", flight), ("creative_id", &id)]);
+                    self.api.call(Method::PATCH, &one, Some(&body)).await?;
+                }
+                Some(_) => {}
+            }
+            wanted.push(code);
+        }
+        for stale in existing.iter().filter(|c| {
+            let code = c.get("externalCode").and_then(Value::as_str).unwrap_or_default();
+            code.starts_with("adcp:")
+                && !wanted.iter().any(|w| w == code)
+                && c.get("status") != Some(&json!("Inactive"))
+        }) {
+            let id = id_of(stale, &path)?;
+            let one = self.path(&self.settings.paths.flight_creative, &[("flight_id", flight), ("creative_id", &id)]);
+            self.api.call(Method::PATCH, &one, Some(&json!({"status": "Inactive"}))).await?;
+        }
+        Ok(())
     }
 
     async fn patch_campaign(&self, campaign: &str, status: &str) -> Result<(), AdServerError> {
@@ -308,7 +370,7 @@ impl Triton {
         fields.insert("budget".into(), line.budget.into());
         fields.insert("goal".into(), goal);
         fields.insert("targetingRules".into(), self.targeting(line)?);
-        fields.insert("status".into(), flight_status(buy, line).into());
+        fields.insert("status".into(), flight_status(buy, line.state).into());
         Ok(fields)
     }
 
@@ -364,17 +426,18 @@ impl Triton {
         }
         let made = self.api.call(Method::POST, path, Some(&body)).await?;
         if self.api.dry_run() {
-            return Ok(simulated_id(ours));
+            return Ok(simulated_id(ours).to_string());
         }
         id_of(&made, path)
     }
 
+    /// The flight's daily figures, each with the instant its (UTC) day began.
     async fn metrics(
         &self,
         flight: &str,
         line: &PackageLine,
         until: DateTime<Utc>,
-    ) -> Result<Vec<(NaiveDate, Metrics)>, AdServerError> {
+    ) -> Result<Vec<(DateTime<Utc>, Metrics)>, AdServerError> {
         let path = self.path(&self.settings.paths.flight_metrics, &[("flight_id", flight)]);
         let query = format!("{path}?startDate={}&endDate={}", line.package.start_time.date_naive(), until.date_naive());
         let answer = self.api.call(Method::GET, &query, None).await?;
@@ -395,7 +458,7 @@ impl Triton {
                 .ok_or_else(|| malformed(&path, "a row without a date"))?;
             let number = |keys: &[&str]| keys.iter().find_map(|k| row.get(*k).and_then(Value::as_f64)).unwrap_or(0.0);
             days.push((
-                date,
+                date.and_time(chrono::NaiveTime::MIN).and_utc(),
                 Metrics {
                     impressions: number(&["impressions"]),
                     spend: number(&["spend", "revenue"]),
@@ -410,8 +473,8 @@ impl Triton {
 
 /// A flight's status: `Active` when it and its buy run, `Paused` when either is paused,
 /// `Draft` (no inventory held) when canceled.
-fn flight_status(buy: &MediaBuy, line: &LineSpec) -> &'static str {
-    match (line.state, order_state(buy.status)) {
+fn flight_status(buy: &MediaBuy, line: RunState) -> &'static str {
+    match (line, order_state(buy.status)) {
         (RunState::Canceled, _) | (_, RunState::Canceled) => "Draft",
         (RunState::Running, RunState::Running) => "Active",
         _ => "Paused",
@@ -424,6 +487,10 @@ fn campaign_id(booking: &Booking) -> Result<String, AdServerError> {
 
 pub fn campaign_code(media_buy_id: &str) -> String {
     format!("adcp:{media_buy_id}")
+}
+
+pub fn creative_code(creative_id: &str) -> String {
+    format!("adcp:{creative_id}")
 }
 
 pub fn flight_code(media_buy_id: &str, package_id: &str) -> String {
@@ -455,12 +522,6 @@ fn malformed(path: &str, what: &str) -> AdServerError {
     AdServerError::Retryable(format!("triton: {path}: unexpected answer ({what})"))
 }
 
-fn simulated_id(ours: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(ours.as_bytes());
-    (i64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff) + 1).to_string()
-}
-
 impl Booker for Triton {
     fn apply<'a>(
         &'a self,
@@ -479,6 +540,57 @@ impl AdServer for Triton {
 
     fn reports_by_booked_ids(&self) -> bool {
         true
+    }
+
+    fn reconciles(&self) -> bool {
+        true
+    }
+
+    fn status<'a>(
+        &'a self,
+        booking: &'a Booking,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<PlatformStatus>, AdServerError>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(campaign) = booking.order_id.as_deref() else { return Ok(None) };
+            let path = self.path(&self.settings.paths.campaign, &[("campaign_id", campaign)]);
+            let found = self.api.call(Method::GET, &path, None).await?;
+            if self.api.dry_run() {
+                return Ok(None);
+            }
+            let flights_path = self.path(&self.settings.paths.campaign_flights, &[("campaign_id", campaign)]);
+            let listed = self.api.call(Method::GET, &flights_path, None).await?;
+            let flights = listed
+                .as_array()
+                .or_else(|| listed.get("items").and_then(Value::as_array))
+                .ok_or_else(|| malformed(&flights_path, "no list"))?;
+            let word = |v: &Value| v.get("status").and_then(Value::as_str).unwrap_or("Unknown").to_owned();
+            let lines = flights
+                .iter()
+                .filter_map(|flight| {
+                    let id = id_of(flight, &flights_path).ok()?;
+                    let package = booking.lines.iter().find(|l| l.line_id == id)?;
+                    let status = word(flight);
+                    let state = match status.as_str() {
+                        "Active" => PlatformState::Delivering,
+                        "Paused" => PlatformState::Paused,
+                        "Draft" => PlatformState::PendingApproval,
+                        "Done" => PlatformState::Completed,
+                        _ => PlatformState::Unknown,
+                    };
+                    Some(PlatformLine { package_id: package.package_id.clone(), status, state })
+                })
+                .collect::<Vec<_>>();
+            let status = word(&found);
+            let state = match status.as_str() {
+                "Draft" => PlatformState::PendingApproval,
+                "Approved" => from_lines(PlatformState::Ready, &lines),
+                "Declined" => PlatformState::Rejected,
+                "Done" => PlatformState::Completed,
+                _ => PlatformState::Unknown,
+            };
+            Ok(Some(PlatformStatus { platform: "triton".into(), status, state, lines, checked_at: now }))
+        })
     }
 
     fn forecast<'a>(
@@ -501,14 +613,7 @@ impl AdServer for Triton {
             };
             let Some(until) = instants.iter().max().copied() else { return Ok(vec![]) };
             let days = self.metrics(&flight, line, until).await?;
-            Ok(instants
-                .iter()
-                .map(|at| {
-                    days.iter()
-                        .filter(|(date, _)| date.and_time(chrono::NaiveTime::MIN).and_utc() < *at)
-                        .fold(Metrics::default(), |sum, (_, m)| sum.plus(m))
-                })
-                .collect())
+            Ok(cumulative_by_day(&days, instants))
         })
     }
 }

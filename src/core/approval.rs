@@ -13,10 +13,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::buying::{self, UpdateMediaBuy};
 use super::catalog::Catalog;
-use super::creative::{Creative, CreativeStatus, creative_transition_allowed};
+use super::creative::{AssetInput, Creative, CreativeStatus, creative_transition_allowed};
 use super::creatives;
 use super::error::{Error, StoreError};
-use super::media_buy::{CreateMediaBuy, MediaBuy};
+use super::media_buy::{CreateMediaBuy, MediaBuy, Verbatim};
 use super::notify::{self, TaskEvent};
 use super::pagination::{KeysetPage, Page, PageParams};
 use super::ports::{Also, AuditEntry, AuditFilter, PageRequest, SealedResponse, Store, TaskFilter, TaskWrite};
@@ -146,6 +146,8 @@ pub trait Wire: Send + Sync {
     fn ops_message(&self, text: &str) -> String;
     /// A delivery report for a reporting webhook.
     fn delivery_report(&self, report: &Report<'_>, webhook: &Webhook) -> String;
+    /// A stored creative's assets (its `assets` object as the buyer sent it), by asset id.
+    fn creative_assets(&self, assets: &Verbatim) -> Vec<(String, AssetInput)>;
 }
 
 /// Publisher ops' notice of a task (created, escalated) for the tenant's ops webhook, if it
@@ -735,7 +737,9 @@ pub async fn review_creative<S: Store>(
         completed = Some((done, task.revision));
         break;
     }
-    let mut also = Also { audit: vec![audit], ..Also::default() };
+    // The buys the creative is assigned to book it on the ad server (or stop) now.
+    let rebook = creatives::buys_serving(store, tenant, &creative.principal_id, &[&decided.creative_id]).await?;
+    let mut also = Also { audit: vec![audit], rebook, ..Also::default() };
     if let Some((done, expected)) = &completed {
         let resolved = task_audit(done, &admin.principal_id, "resolved", None, Some("completed".to_owned()), now);
         also.audit.push(resolved);

@@ -13,6 +13,7 @@
 //! refusal of a later change is recorded on the booking (`failed`, with the ad server's reason)
 //! and retried when the buy changes again.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -21,10 +22,12 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::approval::Wire;
-use super::catalog::{FormatId, PricingModel};
+use super::catalog::{AssetType, Catalog, FormatId, PricingModel};
+use super::creative::{AssetInput, Creative, CreativeStatus};
 use super::error::Error;
 use super::media_buy::{Event, MediaBuy, MediaBuyStatus, Pacing, Package, transition};
 use super::ports::Store;
+use super::reconcile::PlatformStatus;
 use super::schedule::seller_move;
 use super::tenancy::Tenant;
 
@@ -66,6 +69,9 @@ pub struct LineSpec {
     /// The buyer's targeting overlay, verbatim.
     pub targeting: Option<String>,
     pub creative_ids: Vec<String>,
+    /// The assigned creatives that may serve (approved, with something to serve), in the
+    /// package's order.
+    pub creatives: Vec<CreativeSpec>,
     pub state: RunState,
     /// Daily caps (spend, impressions), when the buyer set them.
     pub daily_budget: Option<f64>,
@@ -76,15 +82,128 @@ pub struct LineSpec {
     pub auction: bool,
 }
 
+/// A creative as an ad server gets it: what serves, its size, where a click goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreativeSpec {
+    pub creative_id: String,
+    pub name: String,
+    pub format_id: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+    pub serving: Serving,
+    pub click_url: Option<String>,
+}
+
+/// What a creative serves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Serving {
+    Image {
+        url: String,
+    },
+    /// Markup (HTML or JavaScript) served as it is.
+    Html {
+        snippet: String,
+    },
+    VastUrl {
+        url: String,
+    },
+    VastXml {
+        xml: String,
+    },
+    Video {
+        url: String,
+    },
+    Audio {
+        url: String,
+    },
+}
+
+impl CreativeSpec {
+    /// What the ad server needs of an approved creative, read from its assets by the asset
+    /// types of its format; `None` for creatives not approved, of unknown formats, or with
+    /// nothing to serve.
+    pub fn of(creative: &Creative, catalog: &Catalog, assets: &[(String, AssetInput)]) -> Option<CreativeSpec> {
+        if creative.status != CreativeStatus::Approved {
+            return None;
+        }
+        let format = catalog.format(&creative.format_id)?;
+        let rendered = format.renders.iter().find_map(|r| r.dimensions.as_ref()).map(|d| (d.width, d.height));
+        let mut width = creative.format_id.width.or(rendered.map(|s| s.0));
+        let mut height = creative.format_id.height.or(rendered.map(|s| s.1));
+        let mut duration_ms = creative.format_id.duration_ms;
+        let (mut serving, mut click_url) = (None, None);
+        for asset_spec in &format.assets {
+            let Some((_, asset)) = assets.iter().find(|(id, _)| *id == asset_spec.asset_id) else { continue };
+            let found = match (asset_spec.asset_type, asset.url.clone()) {
+                (AssetType::Url, Some(url)) => {
+                    // The landing page; trackers and other URLs are not where a click goes.
+                    let role = asset_spec.asset_role.as_deref().unwrap_or("clickthrough");
+                    if role.contains("click") || role.contains("landing") {
+                        click_url.get_or_insert(url);
+                    }
+                    None
+                }
+                (AssetType::Image, Some(url)) => Some(Serving::Image { url }),
+                (AssetType::Video, Some(url)) => Some(Serving::Video { url }),
+                (AssetType::Audio, Some(url)) => Some(Serving::Audio { url }),
+                (AssetType::Vast | AssetType::Daast, Some(url)) => Some(Serving::VastUrl { url }),
+                (AssetType::Vast | AssetType::Daast, None) => asset.content.clone().map(|xml| Serving::VastXml { xml }),
+                (AssetType::Html, _) => asset.content.clone().map(|snippet| Serving::Html { snippet }),
+                _ => None,
+            };
+            // The first servable asset is the creative; its own size and length win.
+            if let (Some(found), None) = (found, &serving) {
+                width = asset.width.and_then(|w| u32::try_from(w).ok()).or(width);
+                height = asset.height.and_then(|h| u32::try_from(h).ok()).or(height);
+                duration_ms = asset.duration_ms.or(duration_ms);
+                serving = Some(found);
+            }
+        }
+        Some(CreativeSpec {
+            creative_id: creative.creative_id.clone(),
+            name: creative.name.clone(),
+            format_id: creative.format_id.id.clone(),
+            width,
+            height,
+            duration_ms,
+            serving: serving?,
+            click_url,
+        })
+    }
+}
+
+/// The servable creatives assigned to `buy`'s packages (see [`CreativeSpec::of`]; `wire` reads
+/// their assets).
+///
+/// # Errors
+/// Storage.
+pub async fn creatives_of<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    wire: &dyn Wire,
+    buy: &MediaBuy,
+) -> Result<HashMap<String, CreativeSpec>, Error> {
+    let mut ids: Vec<&String> = buy.packages.iter().flat_map(|p| &p.creative_ids).collect();
+    ids.sort();
+    ids.dedup();
+    let mut specs = HashMap::new();
+    for id in ids {
+        for creative in store.find_creatives(&buy.tenant_id, Some(id), Some(CreativeStatus::Approved), 10).await? {
+            if creative.principal_id != buy.principal_id {
+                continue;
+            }
+            if let Some(spec) = CreativeSpec::of(&creative, catalog, &wire.creative_assets(&creative.assets)) {
+                specs.insert(creative.creative_id.clone(), spec);
+            }
+        }
+    }
+    Ok(specs)
+}
+
 impl LineSpec {
-    pub fn of(package: &Package) -> LineSpec {
-        let state = if package.is_canceled() {
-            RunState::Canceled
-        } else if package.paused {
-            RunState::Paused
-        } else {
-            RunState::Running
-        };
+    pub fn of(package: &Package, creatives: &HashMap<String, CreativeSpec>) -> LineSpec {
+        let state = line_state(package);
         LineSpec {
             package_id: package.package_id.clone(),
             product_id: package.product_id.clone(),
@@ -97,6 +216,7 @@ impl LineSpec {
             end: package.end_time,
             targeting: package.targeting_overlay.as_ref().map(|t| t.0.clone()),
             creative_ids: package.creative_ids.clone(),
+            creatives: package.creative_ids.iter().filter_map(|id| creatives.get(id).cloned()).collect(),
             state,
             daily_budget: package.daily_budget,
             daily_impressions: package.daily_impressions,
@@ -171,6 +291,17 @@ impl Booking {
     }
 }
 
+/// The state a package calls for on its line.
+pub fn line_state(package: &Package) -> RunState {
+    if package.is_canceled() {
+        RunState::Canceled
+    } else if package.paused {
+        RunState::Paused
+    } else {
+        RunState::Running
+    }
+}
+
 /// The order state a buy calls for.
 pub fn order_state(status: MediaBuyStatus) -> RunState {
     match status {
@@ -186,7 +317,7 @@ pub fn order_state(status: MediaBuyStatus) -> RunState {
 /// The operations that take `booking` to what `buy` calls for, in the order they must run.
 /// Stopping comes first, right after a new order is made (nothing delivers while the rest is
 /// done), resuming last; a buy that ends before it was ever booked books nothing.
-pub fn plan_ops(buy: &MediaBuy, booking: &Booking) -> Vec<AdServerOp> {
+pub fn plan_ops(buy: &MediaBuy, booking: &Booking, creatives: &HashMap<String, CreativeSpec>) -> Vec<AdServerOp> {
     let wanted = order_state(buy.status);
     let mut ops = Vec::new();
     let mut current = booking.order_state;
@@ -209,7 +340,7 @@ pub fn plan_ops(buy: &MediaBuy, booking: &Booking) -> Vec<AdServerOp> {
         current = Some(wanted);
     }
     for package in &buy.packages {
-        let spec = LineSpec::of(package);
+        let spec = LineSpec::of(package, creatives);
         match booking.line(&package.package_id) {
             None if package.is_canceled() => {}
             None => ops.push(AdServerOp::CreateLine(spec)),
@@ -229,9 +360,14 @@ pub fn plan_ops(buy: &MediaBuy, booking: &Booking) -> Vec<AdServerOp> {
 ///
 /// # Errors
 /// As the ad server's `apply`.
-pub async fn rehearse(ad_server: &dyn Booker, buy: &MediaBuy, from: Booking) -> Result<Booking, AdServerError> {
+pub async fn rehearse(
+    ad_server: &dyn Booker,
+    buy: &MediaBuy,
+    from: Booking,
+    creatives: &HashMap<String, CreativeSpec>,
+) -> Result<Booking, AdServerError> {
     let mut booking = from;
-    for op in plan_ops(buy, &booking) {
+    for op in plan_ops(buy, &booking, creatives) {
         let applied = ad_server.apply(buy, &booking, &op).await?;
         booking.record(&op, applied.platform_id);
     }
@@ -286,6 +422,8 @@ pub struct BookingRecord {
     pub failed: bool,
     /// A worker syncing the buy holds it until then.
     pub leased_until: Option<DateTime<Utc>>,
+    /// What the platform said of the order last (see `reconcile`).
+    pub platform: Option<PlatformStatus>,
 }
 
 impl BookingRecord {
@@ -323,12 +461,13 @@ pub async fn sync_due<S: Store>(
     ad_server: &dyn Booker,
     wire: &dyn Wire,
     tenant: &Tenant,
+    catalog: &Catalog,
     now: DateTime<Utc>,
 ) -> Result<Vec<SyncOutcome>, Error> {
     let mut outcomes = Vec::new();
     let until = now + Duration::seconds(LEASE_SECONDS);
     for record in store.claim_bookings(&tenant.tenant_id, now, until, BATCH).await? {
-        outcomes.push(sync_one(store, ad_server, wire, record, now).await?);
+        outcomes.push(sync_one(store, ad_server, wire, catalog, record, now).await?);
     }
     Ok(outcomes)
 }
@@ -337,6 +476,7 @@ async fn sync_one<S: Store>(
     store: &S,
     ad_server: &dyn Booker,
     wire: &dyn Wire,
+    catalog: &Catalog,
     mut record: BookingRecord,
     now: DateTime<Utc>,
 ) -> Result<SyncOutcome, Error> {
@@ -344,7 +484,8 @@ async fn sync_one<S: Store>(
     let Some(buy) = store.media_buy(&record.tenant_id, &media_buy_id).await? else {
         return Err(Error::MediaBuyNotFound);
     };
-    let ops = plan_ops(&buy, &record.booking);
+    let creatives = creatives_of(store, catalog, wire, &buy).await?;
+    let ops = plan_ops(&buy, &record.booking, &creatives);
     for (index, op) in ops.iter().enumerate() {
         match ad_server.apply(&buy, &record.booking, op).await {
             Ok(applied) => {
@@ -435,7 +576,7 @@ mod tests {
 
     fn booked(plan_for: &MediaBuy) -> Booking {
         let mut booking = Booking::default();
-        for op in plan_ops(plan_for, &Booking::default()) {
+        for op in plan_ops(plan_for, &Booking::default(), &HashMap::new()) {
             booking.record(&op, Some("id".into()));
         }
         booking
@@ -444,11 +585,14 @@ mod tests {
     #[test]
     fn a_new_buy_books_an_order_and_its_lines() {
         assert_eq!(
-            kinds(&plan_ops(&buy(MediaBuyStatus::Active), &Booking::default())),
+            kinds(&plan_ops(&buy(MediaBuyStatus::Active), &Booking::default(), &HashMap::new())),
             ["create_order", "create_line Running"]
         );
-        assert!(plan_ops(&buy(MediaBuyStatus::Canceled), &Booking::default()).is_empty(), "nothing to book");
-        let paused = plan_ops(&buy(MediaBuyStatus::Paused), &Booking::default());
+        assert!(
+            plan_ops(&buy(MediaBuyStatus::Canceled), &Booking::default(), &HashMap::new()).is_empty(),
+            "nothing to book"
+        );
+        let paused = plan_ops(&buy(MediaBuyStatus::Paused), &Booking::default(), &HashMap::new());
         assert_eq!(
             kinds(&paused),
             ["create_order", "order Paused", "create_line Running"],
@@ -460,15 +604,23 @@ mod tests {
     fn changes_become_set_state_operations_in_a_safe_order() {
         let active = buy(MediaBuyStatus::Active);
         let booking = booked(&active);
-        assert!(plan_ops(&active, &booking).is_empty(), "in sync");
+        assert!(plan_ops(&active, &booking, &HashMap::new()).is_empty(), "in sync");
 
         let mut paused = active.clone();
         paused.status = MediaBuyStatus::Paused;
         paused.packages[0].budget = 2000.0;
-        assert_eq!(kinds(&plan_ops(&paused, &booking)), ["order Paused", "update_line Running"], "stop first");
+        assert_eq!(
+            kinds(&plan_ops(&paused, &booking, &HashMap::new())),
+            ["order Paused", "update_line Running"],
+            "stop first"
+        );
 
         let paused_booking = booked(&paused);
-        assert_eq!(kinds(&plan_ops(&active, &paused_booking)), ["update_line Running", "order Running"], "resume last");
+        assert_eq!(
+            kinds(&plan_ops(&active, &paused_booking, &HashMap::new())),
+            ["update_line Running", "order Running"],
+            "resume last"
+        );
 
         let mut canceled_package = active.clone();
         canceled_package.packages[0].cancellation = Some(crate::core::media_buy::Cancellation {
@@ -476,6 +628,6 @@ mod tests {
             canceled_by: crate::core::media_buy::Party::Buyer,
             reason: None,
         });
-        assert_eq!(kinds(&plan_ops(&canceled_package, &booking)), ["update_line Canceled"]);
+        assert_eq!(kinds(&plan_ops(&canceled_package, &booking, &HashMap::new())), ["update_line Canceled"]);
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::accounts::{AccountRef, Use, resolve_account};
 use super::approval::{self, Submission, Wire};
-use super::booking::{self, AdServerError, Booker, Booking};
+use super::booking::{self, AdServerError, Booker, Booking, BookingRecord};
 use super::catalog::{Catalog, DeliveryType, PLACEHOLDER_PRODUCT};
 use super::creative::CreativeStatus;
 use super::creatives::review_states;
@@ -113,7 +113,8 @@ pub async fn create_media_buy<S: Store>(
     let waits = approval::for_create(&tenant.approvals, principal, &buy, guaranteed);
     if mutation.dry_run {
         if let Some(ad_server) = mutation.rehearse {
-            booking::rehearse(ad_server, &buy, Booking::default()).await.map_err(rehearsal_refused)?;
+            let creatives = booking::creatives_of(store, catalog, mutation.wire, &buy).await?;
+            booking::rehearse(ad_server, &buy, Booking::default(), &creatives).await.map_err(rehearsal_refused)?;
         }
         return Ok(Created::DryRun { media_buy: buy, approval: waits.map(|hold| hold.reason) });
     }
@@ -497,7 +498,10 @@ pub async fn update_media_buy<S: Store>(
             // From what the ad server has now: the calls the change would make.
             let buy = &plan.updated.media_buy;
             let booked = store.booking(&tenant.tenant_id, &buy.media_buy_id).await?.map(|r| r.booking);
-            booking::rehearse(ad_server, buy, booked.unwrap_or_default()).await.map_err(rehearsal_refused)?;
+            let creatives = booking::creatives_of(store, catalog, mutation.wire, buy).await?;
+            booking::rehearse(ad_server, buy, booked.unwrap_or_default(), &creatives)
+                .await
+                .map_err(rehearsal_refused)?;
         }
         return Ok(Changed::DryRun { updated: plan.updated, approval: waits });
     }
@@ -903,6 +907,8 @@ pub struct MediaBuyQuery {
     pub page: PageParams,
     /// How many history entries to include per buy (0: none).
     pub history: u32,
+    /// Include each buy's booking on the ad server (real ad servers; see `reconcile`).
+    pub ad_server_state: bool,
 }
 
 /// The review state of each creative in a buyer's library (status, rejection reason).
@@ -913,6 +919,8 @@ pub type ReviewStates = HashMap<String, (CreativeStatus, Option<String>)>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaBuyView {
     pub media_buy: MediaBuy,
+    /// Where the buy stands on the ad server, when asked for.
+    pub booking: Option<BookingRecord>,
     pub history: Option<Vec<HistoryEntry>>,
     pub reviews: Arc<ReviewStates>,
 }
@@ -965,7 +973,11 @@ pub async fn get_media_buys<S: Store>(
             0 => None,
             limit => Some(store.media_buy_history(&buy.media_buy_id, limit).await?),
         };
-        items.push(MediaBuyView { media_buy: buy, history, reviews: states });
+        let booking = match query.ad_server_state {
+            true => store.booking(&tenant.tenant_id, &buy.media_buy_id).await?,
+            false => None,
+        };
+        items.push(MediaBuyView { media_buy: buy, booking, history, reviews: states });
     }
     Ok(Page { items, next_cursor: page.next_cursor, total: page.total })
 }

@@ -299,7 +299,11 @@ pub async fn sync_creatives<S: Store>(
                 )
             }),
         };
-        let also = Also { new_task: review.clone(), audit, events: events.into_iter().collect(), ..Also::default() };
+        // A changed creative that buys already serve is booked again on the ad server.
+        let changed: Vec<&str> = to_save.iter().map(|c| c.creative_id.as_str()).collect();
+        let rebook = buys_serving(store, tenant, &principal.principal_id, &changed).await?;
+        let also =
+            Also { new_task: review.clone(), audit, events: events.into_iter().collect(), rebook, ..Also::default() };
         store.save_creatives(&to_save, &also).await?;
     }
 
@@ -365,6 +369,28 @@ fn review_task(
         push_notification: request.push_notification.clone(),
     };
     Some(tasks::open(&tenant.tenant_id, new, now))
+}
+
+/// The buys of a principal that any of `creative_ids` is assigned to.
+///
+/// # Errors
+/// Storage.
+pub async fn buys_serving<S: Store>(
+    store: &S,
+    tenant: &Tenant,
+    principal_id: &str,
+    creative_ids: &[&str],
+) -> Result<Vec<String>, Error> {
+    let mut buys: Vec<String> = store
+        .assignments(&tenant.tenant_id, principal_id)
+        .await?
+        .into_iter()
+        .filter(|a| creative_ids.contains(&a.creative_id.as_str()))
+        .map(|a| a.media_buy_id)
+        .collect();
+    buys.sort();
+    buys.dedup();
+    Ok(buys)
 }
 
 /// The audit entry of a creative's status change.

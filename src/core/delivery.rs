@@ -11,11 +11,12 @@ use std::pin::Pin;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use super::accounts::AccountRef;
-use super::booking::Booker;
+use super::booking::{Booker, Booking};
 use super::catalog::{Catalog, Channel, PricingModel};
 use super::error::Error;
 use super::media_buy::{MediaBuy, MediaBuyStatus, Pacing, Package};
 use super::ports::{HistoryEntry, PageRequest, Store};
+use super::reconcile::PlatformStatus;
 use super::tenancy::{Principal, Tenant};
 
 /// Metrics of one package over some time.
@@ -109,6 +110,22 @@ pub trait AdServer: Booker {
     /// read for a delivery report.
     fn reports_by_booked_ids(&self) -> bool {
         false
+    }
+
+    /// Whether the platform keeps state of its own to reconcile the buys with (real ad servers
+    /// do; the in-process mock does not).
+    fn reconciles(&self) -> bool {
+        false
+    }
+
+    /// The booked order and its lines as the platform has them at `now`, normalized by the
+    /// platform's table; `None` before the order exists.
+    fn status<'a>(
+        &'a self,
+        _booking: &'a Booking,
+        _now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<PlatformStatus>, AdServerError>> + Send + 'a>> {
+        Box::pin(std::future::ready(Ok(None)))
     }
 
     /// Cumulative delivery of `line` at each of `instants` (ascending).

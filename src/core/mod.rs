@@ -27,6 +27,7 @@ pub mod pagination;
 pub mod ports;
 pub mod proposals;
 pub mod ranking;
+pub mod reconcile;
 pub mod reporting;
 pub mod sandbox;
 pub mod schedule;

@@ -14,6 +14,7 @@ use super::idempotency::{IdempotencyRecord, IdempotencyScope};
 use super::media_buy::{MediaBuy, MediaBuyStatus};
 use super::notify::{Notification, OutboxRecord};
 use super::proposals::Proposal;
+use super::reconcile::PlatformStatus;
 use super::reporting::ReportSchedule;
 use super::tasks::{Priority, Task, TaskState, TaskStatus};
 use super::tenancy::{Account, AccountKey, AccountStatus, Principal, Tenant};
@@ -114,6 +115,9 @@ pub struct Also {
     /// The proposal the write buys: recorded only if no buy was made from it before
     /// (`StoreError::ProposalTaken` and nothing written otherwise).
     pub accept_proposal: Option<ProposalAcceptance>,
+    /// Buys whose booking must be planned again (a creative they serve changed): marked behind
+    /// the buy's revision, so the booking sync takes them up.
+    pub rebook: Vec<String>,
 }
 
 /// A proposal bought by a new media buy.
@@ -320,6 +324,24 @@ pub trait Store: Clone + Send + Sync + 'static {
         tenant_id: &str,
         media_buy_id: &str,
     ) -> impl Future<Output = Result<Option<BookingRecord>, StoreError>> + Send;
+
+    /// The tenant's bookings in sync and not leased whose platform status is due (never read,
+    /// or due at or before `now`), longest due first, at most `limit`.
+    fn bookings_to_reconcile(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<BookingRecord>, StoreError>> + Send;
+
+    /// Records what the platform said of a booked buy (`None`: nothing to record; the last
+    /// status read stays) and when to ask again.
+    fn record_platform_status(
+        &self,
+        media_buy_id: &str,
+        status: Option<&PlatformStatus>,
+        next_check: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores a new buy with its first history entries and `also` in one transaction, and asks
     /// for its booking (see `core::booking`). `KeyTaken` or `TaskChanged` (and nothing written)

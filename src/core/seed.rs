@@ -893,6 +893,7 @@ mod tests {
             last_error: None,
             failed,
             leased_until: None,
+            platform: None,
         }
     }
 

@@ -38,7 +38,7 @@ use tracing::Instrument;
 pub use args::Args;
 
 use crate::app::App;
-use crate::core::buying::{Changed, Created};
+use crate::core::buying::{Changed, Created, MediaBuyQuery};
 use crate::core::idempotency::{self, Begin, IdempotencyScope};
 use crate::core::ports::AuditFilter;
 use crate::core::tasks::Resolution;
@@ -820,7 +820,8 @@ impl SalesAgent {
         let request: wire_buying::schemas::GetMediaBuysRequest = call.args.parse()?;
         let principal = required(&call.principal)?;
         let tenant = self.app.tenant_for(Some(principal))?;
-        let query = request.to_core()?;
+        let ad_server = self.app.ad_server(&tenant.tenant_id);
+        let query = MediaBuyQuery { ad_server_state: ad_server.reconciles(), ..request.to_core()? };
         let now = self.app.clock().now();
         let page = buying::get_media_buys(self.app.db(), tenant, principal, &query, now).await?;
         let catalog = if self.app.config().seed_tools { Some(self.app.catalog(tenant).await?) } else { None };
@@ -836,6 +837,9 @@ impl SalesAgent {
                 );
                 if let Some(catalog) = &catalog {
                     seed::add_seed_004_fields(&mut value, &view.media_buy, &view.reviews, catalog, now);
+                }
+                if let Some(record) = &view.booking {
+                    value["ext"]["ad_server"] = wire_buying::ad_server_value(ad_server.name(), record);
                 }
                 value
             })

@@ -549,6 +549,7 @@ impl GetMediaBuysRequest {
             statuses,
             page: self.pagination.clone().into(),
             history: self.include_history.unwrap_or(0),
+            ad_server_state: false,
         })
     }
 }
@@ -776,4 +777,33 @@ pub fn media_buys_response<T>(page: &Page<T>, values: Vec<Value>) -> Map<String,
     }
     body.insert("pagination".into(), pagination);
     body
+}
+
+/// Where a buy stands on its ad server (`ext.ad_server` of `get_media_buys`): the platform's
+/// ids, whether the booking is in step with the buy (and the last failure when not), and the
+/// platform's own status, normalized, as last read.
+pub fn ad_server_value(platform: &str, record: &crate::core::booking::BookingRecord) -> Value {
+    let mut value = json!({
+        "platform": platform,
+        "order_id": record.booking.order_id,
+        "line_ids": record.booking.lines.iter().map(|l| (l.package_id.clone(), json!(l.line_id))).collect::<Map<String, Value>>(),
+        "in_sync": record.in_sync(),
+    });
+    if let Some(error) = &record.last_error {
+        value["last_error"] = json!(error);
+        value["refused"] = json!(record.failed);
+    }
+    if let Some(status) = &record.platform {
+        value["status"] = json!({
+            "platform_status": status.status,
+            "state": status.state.as_str(),
+            "checked_at": time(status.checked_at),
+            "lines": status.lines.iter().map(|l| json!({
+                "package_id": l.package_id,
+                "platform_status": l.status,
+                "state": l.state.as_str(),
+            })).collect::<Vec<_>>(),
+        });
+    }
+    value
 }

@@ -119,6 +119,14 @@ fn status(text: &str, field: &str) -> Result<CreativeStatus, Error> {
     })
 }
 
+/// A stored `assets` object read back by asset id (nothing for text that is not an object).
+pub fn assets(text: &str) -> Vec<(String, AssetInput)> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(assets)) => assets.iter().map(|(id, value)| (id.clone(), asset_input(value))).collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn asset_input(value: &Value) -> AssetInput {
     let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
     let number = |key: &str| value.get(key).and_then(Value::as_u64);

@@ -517,6 +517,13 @@ impl Wire for Deferred {
         Value::Object(body).to_string()
     }
 
+    fn creative_assets(
+        &self,
+        assets: &crate::core::media_buy::Verbatim,
+    ) -> Vec<(String, crate::core::creative::AssetInput)> {
+        super::wire_creatives::assets(&assets.0)
+    }
+
     fn synced(&self, tenant: &Tenant, outcomes: &[CreativeOutcome], request: &str) -> String {
         with_context(super::wire_creatives::sync_response(outcomes, false, tenant.sandbox), request)
     }

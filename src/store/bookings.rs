@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{Db, backend, corrupt};
 use crate::core::StoreError;
 use crate::core::booking::{Booking, BookingRecord};
+use crate::core::reconcile::PlatformStatus;
 
 /// Inside transaction `$tx`: asks for the booking of `$buy`'s revision (the outbox write that
 /// commits with every buy write). A change also clears an earlier refusal and retry count.
@@ -27,6 +28,26 @@ macro_rules! want_booking {
 }
 pub(super) use want_booking;
 
+/// Inside transaction `$tx`: marks the bookings of `$buys` behind their buy's revision (and
+/// clears a refusal), so the sync plans them again.
+macro_rules! rebook {
+    ($tx:ident, $buys:expr) => {{
+        let buys: &[String] = $buys;
+        for media_buy_id in buys {
+            sqlx::query(
+                "update bookings set synced_revision = case when synced_revision >= wanted_revision
+                    then wanted_revision - 1 else synced_revision end, attempts = 0, failed = false
+                 where media_buy_id = $1",
+            )
+            .bind(media_buy_id)
+            .execute(&mut *$tx)
+            .await
+            .map_err(backend)?;
+        }
+    }};
+}
+pub(super) use rebook;
+
 #[derive(sqlx::FromRow)]
 struct BookingRow {
     media_buy_id: String,
@@ -39,6 +60,7 @@ struct BookingRow {
     failed: bool,
     leased_until: Option<DateTime<Utc>>,
     document: String,
+    platform_status: Option<String>,
 }
 
 impl TryFrom<BookingRow> for BookingRecord {
@@ -46,6 +68,7 @@ impl TryFrom<BookingRow> for BookingRecord {
 
     fn try_from(row: BookingRow) -> Result<BookingRecord, StoreError> {
         let booking: Booking = serde_json::from_str(&row.document).map_err(corrupt)?;
+        let platform = row.platform_status.as_deref().map(serde_json::from_str).transpose().map_err(corrupt)?;
         Ok(BookingRecord {
             tenant_id: row.tenant_id,
             media_buy_id: row.media_buy_id,
@@ -57,6 +80,7 @@ impl TryFrom<BookingRow> for BookingRecord {
             last_error: row.last_error,
             failed: row.failed,
             leased_until: row.leased_until,
+            platform,
         })
     }
 }
@@ -64,7 +88,7 @@ impl TryFrom<BookingRow> for BookingRecord {
 macro_rules! columns {
     () => {
         "media_buy_id, tenant_id, wanted_revision, synced_revision, attempts, next_attempt_at, last_error, failed, \
-         leased_until, document"
+         leased_until, document, platform_status"
     };
 }
 
@@ -131,4 +155,46 @@ pub(super) async fn get(db: &Db, tenant_id: &str, media_buy_id: &str) -> Result<
         sqlx::query_as(SQL).bind(tenant_id).bind(media_buy_id).fetch_optional(pool).await.map_err(backend)?
     });
     row.map(BookingRecord::try_from).transpose()
+}
+
+pub(super) async fn to_reconcile(
+    db: &Db,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<BookingRecord>, StoreError> {
+    const SQL: &str = concat!(
+        "select ",
+        columns!(),
+        " from bookings where tenant_id = $1 and synced_revision >= wanted_revision
+          and (leased_until is null or leased_until <= $2)
+          and (platform_due_at is null or platform_due_at <= $2)
+          order by platform_due_at nulls first, media_buy_id limit $3"
+    );
+    let rows: Vec<BookingRow> = on_pool!(db, |pool| {
+        sqlx::query_as(SQL).bind(tenant_id).bind(now).bind(limit as i64).fetch_all(pool).await.map_err(backend)?
+    });
+    rows.into_iter().map(BookingRecord::try_from).collect()
+}
+
+pub(super) async fn record_platform_status(
+    db: &Db,
+    media_buy_id: &str,
+    status: Option<&PlatformStatus>,
+    next_check: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let document = status.map(serde_json::to_string).transpose().map_err(corrupt)?;
+    on_writer!(db, |pool| {
+        sqlx::query(
+            "update bookings set platform_status = coalesce($1, platform_status), platform_due_at = $2
+             where media_buy_id = $3",
+        )
+        .bind(&document)
+        .bind(next_check)
+        .bind(media_buy_id)
+        .execute(pool)
+        .await
+        .map_err(backend)?;
+    });
+    Ok(())
 }

@@ -27,6 +27,7 @@ use crate::core::ports::{
     SealedResponse, Store, TaskFilter,
 };
 use crate::core::proposals::Proposal;
+use crate::core::reconcile::PlatformStatus;
 use crate::core::reporting::ReportSchedule;
 use crate::core::tasks::Task;
 use crate::core::tenancy::{Account, AccountKey, AccountStatus, Billing, Principal, Tenant};
@@ -773,6 +774,24 @@ impl Store for Db {
 
     async fn booking(&self, tenant_id: &str, media_buy_id: &str) -> Result<Option<BookingRecord>, StoreError> {
         bookings::get(self, tenant_id, media_buy_id).await
+    }
+
+    async fn bookings_to_reconcile(
+        &self,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<BookingRecord>, StoreError> {
+        bookings::to_reconcile(self, tenant_id, now, limit).await
+    }
+
+    async fn record_platform_status(
+        &self,
+        media_buy_id: &str,
+        status: Option<&PlatformStatus>,
+        next_check: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        bookings::record_platform_status(self, media_buy_id, status, next_check).await
     }
 
     async fn insert_media_buy(

@@ -12,7 +12,7 @@ use crate::core::tasks::{Operation, Priority, Resolution, Task, TaskFailure, Tas
 /// Inside transaction `$tx`: writes what `$also` carries. The seal goes first (a taken key
 /// returns `KeyTaken` before any other work), then the task, compare-and-set on its revision
 /// (`TaskChanged` when someone else changed it), then the proposal bought (`ProposalTaken` when it
-/// was bought before), then the audit entries and notifications.
+/// was bought before), then the audit entries, notifications and bookings to plan again.
 /// Either error rolls the
 /// transaction back and returns from the enclosing function.
 macro_rules! also {
@@ -33,6 +33,7 @@ macro_rules! also {
         super::proposals::accept_proposal!($tx, also.accept_proposal.as_ref());
         super::tasks::insert_audit!($tx, &also.audit);
         super::outbox::enqueue!($tx, &also.events);
+        super::bookings::rebook!($tx, &also.rebook);
     }};
 }
 pub(super) use also;

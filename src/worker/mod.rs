@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::core::approval;
 use crate::core::booking::{self, SyncOutcome};
 use crate::core::notify::{self, Sender};
+use crate::core::reconcile::{self, Reconciled};
 use crate::core::{reporting, schedule};
 use crate::mcp::wire_tasks::Deferred;
 
@@ -90,13 +91,59 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
     }
 }
 
+/// Reads back what the real ad servers say of the buys booked in them, each `interval`, until
+/// `shutdown` (see `core::reconcile`; each buy is asked at most every few minutes).
+pub async fn run_reconciliation(app: App, interval: Duration, shutdown: CancellationToken) {
+    loop {
+        for tenant_config in &app.config().tenants {
+            let tenant = &tenant_config.tenant;
+            let ad_server = app.ad_server(&tenant.tenant_id);
+            if !ad_server.reconciles() {
+                continue;
+            }
+            let now = app.clock().now();
+            match reconcile::reconcile_due(app.db(), ad_server, &Deferred, tenant, now).await {
+                Ok(done) => {
+                    for outcome in done {
+                        match outcome {
+                            Reconciled::Recorded { media_buy_id, state } => {
+                                tracing::debug!(media_buy = %media_buy_id, state = state.as_str(), "ad server status read");
+                            }
+                            Reconciled::Moved { media_buy_id, state } => {
+                                tracing::info!(media_buy = %media_buy_id, state = state.as_str(),
+                                    "the ad server ended the buy; so did the seller");
+                            }
+                            Reconciled::Unreadable { media_buy_id, error } => {
+                                tracing::warn!(media_buy = %media_buy_id, %error, "ad server status unreadable");
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::error!(tenant = %tenant.tenant_id, %error, "reconciliation failed"),
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
 /// Drains the booking outbox of every tenant each `interval`, until `shutdown`.
 pub async fn run_bookings(app: App, interval: Duration, shutdown: CancellationToken) {
     loop {
         for tenant_config in &app.config().tenants {
             let tenant = &tenant_config.tenant;
             let now = app.clock().now();
-            match booking::sync_due(app.db(), app.ad_server(&tenant.tenant_id), &Deferred, tenant, now).await {
+            let catalog = match app.catalog(tenant).await {
+                Ok(catalog) => catalog,
+                Err(error) => {
+                    tracing::error!(tenant = %tenant.tenant_id, %error, "booking sync: the catalog is unreadable");
+                    continue;
+                }
+            };
+            let ad_server = app.ad_server(&tenant.tenant_id);
+            match booking::sync_due(app.db(), ad_server, &Deferred, tenant, &catalog, now).await {
                 Ok(outcomes) => {
                     for outcome in outcomes {
                         match outcome {

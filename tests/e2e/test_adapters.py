@@ -208,3 +208,20 @@ async def test_x_dry_run_shows_the_calls_an_update_would_make(kevel_dry_run, sch
         assert len(puts) == 1 and json.loads(puts[0].split(" ", 2)[2])["IsActive"] is False, calls
         listed = await buyer.ok("get_media_buys", {"media_buy_ids": [buy["media_buy_id"]]})
         assert listed["media_buys"][0]["status"] != "paused", "a dry run writes nothing"
+
+
+async def test_get_media_buys_shows_where_a_buy_stands_on_the_ad_server(kevel_dry_run, schemas):
+    domain = unique_domain("ad-server-state")
+    async with connect(kevel_dry_run.mcp_url, schemas, DEMO_TOKEN) as buyer:
+        buy = await buyer.ok("create_media_buy", create_request(domain))
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            listed = await buyer.ok("get_media_buys", {"account": account(domain), "media_buy_ids": [buy["media_buy_id"]]})
+            state = listed["media_buys"][0].get("ext", {}).get("ad_server", {})
+            if state.get("in_sync") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert state["platform"] == "kevel" and state["in_sync"] is True, state
+    package = buy["packages"][0]["package_id"]
+    assert int(state["order_id"]) > 0 and int(state["line_ids"][package]) > 0, "simulated ids: " + repr(state)
+    assert "last_error" not in state

@@ -10,7 +10,7 @@ use sales_agent::core::ports::Store;
 use sales_agent::mcp::wire_tasks::Deferred;
 use sales_agent::store::Db;
 
-use crate::delivery::{Demo, demo, display_package, techcorp_buy};
+use crate::delivery::{Demo, demo, display_package, image_creative, techcorp_buy};
 use crate::support;
 
 fn t0() -> DateTime<Utc> {
@@ -52,9 +52,12 @@ async fn every_buy_change_reaches_the_ad_server() {
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].leased_until, Some(lease_end));
         assert!(db.claim_bookings("demo", t0(), lease_end, 10).await.unwrap().is_empty(), "one holder");
-        assert!(sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap().is_empty(), "due, but leased");
+        assert!(
+            sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap().is_empty(),
+            "due, but leased"
+        );
 
-        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, lease_end).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, lease_end).await.unwrap();
         assert_eq!(outcomes, vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: 1, ops: 3 }]);
         let order = mock.order(&buy.media_buy_id).expect("order booked");
         assert_eq!(order.state, RunState::Running);
@@ -65,7 +68,10 @@ async fn every_buy_change_reaches_the_ad_server() {
         assert!(record.in_sync());
         assert_eq!(record.booking.order_id.as_deref(), Some(order.order_id.as_str()));
         assert_eq!(record.booking.lines.len(), 2);
-        assert!(sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap().is_empty(), "nothing left to do");
+        assert!(
+            sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap().is_empty(),
+            "nothing left to do"
+        );
 
         // A budget change and a pause travel as one line update and one order state change.
         let change = UpdateMediaBuy {
@@ -80,7 +86,7 @@ async fn every_buy_change_reaches_the_ad_server() {
         };
         let changed = update(db, &demo, change, t0() + Duration::hours(1)).await;
         let later = t0() + Duration::hours(1);
-        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, later).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, later).await.unwrap();
         assert_eq!(
             outcomes,
             vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: changed.revision, ops: 2 }]
@@ -92,7 +98,7 @@ async fn every_buy_change_reaches_the_ad_server() {
         let cancel =
             UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), cancel: Some(None), ..UpdateMediaBuy::default() };
         update(db, &demo, cancel, later).await;
-        sync_due(db, &mock, &Deferred, &demo.tenant, later).await.unwrap();
+        sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, later).await.unwrap();
         assert_eq!(mock.order(&buy.media_buy_id).unwrap().state, RunState::Canceled);
         assert_eq!(
             mock.calls().iter().filter(|c| c.starts_with("create_")).count(),
@@ -113,7 +119,7 @@ async fn failures_are_retried_with_backoff_and_never_duplicate() {
 
         // The order is created, but the answer is lost: the retry finds it instead of making another.
         mock.fail_next(Fault::AppliedThenTimeout);
-        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
         let SyncOutcome::Retrying { attempts, next_attempt_at, .. } = &outcomes[0] else {
             panic!("expected a retry, got {outcomes:?}");
         };
@@ -124,17 +130,22 @@ async fn failures_are_retried_with_backoff_and_never_duplicate() {
         assert!(record.last_error.as_deref().unwrap().contains("timed out"));
 
         assert!(
-            sync_due(db, &mock, &Deferred, &demo.tenant, t0() + Duration::seconds(1)).await.unwrap().is_empty(),
+            sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0() + Duration::seconds(1))
+                .await
+                .unwrap()
+                .is_empty(),
             "backoff"
         );
         mock.fail_next(Fault::Unavailable);
-        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0() + Duration::seconds(2)).await.unwrap();
+        let outcomes =
+            sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0() + Duration::seconds(2)).await.unwrap();
         assert!(
             matches!(&outcomes[0], SyncOutcome::Retrying { attempts: 2, next_attempt_at, .. }
                 if *next_attempt_at == t0() + Duration::seconds(6)),
             "second backoff is 4 s: {outcomes:?}"
         );
-        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0() + Duration::seconds(6)).await.unwrap();
+        let outcomes =
+            sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0() + Duration::seconds(6)).await.unwrap();
         assert!(matches!(outcomes[0], SyncOutcome::Synced { ops: 2, .. }), "{outcomes:?}");
         let calls = mock.calls();
         assert_eq!(calls.iter().filter(|c| c.starts_with("create_order")).count(), 3, "{calls:?}");
@@ -154,7 +165,7 @@ async fn refusals_reject_unbooked_buys_and_are_recorded_on_booked_ones() {
 
         let refused = create(db, &demo, &[5000.0]).await;
         mock.fail_next(Fault::Refused);
-        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
         assert!(matches!(&outcomes[0], SyncOutcome::Refused { .. }), "{outcomes:?}");
         let stored = db.media_buy("demo", &refused.media_buy_id).await.unwrap().unwrap();
         // It was already active (asap, with creatives), so the seller cancels it: it never delivered.
@@ -164,12 +175,12 @@ async fn refusals_reject_unbooked_buys_and_are_recorded_on_booked_ones() {
         assert_eq!((history[0].action.as_str(), history[0].actor.as_str()), ("canceled", "seller"));
         assert!(history[0].summary.contains("refused"));
         // The rejection is a change too: its sync has nothing to book.
-        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
         assert!(matches!(outcomes[0], SyncOutcome::Synced { ops: 0, .. }), "{outcomes:?}");
         assert!(mock.order(&refused.media_buy_id).is_none());
 
         let booked = create(db, &demo, &[5000.0]).await;
-        sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
+        sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
         let package_id = booked.packages[0].package_id.clone();
         let raise = |budget: f64| UpdateMediaBuy {
             media_buy_id: booked.media_buy_id.clone(),
@@ -182,21 +193,78 @@ async fn refusals_reject_unbooked_buys_and_are_recorded_on_booked_ones() {
         };
         update(db, &demo, raise(6000.0), t0()).await;
         mock.fail_next(Fault::Refused);
-        sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
+        sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
         let record = db.booking("demo", &booked.media_buy_id).await.unwrap().unwrap();
         assert!(record.failed && !record.in_sync(), "the disagreement is on record");
         assert!(record.last_error.unwrap().contains("refused"));
         assert_eq!(db.media_buy("demo", &booked.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Active);
         assert!(
-            sync_due(db, &mock, &Deferred, &demo.tenant, t0() + Duration::days(1)).await.unwrap().is_empty(),
+            sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0() + Duration::days(1))
+                .await
+                .unwrap()
+                .is_empty(),
             "not retried"
         );
         assert_eq!(mock.line(&package_id).unwrap().spec.budget, 5000.0);
 
         // The buyer's next change is tried again.
         update(db, &demo, raise(6500.0), t0()).await;
-        sync_due(db, &mock, &Deferred, &demo.tenant, t0()).await.unwrap();
+        sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
         assert_eq!(mock.line(&package_id).unwrap().spec.budget, 6500.0);
         assert!(db.booking("demo", &booked.media_buy_id).await.unwrap().unwrap().in_sync());
+    }
+}
+
+#[tokio::test]
+async fn platform_statuses_and_rebooks_are_kept_on_both_backends() {
+    use sales_agent::core::creative::CreativeStatus;
+    use sales_agent::core::ports::Also;
+    use sales_agent::core::reconcile::{PlatformLine, PlatformState, PlatformStatus};
+    for test_db in &support::backends().await {
+        let db = &test_db.db;
+        let backend = db.backend_name();
+        let demo = demo(test_db).await;
+        let mock = MockAdServer::new();
+        let buy = create(db, &demo, &[5000.0]).await;
+        assert!(db.bookings_to_reconcile("demo", t0(), 10).await.unwrap().is_empty(), "{backend}: not booked yet");
+        sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
+        let due = db.bookings_to_reconcile("demo", t0(), 10).await.unwrap();
+        assert_eq!(due.len(), 1, "{backend}: booked, never read");
+        let status = PlatformStatus {
+            platform: "gam".into(),
+            status: "APPROVED".into(),
+            state: PlatformState::Delivering,
+            lines: vec![PlatformLine {
+                package_id: buy.packages[0].package_id.clone(),
+                status: "DELIVERING".into(),
+                state: PlatformState::Delivering,
+            }],
+            checked_at: t0(),
+        };
+        let next = t0() + Duration::minutes(5);
+        db.record_platform_status(&buy.media_buy_id, Some(&status), next).await.unwrap();
+        assert!(db.bookings_to_reconcile("demo", t0(), 10).await.unwrap().is_empty(), "{backend}: not due yet");
+        assert_eq!(db.bookings_to_reconcile("demo", next, 10).await.unwrap().len(), 1, "{backend}: due again");
+        // A failed read keeps the last status and only moves the next check.
+        db.record_platform_status(&buy.media_buy_id, None, next + Duration::minutes(5)).await.unwrap();
+        let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+        assert_eq!(record.platform, Some(status), "{backend}");
+
+        // A creative of the buy changes: its booking falls behind and is planned again, with it.
+        image_creative(db, &demo, &buy, "cr_1", CreativeStatus::Approved).await;
+        let also = Also { rebook: vec![buy.media_buy_id.clone()], ..Also::default() };
+        let creatives = db.find_creatives("demo", Some("cr_1"), None, 1).await.unwrap();
+        db.save_creatives(&creatives, &also).await.unwrap();
+        let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+        assert!(!record.in_sync(), "{backend}: rebooked");
+        let outcomes = sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
+        assert_eq!(outcomes, vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: 1, ops: 1 }]);
+        let line = mock.line(&buy.packages[0].package_id).unwrap();
+        assert_eq!(
+            line.spec.creatives.iter().map(|c| c.creative_id.as_str()).collect::<Vec<_>>(),
+            ["cr_1"],
+            "{backend}"
+        );
+        assert!(db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap().in_sync());
     }
 }

@@ -201,3 +201,42 @@ async fn the_scheduler_starts_completes_and_expires_buys() {
 async fn stored(db: &sales_agent::store::Db, media_buy_id: &str) -> sales_agent::core::media_buy::MediaBuy {
     db.media_buy("demo", media_buy_id).await.unwrap().expect("stored buy")
 }
+
+/// Stores a 300x250 image creative of the demo buyer in `status`, for `buy`'s account.
+pub(crate) async fn image_creative(
+    db: &sales_agent::store::Db,
+    demo: &Demo,
+    buy: &sales_agent::core::media_buy::MediaBuy,
+    creative_id: &str,
+    status: sales_agent::core::creative::CreativeStatus,
+) {
+    use sales_agent::core::catalog::FormatId;
+    use sales_agent::core::creative::Creative;
+    use sales_agent::core::media_buy::Verbatim;
+    let assets = serde_json::json!({
+        "image": {"url": format!("https://cdn.techcorp.example/{creative_id}.png"), "width": 300, "height": 250},
+        "click_url": {"url": "https://techcorp.example/landing"},
+        "impression_tracker": {"url": "https://track.techcorp.example/imp"},
+    });
+    let creative = Creative {
+        creative_id: creative_id.to_owned(),
+        tenant_id: demo.tenant.tenant_id.clone(),
+        principal_id: demo.principal.principal_id.clone(),
+        account_id: buy.account_id.clone(),
+        name: format!("TechCorp {creative_id}"),
+        format_id: FormatId {
+            agent_url: demo.catalog.products[0].format_ids[0].agent_url.clone(),
+            id: "display_300x250".into(),
+            width: None,
+            height: None,
+            duration_ms: None,
+        },
+        assets: Verbatim(assets.to_string()),
+        tags: vec![],
+        status,
+        rejection_reason: None,
+        created_at: buy.created_at,
+        updated_at: buy.created_at,
+    };
+    db.save_creatives(&[creative], &sales_agent::core::ports::Also::default()).await.unwrap();
+}

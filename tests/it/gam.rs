@@ -33,7 +33,7 @@ use sales_agent::mcp::wire_tasks::Deferred;
 use sales_agent::store::Db;
 use serde_json::{Value, json};
 
-use crate::delivery::{Demo, demo, display_package, techcorp_buy};
+use crate::delivery::{Demo, demo, display_package, image_creative, techcorp_buy};
 use crate::support;
 
 const VERSION: &str = "v202608";
@@ -149,6 +149,8 @@ const REPORT_QUERY: &[&str] = &[
     "reportCurrency",
     "timeZoneType",
 ];
+const CREATIVE_BASE: &[&str] = &["advertiserId", "id", "name", "size", "previewUrl"];
+const LICA: &[&str] = &["lineItemId", "creativeId", "creativeSetId", "manualCreativeRotationWeight", "status"];
 const DOWNLOAD_OPTIONS: &[&str] =
     &["exportFormat", "includeReportProperties", "includeTotalsRow", "useGzipCompression"];
 
@@ -204,6 +206,8 @@ struct Fake {
     companies: Vec<El>,
     orders: Vec<El>,
     line_items: Vec<El>,
+    creatives: Vec<El>,
+    licas: Vec<El>,
     /// `Service.operation` (with the action type for perform...Action), in order.
     calls: Vec<String>,
     /// The operation elements received, by operation name.
@@ -627,6 +631,87 @@ async fn soap(State(shared): State<Shared>, method: Method, uri: Uri, headers: H
             }
             answer(&name, vec![El::new("rval").child(El::leaf("numChanges", changes))])
         }
+        ("CreativeService", "getCreativesByStatement") => {
+            let statement = operation.first("filterStatement").unwrap();
+            let found = fake.creatives.iter().filter(|c| selects(c, statement)).cloned().collect();
+            answer(&name, vec![page(found)])
+        }
+        ("CreativeService", "createCreatives" | "updateCreatives") => {
+            let mut done = Vec::new();
+            for creative in operation.children_named("creatives") {
+                let own: &[&str] = match creative.xsi_type.as_deref() {
+                    Some("ImageRedirectCreative") => &["destinationUrl", "destinationUrlType", "imageUrl"],
+                    Some("ThirdPartyCreative") => &["snippet"],
+                    Some("VastRedirectCreative") => &["vastXmlUrl", "vastRedirectType", "duration"],
+                    other => return refusal(fake, format!("creative of type {other:?}")),
+                };
+                let order: Vec<&str> = CREATIVE_BASE.iter().chain(own).copied().collect();
+                check_order(fake, "creative", creative, &order);
+                let missing: Vec<&&str> = ["advertiserId", "name", "size"]
+                    .iter()
+                    .chain(own.iter().take(1))
+                    .filter(|f| creative.first(f).is_none())
+                    .collect();
+                if !missing.is_empty() {
+                    return refusal(fake, format!("creative: missing {missing:?}"));
+                }
+                let object = if name == "createCreatives" {
+                    made(fake, creative.clone(), &order)
+                } else {
+                    let id = creative.text_at("id").unwrap_or_default().to_owned();
+                    fake.creatives.retain(|c| c.text_at("id") != Some(id.as_str()));
+                    creative.clone()
+                };
+                fake.creatives.push(object.clone());
+                done.push(El { name: "rval".into(), ..object });
+            }
+            answer(&name, done)
+        }
+        ("LineItemCreativeAssociationService", "getLineItemCreativeAssociationsByStatement") => {
+            let statement = operation.first("filterStatement").unwrap();
+            let found = fake.licas.iter().filter(|l| selects(l, statement)).cloned().collect();
+            answer(&name, vec![page(found)])
+        }
+        ("LineItemCreativeAssociationService", "createLineItemCreativeAssociations") => {
+            let mut done = Vec::new();
+            for lica in operation.children_named("lineItemCreativeAssociations") {
+                check_order(fake, "lica", lica, LICA);
+                let (Some(line), Some(creative)) = (lica.text_at("lineItemId"), lica.text_at("creativeId")) else {
+                    return refusal(fake, "lica: lineItemId and creativeId are required".into());
+                };
+                if !fake.line_items.iter().any(|l| l.text_at("id") == Some(line))
+                    || !fake.creatives.iter().any(|c| c.text_at("id") == Some(creative))
+                {
+                    return refusal(fake, format!("lica: unknown line item {line} or creative {creative}"));
+                }
+                if fake
+                    .licas
+                    .iter()
+                    .any(|l| l.text_at("lineItemId") == Some(line) && l.text_at("creativeId") == Some(creative))
+                {
+                    return xml(500, fault_xml("UniqueError.NOT_UNIQUE", "lineItemCreativeAssociations[0]"));
+                }
+                let mut object = lica.clone();
+                set_text(&mut object, LICA, "status", "ACTIVE");
+                fake.licas.push(object.clone());
+                done.push(El { name: "rval".into(), ..object });
+            }
+            answer(&name, done)
+        }
+        ("LineItemCreativeAssociationService", "performLineItemCreativeAssociationAction") => {
+            let statement = operation.first("filterStatement").unwrap().clone();
+            let status = match action.as_deref() {
+                Some("DeactivateLineItemCreativeAssociations") => "INACTIVE",
+                Some("ActivateLineItemCreativeAssociations") => "ACTIVE",
+                other => return refusal(fake, format!("unexpected LICA action {other:?}")),
+            };
+            let mut changes = 0;
+            for lica in fake.licas.iter_mut().filter(|l| selects(l, &statement)) {
+                set_text(lica, LICA, "status", status);
+                changes += 1;
+            }
+            answer(&name, vec![El::new("rval").child(El::leaf("numChanges", changes))])
+        }
         ("ReportService", "runReportJob") => {
             let query = operation.first("reportJob").and_then(|j| j.first("reportQuery")).cloned().unwrap_or_default();
             check_order(fake, "report query", &query, REPORT_QUERY);
@@ -761,7 +846,7 @@ async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_gam() {
     let buy = create(db, &demo, &[5000.0, 2000.0]).await;
     let at = t0() - chrono::Duration::days(1);
 
-    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert_eq!(outcomes, vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: 1, ops: 3 }]);
     server.no_violations();
     {
@@ -835,7 +920,7 @@ async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_gam() {
     let at = at + chrono::Duration::hours(1);
     update(db, &demo, change, at).await;
     server.fake().calls.clear();
-    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert!(matches!(outcomes[..], [SyncOutcome::Synced { revision: 2, .. }]), "{outcomes:?}");
     server.no_violations();
     {
@@ -846,8 +931,9 @@ async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_gam() {
                 "LineItemService.performLineItemAction(PauseLineItems)",
                 "LineItemService.getLineItemsByStatement",
                 "LineItemService.updateLineItems",
+                "LineItemCreativeAssociationService.getLineItemCreativeAssociationsByStatement",
             ],
-            "stop first, then the line"
+            "stop first, then the line and the creatives it serves"
         );
         let line = line_of(&fake, &buy.media_buy_id, &first);
         assert_eq!(line.text_at("primaryGoal/units"), Some("600000"));
@@ -864,7 +950,7 @@ async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_gam() {
         UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(false), ..UpdateMediaBuy::default() };
     let at = at + chrono::Duration::hours(1);
     update(db, &demo, resume, at).await;
-    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{outcomes:?}");
     assert!(server.fake().line_items.iter().all(|l| l.text_at("status") == Some("READY")));
     assert_eq!(server.fake().tokens.len(), 1, "a fresh token replaced the revoked one");
@@ -872,7 +958,7 @@ async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_gam() {
         UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), cancel: Some(None), ..UpdateMediaBuy::default() };
     let at = at + chrono::Duration::hours(1);
     update(db, &demo, cancel, at).await;
-    sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     server.no_violations();
     {
         let fake = server.fake();
@@ -898,7 +984,7 @@ async fn a_failure_in_the_middle_of_a_create_is_resumed_without_duplicates() {
         status: 502,
         body: "Bad Gateway".into(),
     });
-    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     let [SyncOutcome::Retrying { attempts: 1, next_attempt_at, error, .. }] = &outcomes[..] else {
         panic!("{outcomes:?}")
     };
@@ -914,7 +1000,7 @@ async fn a_failure_in_the_middle_of_a_create_is_resumed_without_duplicates() {
         status: 500,
         body: fault_xml("ForecastError.NO_FORECAST_YET", ""),
     });
-    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, *next_attempt_at).await.unwrap();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, *next_attempt_at).await.unwrap();
     assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{outcomes:?}");
     server.no_violations();
     let fake = server.fake();
@@ -942,7 +1028,7 @@ async fn quota_faults_are_retried_and_refusals_classified() {
             body: fault_xml("QuotaError.EXCEEDED_QUOTA", ""),
         });
     }
-    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert!(
         matches!(&outcomes[..], [SyncOutcome::Synced { media_buy_id, .. }] if *media_buy_id == buy.media_buy_id),
         "{outcomes:?}"
@@ -955,13 +1041,14 @@ async fn quota_faults_are_retried_and_refusals_classified() {
     for (status, body) in [(503, "Service Unavailable"), (200, "this is not XML")] {
         let buy = create(db, &demo, &[5000.0]).await;
         server.fake().faults.push_back(Fault { operation: "createOrders", skip: 0, status, body: body.into() });
-        let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+        let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
         assert!(
             matches!(&outcomes[..], [SyncOutcome::Retrying { media_buy_id, .. }] if *media_buy_id == buy.media_buy_id),
             "{status}: {outcomes:?}"
         );
         let retried = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
-        let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, retried.next_attempt_at).await.unwrap();
+        let outcomes =
+            sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, retried.next_attempt_at).await.unwrap();
         assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{status} then fine: {outcomes:?}");
     }
 
@@ -973,7 +1060,7 @@ async fn quota_faults_are_retried_and_refusals_classified() {
         status: 500,
         body: fault_xml("StringLengthError.TOO_LONG", "orders[0].name"),
     });
-    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     let [SyncOutcome::Refused { error, .. }] = &outcomes[..] else { panic!("{outcomes:?}") };
     assert!(error.contains("StringLengthError.TOO_LONG @ orders[0].name"), "{error}");
     let status = db.media_buy("demo", &buy.media_buy_id).await.unwrap().unwrap().status;
@@ -983,7 +1070,7 @@ async fn quota_faults_are_retried_and_refusals_classified() {
     let refused = server.gam(false);
     server.fake().refuse_tokens = true;
     let buy = create(db, &demo, &[5000.0]).await;
-    let outcomes = sync_due(db, &refused, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &refused, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     let refusal = outcomes.iter().find_map(|outcome| match outcome {
         SyncOutcome::Refused { media_buy_id, error } if *media_buy_id == buy.media_buy_id => Some(error),
         _ => None,
@@ -1001,7 +1088,7 @@ async fn delivery_comes_from_a_report_job() {
     let server = Server::start().await;
     let gam = server.gam(false);
     let buy = create(db, &demo, &[5000.0, 2000.0]).await;
-    sync_due(db, &gam, &Deferred, &demo.tenant, t0() - chrono::Duration::days(1)).await.unwrap();
+    sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, t0() - chrono::Duration::days(1)).await.unwrap();
     let (first, second) = {
         let fake = server.fake();
         let id = |package: usize| {
@@ -1049,7 +1136,7 @@ async fn dry_run_sends_nothing_and_rehearsals_show_the_envelopes() {
     let gam = server.gam(true);
     let buy = create(db, &demo, &[5000.0]).await;
     let at = t0() - chrono::Duration::days(1);
-    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert!(matches!(outcomes[..], [SyncOutcome::Synced { ops: 2, .. }]), "{outcomes:?}");
     assert!(server.fake().calls.is_empty() && server.fake().tokens.is_empty(), "a dry-run sends nothing");
     let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
@@ -1057,7 +1144,7 @@ async fn dry_run_sends_nothing_and_rehearsals_show_the_envelopes() {
     let pause =
         UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(true), ..UpdateMediaBuy::default() };
     update(db, &demo, pause, at).await;
-    sync_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
     get_media_buy_delivery(db, &gam, &demo.catalog, &demo.tenant, &demo.principal, &query, at).await.unwrap();
     assert!(server.fake().calls.is_empty(), "a dry-run sends nothing");
@@ -1065,8 +1152,14 @@ async fn dry_run_sends_nothing_and_rehearsals_show_the_envelopes() {
     // One request's rehearsal on a live adapter: the envelopes it would send, in order.
     let live = server.gam(false);
     let rehearsal = sales_agent::adapters::Rehearsal::gam(&live);
-    let booking =
-        sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy, Default::default()).await.unwrap();
+    let booking = sales_agent::core::booking::rehearse(
+        rehearsal.ad_server.as_ref(),
+        &buy,
+        Default::default(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(booking.order_id.is_some() && booking.lines.len() == 1, "simulated ids: {booking:?}");
     assert!(server.fake().calls.is_empty() && server.fake().tokens.is_empty(), "a rehearsal sends nothing");
     let calls = rehearsal.calls();
@@ -1080,4 +1173,181 @@ async fn dry_run_sends_nothing_and_rehearsals_show_the_envelopes() {
     );
     assert!(calls.iter().any(|c| c.contains("xsi:type=\"ns:ApproveOrders\"")), "{calls:?}");
     assert!(!calls.iter().any(|c| c.contains("Bearer") || c.contains("PRIVATE KEY")), "credentials never show");
+}
+
+#[tokio::test]
+async fn approved_creatives_are_trafficked_and_follow_review_and_assignment() {
+    use sales_agent::core::approval::{self, Verdict};
+    use sales_agent::core::creative::CreativeStatus;
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let gam = server.gam(false);
+    let mut buy = create(db, &demo, &[5000.0, 2000.0]).await;
+    let at = t0() - chrono::Duration::days(1);
+    // cr_1 (assigned to both packages) is approved; cr_2 waits for review.
+    image_creative(db, &demo, &buy, "cr_1", CreativeStatus::Approved).await;
+    image_creative(db, &demo, &buy, "cr_2", CreativeStatus::PendingReview).await;
+    let first = buy.packages[0].package_id.clone();
+    let assign = UpdateMediaBuy {
+        media_buy_id: buy.media_buy_id.clone(),
+        packages: vec![PackageUpdate {
+            package_id: first.clone(),
+            creative_ids: Some(vec!["cr_1".into(), "cr_2".into()]),
+            ..PackageUpdate::default()
+        }],
+        ..UpdateMediaBuy::default()
+    };
+    update(db, &demo, assign, at).await;
+    buy = db.media_buy("demo", &buy.media_buy_id).await.unwrap().unwrap();
+    sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
+    server.no_violations();
+    {
+        let fake = server.fake();
+        assert_eq!(fake.creatives.len(), 1, "one creative for both lines; cr_2 is not approved: {:#?}", fake.creatives);
+        let creative = &fake.creatives[0];
+        assert_eq!(creative.xsi_type.as_deref(), Some("ImageRedirectCreative"));
+        assert_eq!(creative.text_at("name"), Some("adcp:cr_1"));
+        assert_eq!(creative.text_at("advertiserId"), fake.companies[0].text_at("id"));
+        assert_eq!(creative.text_at("imageUrl"), Some("https://cdn.techcorp.example/cr_1.png"));
+        assert_eq!(
+            creative.text_at("destinationUrl"),
+            Some("https://techcorp.example/landing"),
+            "the click-through, not the tracker"
+        );
+        assert_eq!((creative.text_at("size/width"), creative.text_at("size/height")), (Some("300"), Some("250")));
+        assert_eq!(fake.licas.len(), 2, "cr_1 on each line item");
+    }
+
+    // The publisher approves cr_2: the buy is booked again and cr_2 joins the first line item.
+    approval::review_creative(db, &Deferred, &demo.tenant, &admin(), None, "cr_2", Verdict::Approve, at).await.unwrap();
+    let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
+    assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "the review books the buy again: {outcomes:?}");
+    server.no_violations();
+    let line = line_of(&server.fake(), &buy.media_buy_id, &first).text_at("id").unwrap().to_owned();
+    let creatives_on = |fake: &Fake, status: &str| -> usize {
+        fake.licas
+            .iter()
+            .filter(|l| l.text_at("lineItemId") == Some(line.as_str()) && l.text_at("status") == Some(status))
+            .count()
+    };
+    {
+        let fake = server.fake();
+        assert_eq!((fake.creatives.len(), creatives_on(&fake, "ACTIVE")), (2, 2));
+    }
+
+    // cr_1 is taken off the first package: its association is deactivated, not deleted.
+    let unassign = UpdateMediaBuy {
+        media_buy_id: buy.media_buy_id.clone(),
+        packages: vec![PackageUpdate {
+            package_id: first,
+            creative_ids: Some(vec!["cr_2".into()]),
+            ..PackageUpdate::default()
+        }],
+        ..UpdateMediaBuy::default()
+    };
+    update(db, &demo, unassign, at).await;
+    sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
+    server.no_violations();
+    let fake = server.fake();
+    assert_eq!((creatives_on(&fake, "ACTIVE"), creatives_on(&fake, "INACTIVE")), (1, 1));
+    assert_eq!(fake.licas.len(), 3, "nothing associated twice");
+}
+
+/// A publisher admin of the demo tenant.
+fn admin() -> sales_agent::core::tenancy::Principal {
+    sales_agent::core::tenancy::Principal {
+        principal_id: "ops".into(),
+        tenant_id: "demo".into(),
+        name: "Ad ops".into(),
+        admin: true,
+        created_at: t0(),
+    }
+}
+
+#[tokio::test]
+async fn reconciliation_reads_orders_and_line_items_and_follows_a_disapproval() {
+    use sales_agent::core::reconcile::{PlatformState, Reconciled, reconcile_due};
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let gam = server.gam(false);
+    let kept = create(db, &demo, &[5000.0]).await;
+    let declined = create(db, &demo, &[5000.0]).await;
+    let at = t0() - chrono::Duration::days(1);
+    sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
+    {
+        let mut fake = server.fake();
+        let order = order_of(&fake, &declined.media_buy_id).text_at("id").unwrap().to_owned();
+        for o in fake.orders.iter_mut().filter(|o| o.text_at("id") == Some(order.as_str())) {
+            set_text(o, ORDER, "status", "DISAPPROVED");
+        }
+        let line = line_of(&fake, &kept.media_buy_id, &kept.packages[0].package_id).text_at("id").unwrap().to_owned();
+        for l in fake.line_items.iter_mut().filter(|l| l.text_at("id") == Some(line.as_str())) {
+            set_text(l, LINE_ITEM, "status", "DELIVERING");
+        }
+    }
+    let done = reconcile_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    server.no_violations();
+    assert!(
+        done.iter().any(|d| matches!(d, Reconciled::Moved { media_buy_id, state: PlatformState::Rejected }
+        if *media_buy_id == declined.media_buy_id)),
+        "{done:?}"
+    );
+    assert!(
+        done.contains(&Reconciled::Recorded {
+            media_buy_id: kept.media_buy_id.clone(),
+            state: PlatformState::Delivering
+        })
+    );
+    let status = db.media_buy("demo", &declined.media_buy_id).await.unwrap().unwrap().status;
+    assert!(matches!(status, MediaBuyStatus::Rejected | MediaBuyStatus::Canceled), "{status:?}");
+    let record = db.booking("demo", &kept.media_buy_id).await.unwrap().unwrap();
+    let platform = record.platform.unwrap();
+    assert_eq!((platform.status.as_str(), platform.lines[0].status.as_str()), ("APPROVED", "DELIVERING"));
+}
+
+#[tokio::test]
+async fn a_create_that_fails_at_any_step_is_finished_by_a_retry_without_duplicates() {
+    // Every call of a booking, in order, fails once (a 503 of unknown outcome); the retry picks
+    // up from what is recorded and what GAM already has, and books each object exactly once.
+    let steps = [
+        ("getOrdersByStatement", 0),
+        ("getCompaniesByStatement", 0),
+        ("createCompanies", 0),
+        ("getCurrentUser", 0),
+        ("createOrders", 0),
+        ("getLineItemsByStatement", 0),
+        ("createLineItems", 0),
+        ("performOrderAction", 0),
+        ("createLineItems", 1),
+        ("performOrderAction", 1),
+    ];
+    for (operation, skip) in steps {
+        let test_db = support::sqlite().await;
+        let db = &test_db.db;
+        let demo = demo(&test_db).await;
+        let server = Server::start().await;
+        let gam = server.gam(false);
+        let buy = create(db, &demo, &[3000.0, 2000.0]).await;
+        let at = t0() - chrono::Duration::days(1);
+        server.fake().faults.push_back(Fault { operation, skip, status: 503, body: "Service Unavailable".into() });
+        let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
+        let [SyncOutcome::Retrying { next_attempt_at, .. }] = &outcomes[..] else {
+            panic!("{operation}#{skip}: {outcomes:?}")
+        };
+        let outcomes = sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, *next_attempt_at).await.unwrap();
+        assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{operation}#{skip}: {outcomes:?}");
+        server.no_violations();
+        let fake = server.fake();
+        assert_eq!(
+            (fake.companies.len(), fake.orders.len(), fake.line_items.len()),
+            (1, 1, 2),
+            "{operation}#{skip}: each object once"
+        );
+        assert_eq!(order_of(&fake, &buy.media_buy_id).text_at("status"), Some("APPROVED"), "{operation}#{skip}");
+        assert!(fake.line_items.iter().all(|l| l.text_at("status") == Some("READY")), "{operation}#{skip}");
+    }
 }

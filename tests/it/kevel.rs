@@ -25,7 +25,7 @@ use sales_agent::mcp::wire_tasks::Deferred;
 use sales_agent::store::Db;
 use serde_json::{Map, Value, json};
 
-use crate::delivery::{Demo, demo, display_package, techcorp_buy};
+use crate::delivery::{Demo, demo, display_package, image_creative, techcorp_buy};
 use crate::support;
 
 const KEY: &str = "kevel-test-key";
@@ -49,6 +49,8 @@ struct Fake {
     advertisers: Vec<Value>,
     campaigns: Vec<Value>,
     flights: Vec<Value>,
+    creatives: Vec<Value>,
+    ads: Vec<Value>,
     /// `METHOD /path?query`, in order.
     calls: Vec<String>,
     bodies: Vec<(String, Value)>,
@@ -231,6 +233,62 @@ async fn kevel(State(shared): State<Shared>, method: Method, uri: Uri, headers: 
             *slot = body.clone();
             answer(200, body)
         }
+        ("GET", ["v1", "advertiser", _, "creatives"]) => {
+            let mine = fake.creatives.iter().filter(|c| c["AdvertiserId"].as_i64() == id_at(2)).cloned().collect();
+            answer(200, paged(mine, &query))
+        }
+        ("POST", ["v1", "creative"]) => {
+            let body = body.unwrap_or_default();
+            if !require(&mut fake, "creative", &body, &["AdvertiserId", "AdTypeId", "IsActive", "Title"]) {
+                return answer(400, json!({"Error": "AdvertiserId, AdTypeId and IsActive are required"}));
+            }
+            let object = made(&mut fake, body);
+            fake.creatives.push(object.clone());
+            answer(200, object)
+        }
+        ("GET", ["v1", "creative", _]) => match fake.creatives.iter().find(|c| c["Id"].as_i64() == id_at(2)) {
+            Some(creative) => answer(200, creative.clone()),
+            None => answer(404, json!({"Error": "no such creative"})),
+        },
+        ("PUT", ["v1", "creative", _]) => {
+            let body = body.unwrap_or_default();
+            require(&mut fake, "creative update", &body, &["Id", "AdvertiserId", "AdTypeId", "Foo"]);
+            let Some(slot) = fake.creatives.iter_mut().find(|c| c["Id"].as_i64() == id_at(2)) else {
+                return answer(404, json!({"Error": "no such creative"}));
+            };
+            *slot = body.clone();
+            answer(200, body)
+        }
+        ("GET", ["v1", "flight", _, "creatives"]) => {
+            let mine = fake.ads.iter().filter(|a| a["FlightId"].as_i64() == id_at(2)).cloned().collect();
+            answer(200, paged(mine, &query))
+        }
+        ("POST", ["v1", "flight", _, "creative"]) => {
+            let body = body.unwrap_or_default();
+            require(&mut fake, "ad", &body, &["Creative", "FlightId", "CampaignId", "IsActive"]);
+            if body["FlightId"].as_i64() != id_at(2) {
+                fake.violations.push("ad: FlightId differs from the path".into());
+            }
+            if !fake.creatives.iter().any(|c| c["Id"] == body["Creative"]["Id"]) {
+                return answer(400, json!({"Error": "unknown creative"}));
+            }
+            let object = made(&mut fake, body);
+            fake.ads.push(object.clone());
+            answer(200, object)
+        }
+        ("GET", ["v1", "ad", _]) => match fake.ads.iter().find(|a| a["Id"].as_i64() == id_at(2)) {
+            Some(ad) => answer(200, ad.clone()),
+            None => answer(404, json!({"Error": "no such ad"})),
+        },
+        ("PUT", ["v1", "flight", _, "creative", _]) => {
+            let body = body.unwrap_or_default();
+            require(&mut fake, "ad update", &body, &["Id", "Creative", "FlightId", "IsActive", "Foo"]);
+            let Some(slot) = fake.ads.iter_mut().find(|a| a["Id"].as_i64() == id_at(4)) else {
+                return answer(404, json!({"Error": "no such ad"}));
+            };
+            *slot = body.clone();
+            answer(200, body)
+        }
         ("POST", ["v1", "report", "queue"]) => {
             let body = body.unwrap_or_default();
             require(&mut fake, "report", &body, &["StartDateISO", "EndDateISO", "GroupBy", "Parameters"]);
@@ -292,6 +350,7 @@ impl Server {
             api_key: key.to_owned(),
             default_priority_id: 1,
             products,
+            ad_types: [((300, 250), 5), ((728, 90), 4), ((160, 600), 6)].into_iter().collect(),
             dry_run,
             retry: RateLimitRetry { attempts: 4, base: Duration::from_millis(1), cap: Duration::from_millis(5) },
             report_wait: Duration::from_secs(5),
@@ -348,7 +407,7 @@ async fn a_buy_is_booked_paused_resumed_changed_and_canceled_in_kevel() {
     let kevel = server.kevel(KEY, false);
     let buy = create(db, &demo, &[5000.0, 2000.0]).await;
 
-    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, t0()).await.unwrap();
+    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
     assert_eq!(outcomes, vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: 1, ops: 3 }]);
     server.no_violations();
     {
@@ -388,7 +447,7 @@ async fn a_buy_is_booked_paused_resumed_changed_and_canceled_in_kevel() {
     let at = t0() + chrono::Duration::hours(1);
     update(db, &demo, change, at).await;
     server.fake().calls.clear();
-    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert!(matches!(outcomes[..], [SyncOutcome::Synced { revision: 2, .. }]), "{outcomes:?}");
     server.no_violations();
     {
@@ -411,8 +470,9 @@ async fn a_buy_is_booked_paused_resumed_changed_and_canceled_in_kevel() {
                 format!("PUT /v1/campaign/{campaign_id}"),
                 format!("GET /v1/flight/{flight_id}?excludeAds=true"),
                 format!("PUT /v1/flight/{flight_id}"),
+                format!("GET /v1/flight/{flight_id}/creatives?page=1&pageSize=500"),
             ],
-            "stop first, then the line"
+            "stop first, then the line and its ads"
         );
     }
 
@@ -421,13 +481,13 @@ async fn a_buy_is_booked_paused_resumed_changed_and_canceled_in_kevel() {
         UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(false), ..UpdateMediaBuy::default() };
     let at = at + chrono::Duration::hours(1);
     update(db, &demo, resume, at).await;
-    sync_due(db, &kevel, &Deferred, &demo.tenant, at).await.unwrap();
+    sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert_eq!(campaign_of(&server.fake(), &buy.media_buy_id)["IsActive"], true);
     let cancel =
         UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), cancel: Some(None), ..UpdateMediaBuy::default() };
     let at = at + chrono::Duration::hours(1);
     update(db, &demo, cancel, at).await;
-    sync_due(db, &kevel, &Deferred, &demo.tenant, at).await.unwrap();
+    sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     server.no_violations();
     let campaign = campaign_of(&server.fake(), &buy.media_buy_id);
     assert_eq!((campaign["IsActive"].clone(), campaign["IsArchived"].clone()), (json!(false), json!(true)));
@@ -451,7 +511,7 @@ async fn a_failure_in_the_middle_of_a_create_is_resumed_without_duplicates() {
         body: r#"{"Error":"temporarily unavailable"}"#,
         retry_after: None,
     });
-    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, t0()).await.unwrap();
+    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
     let [SyncOutcome::Retrying { attempts: 1, next_attempt_at, error, .. }] = &outcomes[..] else {
         panic!("{outcomes:?}")
     };
@@ -461,7 +521,7 @@ async fn a_failure_in_the_middle_of_a_create_is_resumed_without_duplicates() {
     assert_eq!(record.booking.lines.len(), 2, "what was made is recorded at once");
     assert_eq!(server.fake().flights.len(), 2);
 
-    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, *next_attempt_at).await.unwrap();
+    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, *next_attempt_at).await.unwrap();
     assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{outcomes:?}");
     let fake = server.fake();
     assert_eq!((fake.campaigns.len(), fake.flights.len(), fake.advertisers.len()), (1, 3, 1), "nothing booked twice");
@@ -489,7 +549,7 @@ async fn rate_limits_are_retried_and_errors_classified() {
             retry_after,
         });
     }
-    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, t0()).await.unwrap();
+    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
     assert!(
         matches!(&outcomes[..], [SyncOutcome::Synced { media_buy_id, .. }] if *media_buy_id == buy.media_buy_id),
         "{outcomes:?}"
@@ -508,20 +568,21 @@ async fn rate_limits_are_retried_and_errors_classified() {
             body,
             retry_after: None,
         });
-        let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, t0()).await.unwrap();
+        let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
         assert!(
             matches!(&outcomes[..], [SyncOutcome::Retrying { media_buy_id, .. }] if *media_buy_id == buy.media_buy_id),
             "{status}: {outcomes:?}"
         );
         let retried = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
-        let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, retried.next_attempt_at).await.unwrap();
+        let outcomes =
+            sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, retried.next_attempt_at).await.unwrap();
         assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{status} then fine: {outcomes:?}");
     }
 
     // A wrong API key is a refusal: nothing was booked, so the seller rejects the buy.
     let refused = server.kevel("not-the-key", false);
     let buy = create(db, &demo, &[5000.0]).await;
-    let outcomes = sync_due(db, &refused, &Deferred, &demo.tenant, t0()).await.unwrap();
+    let outcomes = sync_due(db, &refused, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
     let [SyncOutcome::Refused { error, .. }] = &outcomes[..] else { panic!("{outcomes:?}") };
     assert!(error.contains("authentication failed") && error.contains("API key is not valid"), "{error}");
     let status = db.media_buy("demo", &buy.media_buy_id).await.unwrap().unwrap().status;
@@ -537,7 +598,7 @@ async fn rate_limits_are_retried_and_errors_classified() {
         body: r#"{"Error":"Name is too long"}"#,
         retry_after: None,
     });
-    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, t0()).await.unwrap();
+    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
     let refusal = outcomes.iter().find_map(|outcome| match outcome {
         SyncOutcome::Refused { media_buy_id, error } if *media_buy_id == buy.media_buy_id => Some(error),
         _ => None,
@@ -563,7 +624,7 @@ async fn delivery_comes_from_the_queued_report() {
     assert_eq!(report.buys[0].packages[0].totals.impressions, 0.0);
     assert!(server.fake().calls.is_empty());
 
-    sync_due(db, &kevel, &Deferred, &demo.tenant, t0()).await.unwrap();
+    sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
     let (first, second) = {
         let fake = server.fake();
         let first = flight_of(&fake, &buy.media_buy_id, &buy.packages[0].package_id)["Id"].as_i64().unwrap();
@@ -603,7 +664,7 @@ async fn dry_run_sends_nothing_and_books_simulated_ids() {
     let server = Server::start().await;
     let kevel = server.kevel("no key needed", true);
     let buy = create(db, &demo, &[5000.0]).await;
-    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, t0()).await.unwrap();
+    let outcomes = sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
     assert!(matches!(outcomes[..], [SyncOutcome::Synced { ops: 2, .. }]), "{outcomes:?}");
     assert!(server.fake().calls.is_empty(), "a dry-run sends nothing");
     let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
@@ -614,7 +675,7 @@ async fn dry_run_sends_nothing_and_books_simulated_ids() {
     let pause =
         UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(true), ..UpdateMediaBuy::default() };
     update(db, &demo, pause, t0()).await;
-    sync_due(db, &kevel, &Deferred, &demo.tenant, t0()).await.unwrap();
+    sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
     let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
     get_media_buy_delivery(db, &kevel, &demo.catalog, &demo.tenant, &demo.principal, &query, t0()).await.unwrap();
     assert!(server.fake().calls.is_empty(), "a dry-run sends nothing");
@@ -628,8 +689,14 @@ async fn one_request_rehearses_on_a_live_adapter_without_sending_anything() {
     let live = server.kevel(KEY, false);
     let buy = create(&test_db.db, &demo, &[5000.0, 2000.0]).await;
     let rehearsal = sales_agent::adapters::Rehearsal::kevel(&live);
-    let booking =
-        sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy, Default::default()).await.unwrap();
+    let booking = sales_agent::core::booking::rehearse(
+        rehearsal.ad_server.as_ref(),
+        &buy,
+        Default::default(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(booking.order_id.is_some() && booking.lines.len() == 2, "simulated ids: {booking:?}");
     assert!(server.fake().calls.is_empty(), "a rehearsal sends nothing");
     let calls = rehearsal.calls();
@@ -638,4 +705,102 @@ async fn one_request_rehearses_on_a_live_adapter_without_sending_anything() {
     assert!(calls[1].starts_with(&format!("POST {base}/v1/advertiser {{")), "{calls:?}");
     assert!(calls.iter().filter(|c| c.starts_with(&format!("POST {base}/v1/flight "))).count() == 2, "{calls:?}");
     assert!(!calls.iter().any(|c| c.contains(KEY)), "credentials never show");
+}
+
+#[tokio::test]
+async fn approved_creatives_become_ads_of_the_flights() {
+    use sales_agent::core::creative::CreativeStatus;
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let kevel = server.kevel(KEY, false);
+    let buy = create(db, &demo, &[5000.0, 2000.0]).await;
+    image_creative(db, &demo, &buy, "cr_1", CreativeStatus::Approved).await;
+    sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
+    server.no_violations();
+    {
+        let fake = server.fake();
+        assert_eq!(fake.creatives.len(), 1);
+        let creative = &fake.creatives[0];
+        assert_eq!(
+            (&creative["Title"], &creative["AdTypeId"], &creative["ImageLink"], &creative["Url"]),
+            (
+                &json!("adcp:cr_1"),
+                &json!(5),
+                &json!("https://cdn.techcorp.example/cr_1.png"),
+                &json!("https://techcorp.example/landing")
+            )
+        );
+        assert_eq!(creative["AdvertiserId"], fake.advertisers[0]["Id"]);
+        assert_eq!(fake.ads.len(), 2, "one ad per flight");
+        assert!(fake.ads.iter().all(|ad| ad["IsActive"] == true && ad["Creative"]["Id"] == creative["Id"]));
+    }
+
+    // cr_1 off the first package: its ad is deactivated (GET-merge-PUT), the other stays.
+    let first = buy.packages[0].package_id.clone();
+    let unassign = UpdateMediaBuy {
+        media_buy_id: buy.media_buy_id.clone(),
+        packages: vec![PackageUpdate {
+            package_id: first.clone(),
+            creative_ids: Some(vec![]),
+            ..PackageUpdate::default()
+        }],
+        ..UpdateMediaBuy::default()
+    };
+    update(db, &demo, unassign, t0()).await;
+    sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
+    server.no_violations();
+    let fake = server.fake();
+    let flight = flight_of(&fake, &buy.media_buy_id, &first)["Id"].clone();
+    let ads: Vec<(bool, bool)> = fake.ads.iter().map(|ad| (ad["FlightId"] == flight, ad["IsActive"] == true)).collect();
+    assert_eq!(ads.len(), 2, "nothing mapped twice");
+    assert!(ads.contains(&(true, false)) && ads.contains(&(false, true)), "{ads:?}");
+}
+
+#[tokio::test]
+async fn reconciliation_reads_the_campaign_back_and_follows_a_cancel_made_in_kevel() {
+    use sales_agent::core::reconcile::{PlatformState, Reconciled, reconcile_due};
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let kevel = server.kevel(KEY, false);
+    let kept = create(db, &demo, &[5000.0]).await;
+    let ended = create(db, &demo, &[5000.0]).await;
+    sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
+    // Ad ops archive one campaign in Kevel's own UI and pause the other's flight.
+    {
+        let mut fake = server.fake();
+        let archived = campaign_of(&fake, &ended.media_buy_id)["Id"].clone();
+        for campaign in fake.campaigns.iter_mut().filter(|c| c["Id"] == archived) {
+            campaign["IsArchived"] = true.into();
+        }
+        let paused = flight_of(&fake, &kept.media_buy_id, &kept.packages[0].package_id)["Id"].clone();
+        for flight in fake.flights.iter_mut().filter(|f| f["Id"] == paused) {
+            flight["IsActive"] = false.into();
+        }
+    }
+    let at = t0() + chrono::Duration::days(1);
+    let mut done = reconcile_due(db, &kevel, &Deferred, &demo.tenant, at).await.unwrap();
+    done.sort_by_key(|d| format!("{d:?}"));
+    server.no_violations();
+    assert!(
+        done.contains(&Reconciled::Moved { media_buy_id: ended.media_buy_id.clone(), state: PlatformState::Canceled })
+    );
+    // Every flight paused: the campaign is paused too.
+    assert!(
+        done.contains(&Reconciled::Recorded { media_buy_id: kept.media_buy_id.clone(), state: PlatformState::Paused })
+    );
+    assert_eq!(db.media_buy("demo", &ended.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Canceled);
+    assert_ne!(db.media_buy("demo", &kept.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Canceled);
+    let record = db.booking("demo", &kept.media_buy_id).await.unwrap().unwrap();
+    let status = record.platform.unwrap();
+    assert_eq!((status.status.as_str(), status.lines[0].status.as_str()), ("active", "inactive"));
+    assert_eq!(status.lines[0].package_id, kept.packages[0].package_id);
+    // Read again only once due.
+    assert!(reconcile_due(db, &kevel, &Deferred, &demo.tenant, at).await.unwrap().is_empty());
+    let later = at + sales_agent::core::reconcile::RECHECK;
+    let again = reconcile_due(db, &kevel, &Deferred, &demo.tenant, later).await.unwrap();
+    assert_eq!(again.len(), 1, "the live buy is due again, the ended one not yet: {again:?}");
 }

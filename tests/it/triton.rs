@@ -50,6 +50,7 @@ struct Fake {
     advertisers: Vec<Value>,
     campaigns: Vec<Value>,
     flights: Vec<Value>,
+    creatives: Vec<Value>,
     logins: usize,
     token: Option<String>,
     revoke_next: bool,
@@ -194,6 +195,28 @@ async fn tap(State(shared): State<Shared>, method: Method, uri: Uri, headers: He
             }
             answer(200, slot.clone())
         }
+        ("GET", ["tap", "flights", flight, "creatives"]) => {
+            let mine: Vec<Value> = fake.creatives.iter().filter(|c| c["flightId"] == *flight).cloned().collect();
+            answer(200, json!({"items": mine}))
+        }
+        ("POST", ["tap", "flights", flight, "creatives"]) => {
+            if !require(&mut fake, "creative", &body, &["name", "externalCode", "type", "url", "status"]) {
+                return answer(400, json!({"message": "required creative fields missing"}));
+            }
+            let mut object = made(&mut fake, body);
+            object["flightId"] = (*flight).into();
+            fake.creatives.push(object.clone());
+            answer(201, object)
+        }
+        ("PATCH", ["tap", "flights", flight, "creatives", id]) => {
+            let Some(slot) = fake.creatives.iter_mut().find(|c| c["id"] == *id && c["flightId"] == *flight) else {
+                return answer(404, json!({"message": "no such creative"}));
+            };
+            for (k, v) in body.as_object().cloned().unwrap_or_default() {
+                slot[k] = v;
+            }
+            answer(200, slot.clone())
+        }
         ("GET", ["tap", "flights", id, "metrics"]) => {
             if param(&query, "startDate").is_none() || param(&query, "endDate").is_none() {
                 fake.violations.push("metrics without dates".into());
@@ -251,6 +274,8 @@ impl Server {
                 campaign_flights: under(defaults.campaign_flights),
                 flight: under(defaults.flight),
                 flight_metrics: under(defaults.flight_metrics),
+                flight_creatives: under(defaults.flight_creatives),
+                flight_creative: under(defaults.flight_creative),
             },
             products,
             dry_run,
@@ -319,7 +344,7 @@ async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_triton(
     let buy = create(db, &demo, &[3000.0, 2000.0]).await;
     let at = t0() - chrono::Duration::days(1);
 
-    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert_eq!(outcomes, vec![SyncOutcome::Synced { media_buy_id: buy.media_buy_id.clone(), revision: 1, ops: 3 }]);
     server.no_violations();
     {
@@ -351,7 +376,7 @@ async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_triton(
     };
     let at = at + chrono::Duration::hours(1);
     update(db, &demo, change, at).await;
-    sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     server.no_violations();
     {
         let fake = server.fake();
@@ -366,7 +391,7 @@ async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_triton(
         UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(false), ..UpdateMediaBuy::default() };
     let at = at + chrono::Duration::hours(1);
     update(db, &demo, resume, at).await;
-    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{outcomes:?}");
     assert_eq!(server.fake().logins, 2);
     assert!(flights_of(&server.fake(), &buy).iter().all(|f| f["status"] == "Active"));
@@ -374,7 +399,7 @@ async fn a_buy_is_booked_approved_paused_resumed_changed_and_canceled_in_triton(
         UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), cancel: Some(None), ..UpdateMediaBuy::default() };
     let at = at + chrono::Duration::hours(1);
     update(db, &demo, cancel, at).await;
-    sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     server.no_violations();
     assert!(flights_of(&server.fake(), &buy).iter().all(|f| f["status"] == "Draft"));
     assert_eq!(db.media_buy("demo", &buy.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Canceled);
@@ -405,10 +430,10 @@ async fn failures_are_retried_without_duplicates_and_refusals_classified() {
         status: 503,
         body: "down",
     });
-    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     let [SyncOutcome::Retrying { next_attempt_at, .. }] = &outcomes[..] else { panic!("{outcomes:?}") };
     assert_eq!(db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap().booking.lines.len(), 1);
-    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, *next_attempt_at).await.unwrap();
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, *next_attempt_at).await.unwrap();
     assert!(matches!(outcomes[..], [SyncOutcome::Synced { .. }]), "{outcomes:?}");
     {
         let fake = server.fake();
@@ -425,7 +450,7 @@ async fn failures_are_retried_without_duplicates_and_refusals_classified() {
         status: 200,
         body: "<html>",
     });
-    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, at).await.unwrap();
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
     assert!(
         matches!(&outcomes[..], [SyncOutcome::Retrying { media_buy_id, .. }] if *media_buy_id == buy.media_buy_id),
         "{outcomes:?}"
@@ -441,7 +466,7 @@ async fn failures_are_retried_without_duplicates_and_refusals_classified() {
         body: r#"{"message":"endDate is before startDate"}"#,
     });
     let retried = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap().next_attempt_at;
-    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, retried).await.unwrap();
+    let outcomes = sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, retried).await.unwrap();
     let error = outcomes
         .iter()
         .find_map(|o| match o {
@@ -457,7 +482,7 @@ async fn failures_are_retried_without_duplicates_and_refusals_classified() {
 
     let wrong = server.triton("not-the-password", false);
     let buy = create(db, &demo, &[2000.0]).await;
-    let outcomes = sync_due(db, &wrong, &Deferred, &demo.tenant, retried).await.unwrap();
+    let outcomes = sync_due(db, &wrong, &Deferred, &demo.tenant, &demo.catalog, retried).await.unwrap();
     let error = outcomes
         .iter()
         .find_map(|o| match o {
@@ -476,7 +501,7 @@ async fn delivery_comes_from_the_flights_daily_metrics_and_dry_run_sends_nothing
     let server = Server::start().await;
     let triton = server.triton(PASSWORD, false);
     let buy = create(db, &demo, &[3000.0]).await;
-    sync_due(db, &triton, &Deferred, &demo.tenant, t0() - chrono::Duration::days(1)).await.unwrap();
+    sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, t0() - chrono::Duration::days(1)).await.unwrap();
     let flight = flights_of(&server.fake(), &buy)[0]["id"].as_str().unwrap().to_owned();
     server.fake().metrics.insert(
         flight,
@@ -496,7 +521,7 @@ async fn delivery_comes_from_the_flights_daily_metrics_and_dry_run_sends_nothing
     let dry = server.triton("no password needed", true);
     let calls_before = server.fake().calls.len();
     let buy = create(db, &demo, &[2000.0]).await;
-    let outcomes = sync_due(db, &dry, &Deferred, &demo.tenant, t0()).await.unwrap();
+    let outcomes = sync_due(db, &dry, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
     assert!(
         outcomes
             .iter()
@@ -504,7 +529,9 @@ async fn delivery_comes_from_the_flights_daily_metrics_and_dry_run_sends_nothing
     );
     assert_eq!(server.fake().calls.len(), calls_before, "a dry-run sends nothing");
     let rehearsal = sales_agent::adapters::Rehearsal::triton(&triton);
-    sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy, Default::default()).await.unwrap();
+    sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy, Default::default(), &Default::default())
+        .await
+        .unwrap();
     let calls = rehearsal.calls();
     assert!(
         calls[0].starts_with(&format!("GET {}/tap/advertisers?externalCode=techcorp.example", server.url)),
@@ -512,4 +539,57 @@ async fn delivery_comes_from_the_flights_daily_metrics_and_dry_run_sends_nothing
     );
     assert!(calls.iter().any(|c| c.starts_with(&format!("POST {}/tap/campaigns/", server.url))), "{calls:?}");
     assert!(!calls.iter().any(|c| c.contains(PASSWORD)), "credentials never show");
+}
+
+#[tokio::test]
+async fn approved_audio_creatives_play_on_the_flights() {
+    use sales_agent::core::catalog::FormatId;
+    use sales_agent::core::creative::{Creative, CreativeStatus};
+    use sales_agent::core::media_buy::Verbatim;
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let triton = server.triton(PASSWORD, false);
+    let buy = create(db, &demo, &[3000.0]).await;
+    let assign = UpdateMediaBuy {
+        media_buy_id: buy.media_buy_id.clone(),
+        packages: vec![PackageUpdate {
+            package_id: buy.packages[0].package_id.clone(),
+            creative_ids: Some(vec!["spot_1".into()]),
+            ..PackageUpdate::default()
+        }],
+        ..UpdateMediaBuy::default()
+    };
+    let at = t0() - chrono::Duration::days(1);
+    update(db, &demo, assign, at).await;
+    let audio = demo.catalog.products.iter().find(|p| p.product_id.as_str() == PRODUCT).unwrap().format_ids[0].clone();
+    let spot = Creative {
+        creative_id: "spot_1".into(),
+        tenant_id: "demo".into(),
+        principal_id: demo.principal.principal_id.clone(),
+        account_id: buy.account_id.clone(),
+        name: "TechCorp spot".into(),
+        format_id: FormatId { width: None, height: None, duration_ms: None, ..audio },
+        assets: Verbatim(
+            json!({"audio_file": {"url": "https://cdn.techcorp.example/spot.mp3", "duration_ms": 30000}}).to_string(),
+        ),
+        tags: vec![],
+        status: CreativeStatus::Approved,
+        rejection_reason: None,
+        created_at: at,
+        updated_at: at,
+    };
+    db.save_creatives(&[spot], &sales_agent::core::ports::Also::default()).await.unwrap();
+    sync_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
+    server.no_violations();
+    let fake = server.fake();
+    let flight = &flights_of(&fake, &buy)[0];
+    assert_eq!(fake.creatives.len(), 1, "{:#?}", fake.creatives);
+    let creative = &fake.creatives[0];
+    assert_eq!(creative["flightId"], flight["id"]);
+    assert_eq!(
+        (&creative["externalCode"], &creative["type"], &creative["url"], &creative["durationMs"]),
+        (&json!("adcp:spot_1"), &json!("AUDIO"), &json!("https://cdn.techcorp.example/spot.mp3"), &json!(30000))
+    );
 }
