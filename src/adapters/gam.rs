@@ -36,8 +36,7 @@ use super::google_auth::{ServiceAccount, ServiceAccountTokens};
 use super::http::{RateLimitRetry, Recorder, TokenSource, cumulative_by_day, simulated_id};
 use super::soap::{El, SoapApi, Statement};
 use crate::core::booking::{
-    AdServerError, AdServerOp, Applied, Booker, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving,
-    order_state,
+    AdServerError, AdServerOp, Applied, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving, order_state,
 };
 use crate::core::catalog::{Channel, PricingModel};
 use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
@@ -1194,16 +1193,7 @@ fn parse_report(bytes: &[u8], tz: chrono_tz::Tz) -> Result<Vec<DayRow>, AdServer
     Ok(rows)
 }
 
-impl Booker for Gam {
-    fn apply<'a>(
-        &'a self,
-        buy: &'a MediaBuy,
-        booking: &'a Booking,
-        op: &'a AdServerOp,
-    ) -> Pin<Box<dyn Future<Output = Result<Applied, AdServerError>> + Send + 'a>> {
-        Box::pin(self.book(buy, booking, op))
-    }
-}
+booker_by_book!(Gam);
 
 impl AdServer for Gam {
     fn name(&self) -> &'static str {
@@ -1280,7 +1270,7 @@ impl AdServer for Gam {
             let rows = self.report(line_id, line, until).await?;
             let days: Vec<(DateTime<Utc>, Metrics)> =
                 rows.into_iter().filter(|row| row.line_id == line_id).map(|row| (row.from, row.metrics)).collect();
-            Ok(cumulative_by_day(&days, instants))
+            Ok(cumulative_by_day(&days, line.package.start_time, instants))
         })
     }
 }
@@ -1334,7 +1324,7 @@ mod tests {
         assert_eq!(rows[0].from, Utc.with_ymd_and_hms(2026, 12, 1, 5, 0, 0).unwrap());
         let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 12, d, h, 0, 0).unwrap();
         let days: Vec<_> = rows.iter().filter(|r| r.line_id == 7).map(|r| (r.from, r.metrics)).collect();
-        let totals = cumulative_by_day(&days, &[at(1, 4), at(1, 6), at(2, 6)]);
+        let totals = cumulative_by_day(&days, at(1, 0), &[at(1, 4), at(1, 6), at(2, 6)]);
         assert_eq!(totals.iter().map(|m| m.impressions).collect::<Vec<_>>(), vec![0.0, 100.0, 150.0]);
         assert!((totals[2].spend - 2.25).abs() < 1e-9);
         assert!(parse_report(b"a,b\n1,2\n", tz).is_err());

@@ -64,11 +64,18 @@ pub fn simulated_id(ours: &str) -> i64 {
 }
 
 /// Cumulative delivery at each instant from daily figures: the days that began before it
-/// (platforms report whole days; the current one counts as far as it went).
-pub fn cumulative_by_day(days: &[(DateTime<Utc>, Metrics)], instants: &[DateTime<Utc>]) -> Cumulative {
+/// (platforms report whole days; the current one counts as far as it went), and nothing at or
+/// before the line's `start` (a line started mid-day delivered none of that day before it).
+pub fn cumulative_by_day(
+    days: &[(DateTime<Utc>, Metrics)],
+    start: DateTime<Utc>,
+    instants: &[DateTime<Utc>],
+) -> Cumulative {
     instants
         .iter()
-        .map(|at| days.iter().filter(|(from, _)| from < at).fold(Metrics::default(), |sum, (_, m)| sum.plus(m)))
+        .map(|at| {
+            days.iter().filter(|(from, _)| from < at && start < *at).fold(Metrics::default(), |sum, (_, m)| sum.plus(m))
+        })
         .collect()
 }
 

@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 
 use super::http::{JsonApi, RateLimitRetry, Recorder, cumulative_by_day, simulated_id};
 use crate::core::booking::{
-    AdServerError, AdServerOp, Applied, Booker, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving,
+    AdServerError, AdServerOp, Applied, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving,
 };
 use crate::core::catalog::PricingModel;
 use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
@@ -547,16 +547,7 @@ fn flight_days(records: &[Value], flight: i64) -> Vec<(DateTime<Utc>, Metrics)> 
     days
 }
 
-impl Booker for Kevel {
-    fn apply<'a>(
-        &'a self,
-        buy: &'a MediaBuy,
-        booking: &'a Booking,
-        op: &'a AdServerOp,
-    ) -> Pin<Box<dyn Future<Output = Result<Applied, AdServerError>> + Send + 'a>> {
-        Box::pin(self.book(buy, booking, op))
-    }
-}
+booker_by_book!(Kevel);
 
 impl AdServer for Kevel {
     fn name(&self) -> &'static str {
@@ -630,7 +621,7 @@ impl AdServer for Kevel {
             };
             let Some(until) = instants.iter().max().copied() else { return Ok(vec![]) };
             let records = self.report(campaign, line, until).await?;
-            Ok(cumulative_by_day(&flight_days(&records, flight), instants))
+            Ok(cumulative_by_day(&flight_days(&records, flight), line.package.start_time, instants))
         })
     }
 }
@@ -650,8 +641,11 @@ mod tests {
                 {"Grouping": {"OptionId": 7}, "Impressions": 50, "Clicks": 1, "Revenue": 0.75}]}),
         ];
         let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 12, d, h, 0, 0).unwrap();
-        let totals =
-            cumulative_by_day(&flight_days(&records, 7), &[at(1, 0), at(1, 12), at(2, 0), at(2, 23), at(3, 0)]);
+        let totals = cumulative_by_day(
+            &flight_days(&records, 7),
+            at(1, 0),
+            &[at(1, 0), at(1, 12), at(2, 0), at(2, 23), at(3, 0)],
+        );
         let impressions: Vec<f64> = totals.iter().map(|m| m.impressions).collect();
         assert_eq!(impressions, vec![0.0, 100.0, 100.0, 150.0, 150.0]);
         assert_eq!(totals[3].clicks, 3.0);

@@ -2,6 +2,29 @@
 //! and buyers' webhook receivers (`core::notify::Sender`). An adapter talks to its peer and
 //! nothing else: it never touches the store and is never called inside a database transaction.
 
+/// `Booker` for an adapter whose `async fn book(&self, buy, booking, op)` applies one operation.
+macro_rules! booker_by_book {
+    ($adapter:ty) => {
+        impl crate::core::booking::Booker for $adapter {
+            fn apply<'a>(
+                &'a self,
+                buy: &'a crate::core::media_buy::MediaBuy,
+                booking: &'a crate::core::booking::Booking,
+                op: &'a crate::core::booking::AdServerOp,
+            ) -> std::pin::Pin<
+                Box<
+                    dyn std::future::Future<
+                            Output = Result<crate::core::booking::Applied, crate::core::booking::AdServerError>,
+                        > + Send
+                        + 'a,
+                >,
+            > {
+                Box::pin(self.book(buy, booking, op))
+            }
+        }
+    };
+}
+
 pub mod gam;
 pub mod google_auth;
 pub mod http;

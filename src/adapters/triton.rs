@@ -28,8 +28,7 @@ use serde_json::{Map, Value, json};
 
 use super::http::{JsonApi, RateLimitRetry, Recorder, TokenCache, TokenSource, cumulative_by_day, simulated_id};
 use crate::core::booking::{
-    AdServerError, AdServerOp, Applied, Booker, Booking, LineSpec, OrderSpec, RunState, Serving, line_state,
-    order_state,
+    AdServerError, AdServerOp, Applied, Booking, LineSpec, OrderSpec, RunState, Serving, line_state, order_state,
 };
 use crate::core::catalog::PricingModel;
 use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
@@ -522,16 +521,7 @@ fn malformed(path: &str, what: &str) -> AdServerError {
     AdServerError::Retryable(format!("triton: {path}: unexpected answer ({what})"))
 }
 
-impl Booker for Triton {
-    fn apply<'a>(
-        &'a self,
-        buy: &'a MediaBuy,
-        booking: &'a Booking,
-        op: &'a AdServerOp,
-    ) -> Pin<Box<dyn Future<Output = Result<Applied, AdServerError>> + Send + 'a>> {
-        Box::pin(self.book(buy, booking, op))
-    }
-}
+booker_by_book!(Triton);
 
 impl AdServer for Triton {
     fn name(&self) -> &'static str {
@@ -613,7 +603,7 @@ impl AdServer for Triton {
             };
             let Some(until) = instants.iter().max().copied() else { return Ok(vec![]) };
             let days = self.metrics(&flight, line, until).await?;
-            Ok(cumulative_by_day(&days, instants))
+            Ok(cumulative_by_day(&days, line.package.start_time, instants))
         })
     }
 }

@@ -240,3 +240,15 @@ pub(crate) async fn image_creative(
     };
     db.save_creatives(&[creative], &sales_agent::core::ports::Also::default()).await.unwrap();
 }
+
+/// Applies a change of the demo buyer at `at` (approved at once).
+pub(crate) async fn update(
+    db: &sales_agent::store::Db,
+    demo: &Demo,
+    request: sales_agent::core::buying::UpdateMediaBuy,
+    at: chrono::DateTime<Utc>,
+) {
+    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at, &Deferred))
+        .await
+        .unwrap();
+}

@@ -28,12 +28,12 @@ use sales_agent::core::booking::{SyncOutcome, sync_due};
 use sales_agent::core::buying::{self, Mutation, PackageUpdate, UpdateMediaBuy};
 use sales_agent::core::delivery::{DeliveryQuery, get_media_buy_delivery};
 use sales_agent::core::media_buy::{MediaBuy, MediaBuyStatus, StartTime};
-use sales_agent::core::ports::{Clock, Store};
+use sales_agent::core::ports::Store;
 use sales_agent::mcp::wire_tasks::Deferred;
 use sales_agent::store::Db;
 use serde_json::{Value, json};
 
-use crate::delivery::{Demo, demo, display_package, image_creative, techcorp_buy};
+use crate::delivery::{Demo, demo, display_package, image_creative, techcorp_buy, update};
 use crate::support;
 
 const VERSION: &str = "v202608";
@@ -734,14 +734,6 @@ async fn soap(State(shared): State<Shared>, method: Method, uri: Uri, headers: H
     }
 }
 
-struct FixedClock(DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
 struct Server {
     url: String,
     fake: Shared,
@@ -792,7 +784,7 @@ impl Server {
     }
 
     fn gam(&self, dry_run: bool) -> Gam {
-        Gam::new(self.settings(dry_run), Arc::new(FixedClock(t0() - chrono::Duration::days(1)))).unwrap()
+        Gam::new(self.settings(dry_run), Arc::new(support::FixedClock(t0() - chrono::Duration::days(1)))).unwrap()
     }
 
     fn no_violations(&self) {
@@ -814,12 +806,6 @@ async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
         .unwrap()
         .into_buy()
         .unwrap()
-}
-
-async fn update(db: &Db, demo: &Demo, request: UpdateMediaBuy, at: DateTime<Utc>) {
-    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at, &Deferred))
-        .await
-        .unwrap();
 }
 
 fn order_of(fake: &Fake, media_buy_id: &str) -> El {
@@ -1350,4 +1336,86 @@ async fn a_create_that_fails_at_any_step_is_finished_by_a_retry_without_duplicat
         assert_eq!(order_of(&fake, &buy.media_buy_id).text_at("status"), Some("APPROVED"), "{operation}#{skip}");
         assert!(fake.line_items.iter().all(|l| l.text_at("status") == Some("READY")), "{operation}#{skip}");
     }
+}
+
+#[tokio::test]
+async fn the_seed_004_lifecycle_runs_on_gam() {
+    use crate::lifecycle::{Agent, Campaign, display_plan};
+    use sales_agent::config::AdServerConfig;
+    let server = Server::start().await;
+    let agent = Agent::start(AdServerConfig::Gam(Box::new(server.settings(false)))).await;
+    let plan = display_plan();
+    let campaign = Campaign::create(&agent, &plan).await;
+    let state = campaign.booked(&agent).await;
+    server.no_violations();
+    let order_id = state["order_id"].as_str().unwrap().to_owned();
+    {
+        let fake = server.fake();
+        let order = order_of(&fake, &campaign.media_buy_id);
+        assert_eq!((order.text_at("id"), order.text_at("poNumber")), (Some(order_id.as_str()), Some("TC-2026-Q2-001")));
+        assert_eq!(fake.line_items.len(), 2);
+        let line = line_of(&fake, &campaign.media_buy_id, &campaign.package_ids[0]);
+        assert_eq!(line.text_at("primaryGoal/units"), Some("240000"));
+        assert_eq!(line.text_at("targeting/geoTargeting/targetedLocations/id"), Some("2840"), "the US");
+        let sizes: Vec<&str> =
+            line.children_named("creativePlaceholders").filter_map(|p| p.text_at("size/width")).collect();
+        assert_eq!(sizes, ["300"], "the package's format only");
+    }
+
+    // Creatives: approved on upload, trafficked and associated with their line items.
+    campaign.sync_creatives(&agent, &plan).await;
+    campaign.booked(&agent).await;
+    server.no_violations();
+    let lines: Vec<String> = {
+        let fake = server.fake();
+        assert_eq!((fake.creatives.len(), fake.licas.len()), (2, 2));
+        campaign
+            .package_ids
+            .iter()
+            .map(|p| line_of(&fake, &campaign.media_buy_id, p).text_at("id").unwrap().to_owned())
+            .collect()
+    };
+
+    // Delivery from GAM's report.
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::America::New_York).date_naive();
+    server.fake().report_csv = format!(
+        "Dimension.DATE,Dimension.LINE_ITEM_ID,Column.AD_SERVER_IMPRESSIONS,Column.AD_SERVER_CLICKS,\
+         Column.AD_SERVER_CPM_AND_CPC_REVENUE\n{today},{},8000,12,100000000\n{today},{},4000,3,50000000\n",
+        lines[0], lines[1]
+    );
+    let delivery = campaign.delivery(&agent).await;
+    let totals = &delivery["media_buy_deliveries"][0]["totals"];
+    assert_eq!((totals["impressions"].as_f64(), totals["spend"].as_f64()), (Some(12000.0), Some(150.0)), "{delivery}");
+
+    // Optimize: $500 from the leaderboard to the medium rectangle; the goals follow.
+    let shift = json!({"packages": [
+        {"package_id": campaign.package_ids[0], "budget": 3500},
+        {"package_id": campaign.package_ids[1], "budget": 1500},
+    ]});
+    campaign.update(&agent, shift).await;
+    campaign.booked(&agent).await;
+    {
+        let fake = server.fake();
+        let units = |p: &str| line_of(&fake, &campaign.media_buy_id, p).text_at("primaryGoal/units").map(str::to_owned);
+        assert_eq!(
+            (units(&campaign.package_ids[0]), units(&campaign.package_ids[1])),
+            (Some("280000".into()), Some("120000".into()))
+        );
+    }
+
+    // Pause, resume, cancel.
+    let status =
+        |fake: &Fake| fake.line_items.iter().map(|l| l.text_at("status").unwrap().to_owned()).collect::<Vec<_>>();
+    campaign.update(&agent, json!({"paused": true})).await;
+    campaign.booked(&agent).await;
+    assert_eq!(status(&server.fake()), ["PAUSED", "PAUSED"]);
+    campaign.update(&agent, json!({"paused": false})).await;
+    campaign.booked(&agent).await;
+    assert_eq!(status(&server.fake()), ["READY", "READY"]);
+    campaign.update(&agent, json!({"canceled": true, "cancellation_reason": "campaign ended early"})).await;
+    campaign.booked(&agent).await;
+    server.no_violations();
+    assert_eq!(order_of(&server.fake(), &campaign.media_buy_id).text_at("isArchived"), Some("true"));
+    assert_eq!(campaign.buy(&agent).await["status"], "canceled");
+    agent.stop().await;
 }

@@ -25,7 +25,7 @@ use sales_agent::mcp::wire_tasks::Deferred;
 use sales_agent::store::Db;
 use serde_json::{Map, Value, json};
 
-use crate::delivery::{Demo, demo, display_package, image_creative, techcorp_buy};
+use crate::delivery::{Demo, demo, display_package, image_creative, techcorp_buy, update};
 use crate::support;
 
 const KEY: &str = "kevel-test-key";
@@ -340,12 +340,16 @@ impl Server {
     }
 
     fn kevel(&self, key: &str, dry_run: bool) -> Kevel {
+        Kevel::new(self.settings(key, dry_run)).unwrap()
+    }
+
+    fn settings(&self, key: &str, dry_run: bool) -> KevelSettings {
         let mut products = std::collections::HashMap::new();
         products.insert(
             "prod-tech-display-001".to_owned(),
             KevelProduct { priority_id: Some(PRIORITY), site_zones: vec![(11, Some(22))] },
         );
-        Kevel::new(KevelSettings {
+        KevelSettings {
             base_url: self.url.clone(),
             api_key: key.to_owned(),
             default_priority_id: 1,
@@ -354,8 +358,7 @@ impl Server {
             dry_run,
             retry: RateLimitRetry { attempts: 4, base: Duration::from_millis(1), cap: Duration::from_millis(5) },
             report_wait: Duration::from_secs(5),
-        })
-        .unwrap()
+        }
     }
 
     fn no_violations(&self) {
@@ -376,12 +379,6 @@ async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
         .unwrap()
         .into_buy()
         .unwrap()
-}
-
-async fn update(db: &Db, demo: &Demo, request: UpdateMediaBuy, at: DateTime<Utc>) {
-    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at, &Deferred))
-        .await
-        .unwrap();
 }
 
 fn campaign_of(fake: &Fake, media_buy_id: &str) -> Value {
@@ -803,4 +800,43 @@ async fn reconciliation_reads_the_campaign_back_and_follows_a_cancel_made_in_kev
     let later = at + sales_agent::core::reconcile::RECHECK;
     let again = reconcile_due(db, &kevel, &Deferred, &demo.tenant, later).await.unwrap();
     assert_eq!(again.len(), 1, "the live buy is due again, the ended one not yet: {again:?}");
+}
+
+#[tokio::test]
+async fn the_seed_004_lifecycle_runs_on_kevel() {
+    use crate::lifecycle::{Agent, Campaign, display_plan};
+    use sales_agent::config::AdServerConfig;
+    let server = Server::start().await;
+    let agent = Agent::start(AdServerConfig::Kevel(server.settings(KEY, false))).await;
+    let plan = display_plan();
+    let campaign = Campaign::create(&agent, &plan).await;
+    campaign.booked(&agent).await;
+    campaign.sync_creatives(&agent, &plan).await;
+    campaign.booked(&agent).await;
+    server.no_violations();
+    {
+        let fake = server.fake();
+        assert_eq!((fake.campaigns.len(), fake.flights.len(), fake.creatives.len(), fake.ads.len()), (1, 2, 2, 2));
+        let flight = flight_of(&fake, &campaign.media_buy_id, &campaign.package_ids[0]);
+        assert_eq!(flight["Impressions"], 240000);
+    }
+    let shift = json!({"packages": [
+        {"package_id": campaign.package_ids[0], "budget": 3500},
+        {"package_id": campaign.package_ids[1], "budget": 1500},
+    ]});
+    campaign.update(&agent, shift).await;
+    campaign.booked(&agent).await;
+    assert_eq!(flight_of(&server.fake(), &campaign.media_buy_id, &campaign.package_ids[0])["Impressions"], 280000);
+    let active = |fake: &Fake| campaign_of(fake, &campaign.media_buy_id)["IsActive"].clone();
+    campaign.update(&agent, json!({"paused": true})).await;
+    campaign.booked(&agent).await;
+    assert_eq!(active(&server.fake()), false);
+    campaign.update(&agent, json!({"paused": false})).await;
+    campaign.booked(&agent).await;
+    assert_eq!(active(&server.fake()), true);
+    campaign.update(&agent, json!({"canceled": true, "cancellation_reason": "campaign ended early"})).await;
+    campaign.booked(&agent).await;
+    server.no_violations();
+    assert_eq!(campaign_of(&server.fake(), &campaign.media_buy_id)["IsArchived"], true);
+    agent.stop().await;
 }

@@ -9,6 +9,7 @@ mod discovery;
 mod gam;
 mod golden;
 mod kevel;
+mod lifecycle;
 mod proposals;
 mod reporting;
 mod server;

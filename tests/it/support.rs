@@ -53,3 +53,12 @@ pub fn demo_config(database_url: &str) -> Config {
     )
     .expect("demo configuration loads")
 }
+
+/// A clock that stands still (time is injected).
+pub struct FixedClock(pub chrono::DateTime<chrono::Utc>);
+
+impl sales_agent::core::ports::Clock for FixedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+    }
+}

@@ -23,12 +23,12 @@ use sales_agent::core::booking::{SyncOutcome, sync_due};
 use sales_agent::core::buying::{self, Mutation, PackageUpdate, UpdateMediaBuy};
 use sales_agent::core::delivery::{DeliveryQuery, get_media_buy_delivery};
 use sales_agent::core::media_buy::{MediaBuy, MediaBuyStatus, StartTime};
-use sales_agent::core::ports::{Clock, Store};
+use sales_agent::core::ports::Store;
 use sales_agent::mcp::wire_tasks::Deferred;
 use sales_agent::store::Db;
 use serde_json::{Value, json};
 
-use crate::delivery::{Demo, demo, techcorp_buy};
+use crate::delivery::{Demo, demo, techcorp_buy, update};
 use crate::support;
 
 const USER: &str = "ops@publisher.example";
@@ -230,14 +230,6 @@ async fn tap(State(shared): State<Shared>, method: Method, uri: Uri, headers: He
     }
 }
 
-struct FixedClock(DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
 struct Server {
     url: String,
     fake: Shared,
@@ -258,11 +250,16 @@ impl Server {
     }
 
     fn triton(&self, password: &str, dry_run: bool) -> Triton {
+        Triton::new(self.settings(password, dry_run), Arc::new(support::FixedClock(t0() - chrono::Duration::days(1))))
+            .unwrap()
+    }
+
+    fn settings(&self, password: &str, dry_run: bool) -> TritonSettings {
         let defaults = TritonPaths::default();
         let under = |p: String| format!("/tap{p}");
         let mut products = HashMap::new();
         products.insert(PRODUCT.to_owned(), TritonProduct { station_ids: vec!["WXYZ-FM".into(), "KABC-AM".into()] });
-        let settings = TritonSettings {
+        TritonSettings {
             base_url: self.url.clone(),
             login_url: format!("{}/login", self.url),
             username: USER.into(),
@@ -280,8 +277,7 @@ impl Server {
             products,
             dry_run,
             retry: RateLimitRetry { attempts: 4, base: Duration::from_millis(1), cap: Duration::from_millis(5) },
-        };
-        Triton::new(settings, Arc::new(FixedClock(t0() - chrono::Duration::days(1)))).unwrap()
+        }
     }
 
     fn no_violations(&self) {
@@ -307,12 +303,6 @@ async fn create(db: &Db, demo: &Demo, budgets: &[f64]) -> MediaBuy {
         .unwrap()
         .into_buy()
         .unwrap()
-}
-
-async fn update(db: &Db, demo: &Demo, request: UpdateMediaBuy, at: DateTime<Utc>) {
-    buying::update_media_buy(db, &demo.catalog, &demo.tenant, &demo.principal, &request, &Mutation::at(at, &Deferred))
-        .await
-        .unwrap();
 }
 
 fn flights_of(fake: &Fake, buy: &MediaBuy) -> Vec<Value> {
@@ -592,4 +582,35 @@ async fn approved_audio_creatives_play_on_the_flights() {
         (&creative["externalCode"], &creative["type"], &creative["url"], &creative["durationMs"]),
         (&json!("adcp:spot_1"), &json!("AUDIO"), &json!("https://cdn.techcorp.example/spot.mp3"), &json!(30000))
     );
+}
+
+#[tokio::test]
+async fn the_seed_004_lifecycle_runs_on_triton_with_audio() {
+    use crate::lifecycle::{Agent, Campaign, audio_plan};
+    use sales_agent::config::AdServerConfig;
+    let server = Server::start().await;
+    let agent = Agent::start(AdServerConfig::Triton(server.settings(PASSWORD, false))).await;
+    let plan = audio_plan();
+    let campaign = Campaign::create(&agent, &plan).await;
+    campaign.booked(&agent).await;
+    campaign.sync_creatives(&agent, &plan).await;
+    campaign.booked(&agent).await;
+    server.no_violations();
+    {
+        let fake = server.fake();
+        assert_eq!((fake.campaigns.len(), fake.flights.len(), fake.creatives.len()), (1, 1, 1));
+        assert_eq!(fake.creatives[0]["type"], "AUDIO");
+    }
+    let flight_status = |fake: &Fake| fake.flights[0]["status"].clone();
+    campaign.update(&agent, json!({"paused": true})).await;
+    campaign.booked(&agent).await;
+    assert_eq!(flight_status(&server.fake()), "Paused");
+    campaign.update(&agent, json!({"paused": false})).await;
+    campaign.booked(&agent).await;
+    assert_eq!(flight_status(&server.fake()), "Active");
+    campaign.update(&agent, json!({"canceled": true, "cancellation_reason": "campaign ended early"})).await;
+    campaign.booked(&agent).await;
+    server.no_violations();
+    assert_eq!(flight_status(&server.fake()), "Draft");
+    agent.stop().await;
 }
