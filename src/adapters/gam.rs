@@ -33,7 +33,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
 use serde_json::Value;
 
 use super::google_auth::{ServiceAccount, ServiceAccountTokens};
-use super::http::{RateLimitRetry, Recorder, TokenSource, cumulative_by_day, simulated_id};
+use super::http::{KnownIds, RateLimitRetry, Recorder, TokenSource, cumulative_by_day, simulated_id};
 use super::soap::{El, SoapApi, Statement};
 use crate::core::booking::{
     AdServerError, AdServerOp, Applied, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving, order_state,
@@ -124,6 +124,7 @@ pub struct Gam {
     settings: GamSettings,
     clock: Arc<dyn Clock>,
     trafficker: tokio::sync::OnceCell<i64>,
+    advertisers: KnownIds,
 }
 
 /// The line item fields this seller owns that repeat: replaced as a whole on update.
@@ -218,7 +219,7 @@ impl Gam {
             settings.dry_run,
             settings.retry,
         )?;
-        Ok(Gam { api, settings, clock, trafficker: tokio::sync::OnceCell::new() })
+        Ok(Gam { api, settings, clock, trafficker: tokio::sync::OnceCell::new(), advertisers: KnownIds::default() })
     }
 
     /// This adapter in dry-run, writing the calls it would make to `recorder` (one request's
@@ -229,6 +230,7 @@ impl Gam {
             settings: GamSettings { dry_run: true, ..self.settings.clone() },
             clock: self.clock.clone(),
             trafficker: tokio::sync::OnceCell::new(),
+            advertisers: KnownIds::default(),
         }
     }
 
@@ -270,19 +272,25 @@ impl Gam {
         }
     }
 
-    /// The brand's advertiser company: found by name, else created.
+    /// The brand's advertiser company: found by name, else created; remembered.
     async fn advertiser(&self, brand_domain: &str) -> Result<i64, AdServerError> {
+        if let Some(id) = self.advertisers.get(brand_domain) {
+            return Ok(id);
+        }
         let statement = Statement::new("WHERE type = :type AND name = :name LIMIT 1")
             .text("type", "ADVERTISER")
             .text("name", brand_domain);
-        if let Some(found) = self.first("CompanyService", "getCompaniesByStatement", statement).await? {
-            return id_of(&found, "company");
-        }
-        let company = El::new("companies")
-            .child(El::leaf("name", brand_domain))
-            .child(El::leaf("type", "ADVERTISER"))
-            .child(El::leaf("externalId", brand_domain));
-        self.create("CompanyService", "createCompanies", company, brand_domain).await
+        let id = match self.first("CompanyService", "getCompaniesByStatement", statement).await? {
+            Some(found) => id_of(&found, "company")?,
+            None => {
+                let company = El::new("companies")
+                    .child(El::leaf("name", brand_domain))
+                    .child(El::leaf("type", "ADVERTISER"))
+                    .child(El::leaf("externalId", brand_domain));
+                self.create("CompanyService", "createCompanies", company, brand_domain).await?
+            }
+        };
+        Ok(self.advertisers.keep(brand_domain, id))
     }
 
     /// The order's trafficker: configured, else the API user itself (asked once).
@@ -1200,11 +1208,7 @@ impl AdServer for Gam {
         "gam"
     }
 
-    fn reports_by_booked_ids(&self) -> bool {
-        true
-    }
-
-    fn reconciles(&self) -> bool {
+    fn remote(&self) -> bool {
         true
     }
 

@@ -79,6 +79,22 @@ pub fn cumulative_by_day(
         .collect()
 }
 
+/// Platform ids already found or made, by our key (a brand's advertiser): asked of the platform
+/// once per process, not once per line.
+#[derive(Debug, Default)]
+pub struct KnownIds(Mutex<std::collections::HashMap<String, i64>>);
+
+impl KnownIds {
+    pub fn get(&self, key: &str) -> Option<i64> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).copied()
+    }
+
+    pub fn keep(&self, key: &str, id: i64) -> i64 {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.to_owned(), id);
+        id
+    }
+}
+
 /// A bearer token kept until shortly before it expires; one fetch at a time.
 pub struct TokenCache {
     clock: Arc<dyn Clock>,

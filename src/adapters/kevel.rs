@@ -24,7 +24,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::http::{JsonApi, RateLimitRetry, Recorder, cumulative_by_day, simulated_id};
+use super::http::{JsonApi, KnownIds, RateLimitRetry, Recorder, cumulative_by_day, simulated_id};
 use crate::core::booking::{
     AdServerError, AdServerOp, Applied, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving,
 };
@@ -73,6 +73,7 @@ impl std::fmt::Debug for KevelSettings {
 pub struct Kevel {
     api: JsonApi,
     settings: KevelSettings,
+    advertisers: KnownIds,
 }
 
 impl Kevel {
@@ -86,13 +87,17 @@ impl Kevel {
             settings.dry_run,
             settings.retry,
         )?;
-        Ok(Kevel { api, settings })
+        Ok(Kevel { api, settings, advertisers: KnownIds::default() })
     }
 
     /// This adapter in dry-run, writing the calls it would make to `recorder` (one request's
     /// `X-Dry-Run`).
     pub fn rehearsal(&self, recorder: Recorder) -> Kevel {
-        Kevel { api: self.api.rehearsal(recorder), settings: KevelSettings { dry_run: true, ..self.settings.clone() } }
+        Kevel {
+            api: self.api.rehearsal(recorder),
+            settings: KevelSettings { dry_run: true, ..self.settings.clone() },
+            advertisers: KnownIds::default(),
+        }
     }
 
     async fn book(&self, buy: &MediaBuy, booking: &Booking, op: &AdServerOp) -> Result<Applied, AdServerError> {
@@ -132,11 +137,17 @@ impl Kevel {
         }
     }
 
-    /// The brand's advertiser: found by `ExternalId`, else created.
+    /// The brand's advertiser: found by `ExternalId`, else created; remembered.
     async fn advertiser(&self, brand_domain: &str) -> Result<i64, AdServerError> {
         let make =
             || Ok(json!({"Title": brand_domain, "ExternalId": brand_domain, "IsActive": true, "IsDeleted": false}));
-        self.find_or_create("/v1/advertiser?", ("ExternalId", brand_domain), "/v1/advertiser", make, brand_domain).await
+        if let Some(id) = self.advertisers.get(brand_domain) {
+            return Ok(id);
+        }
+        let id = self
+            .find_or_create("/v1/advertiser?", ("ExternalId", brand_domain), "/v1/advertiser", make, brand_domain)
+            .await?;
+        Ok(self.advertisers.keep(brand_domain, id))
     }
 
     async fn campaign(&self, advertiser: i64, order: &OrderSpec) -> Result<i64, AdServerError> {
@@ -554,11 +565,7 @@ impl AdServer for Kevel {
         "kevel"
     }
 
-    fn reports_by_booked_ids(&self) -> bool {
-        true
-    }
-
-    fn reconciles(&self) -> bool {
+    fn remote(&self) -> bool {
         true
     }
 

@@ -255,15 +255,7 @@ impl Triton {
         }
         let path = self.path(&self.settings.paths.flight_creatives, &[("flight_id", flight)]);
         let listed = self.api.call(Method::GET, &path, None).await?;
-        let existing: Vec<Value> = if self.api.dry_run() {
-            Vec::new()
-        } else {
-            listed
-                .as_array()
-                .or_else(|| listed.get("items").and_then(Value::as_array))
-                .cloned()
-                .ok_or_else(|| malformed(&path, "no list"))?
-        };
+        let existing: Vec<Value> = if self.api.dry_run() { Vec::new() } else { items(&listed, &path)?.to_vec() };
         let mut wanted = Vec::new();
         for creative in &line.creatives {
             let code = creative_code(&creative.creative_id);
@@ -413,10 +405,7 @@ impl Triton {
     async fn find_or_create(&self, path: &str, code: &str, body: Value, ours: &str) -> Result<String, AdServerError> {
         let listed = self.api.call(Method::GET, &format!("{path}?externalCode={}", encode(code)), None).await?;
         if !self.api.dry_run() {
-            let items = listed
-                .as_array()
-                .or_else(|| listed.get("items").and_then(Value::as_array))
-                .ok_or_else(|| malformed(path, "no list"))?;
+            let items = items(&listed, path)?;
             if let Some(found) =
                 items.iter().find(|item| item.get("externalCode").and_then(Value::as_str) == Some(code))
             {
@@ -443,10 +432,7 @@ impl Triton {
         if self.api.dry_run() {
             return Ok(vec![]);
         }
-        let rows = answer
-            .as_array()
-            .or_else(|| answer.get("items").and_then(Value::as_array))
-            .ok_or_else(|| malformed(&path, "no list"))?;
+        let rows = items(&answer, &path)?;
         let mut days = Vec::new();
         for row in rows {
             let date = row
@@ -509,6 +495,15 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
+/// The items of a TAP list: an array, or `{"items": [...]}`.
+fn items<'a>(listed: &'a Value, path: &str) -> Result<&'a [Value], AdServerError> {
+    listed
+        .as_array()
+        .or_else(|| listed.get("items").and_then(Value::as_array))
+        .map(Vec::as_slice)
+        .ok_or_else(|| malformed(path, "no list"))
+}
+
 fn id_of(value: &Value, path: &str) -> Result<String, AdServerError> {
     match value.get("id") {
         Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
@@ -528,11 +523,7 @@ impl AdServer for Triton {
         "triton"
     }
 
-    fn reports_by_booked_ids(&self) -> bool {
-        true
-    }
-
-    fn reconciles(&self) -> bool {
+    fn remote(&self) -> bool {
         true
     }
 
@@ -550,10 +541,7 @@ impl AdServer for Triton {
             }
             let flights_path = self.path(&self.settings.paths.campaign_flights, &[("campaign_id", campaign)]);
             let listed = self.api.call(Method::GET, &flights_path, None).await?;
-            let flights = listed
-                .as_array()
-                .or_else(|| listed.get("items").and_then(Value::as_array))
-                .ok_or_else(|| malformed(&flights_path, "no list"))?;
+            let flights = items(&listed, &flights_path)?;
             let word = |v: &Value| v.get("status").and_then(Value::as_str).unwrap_or("Unknown").to_owned();
             let lines = flights
                 .iter()

@@ -958,6 +958,12 @@ pub async fn get_media_buys<S: Store>(
         store.count_media_buys(&filter).await?
     };
     let page = page.finish(rows, |buy| buy.media_buy_id.clone(), Some(total));
+    let mut bookings = if query.ad_server_state && !page.items.is_empty() {
+        let ids: Vec<String> = page.items.iter().map(|b| b.media_buy_id.clone()).collect();
+        store.bookings(&tenant.tenant_id, &ids).await?
+    } else {
+        Vec::new()
+    };
     let mut reviews: HashMap<String, Arc<ReviewStates>> = HashMap::new();
     let mut items = Vec::with_capacity(page.items.len());
     for buy in page.items {
@@ -973,10 +979,8 @@ pub async fn get_media_buys<S: Store>(
             0 => None,
             limit => Some(store.media_buy_history(&buy.media_buy_id, limit).await?),
         };
-        let booking = match query.ad_server_state {
-            true => store.booking(&tenant.tenant_id, &buy.media_buy_id).await?,
-            false => None,
-        };
+        let booking =
+            bookings.iter().position(|r| r.media_buy_id == buy.media_buy_id).map(|at| bookings.swap_remove(at));
         items.push(MediaBuyView { media_buy: buy, booking, history, reviews: states });
     }
     Ok(Page { items, next_cursor: page.next_cursor, total: page.total })

@@ -62,8 +62,8 @@ pub struct PackageLine {
     pub booked: Option<BookedIds>,
 }
 
-/// The buy's booking when the ad server reports by booked ids (see
-/// [`AdServer::reports_by_booked_ids`]); none to read otherwise.
+/// The buy's booking when the ad server reports by booked ids (see [`AdServer::remote`]);
+/// none to read otherwise.
 ///
 /// # Errors
 /// Storage.
@@ -72,7 +72,7 @@ pub async fn booking_for_delivery<S: Store>(
     ad_server: &dyn AdServer,
     buy: &MediaBuy,
 ) -> Result<Option<super::booking::Booking>, Error> {
-    if !ad_server.reports_by_booked_ids() {
+    if !ad_server.remote() {
         return Ok(None);
     }
     Ok(store.booking(&buy.tenant_id, &buy.media_buy_id).await?.map(|record| record.booking))
@@ -106,15 +106,10 @@ pub use super::booking::AdServerError;
 pub trait AdServer: Booker {
     fn name(&self) -> &'static str;
 
-    /// Whether `delivered` needs the booked ids (`PackageLine.booked`): only then are bookings
-    /// read for a delivery report.
-    fn reports_by_booked_ids(&self) -> bool {
-        false
-    }
-
-    /// Whether the platform keeps state of its own to reconcile the buys with (real ad servers
-    /// do; the in-process mock does not).
-    fn reconciles(&self) -> bool {
+    /// A real platform (not the in-process mock): it keeps state of its own, which `status`
+    /// reads back for reconciliation, and `delivered` needs the ids it booked
+    /// (`PackageLine.booked`). Only then are bookings read for reports and listings.
+    fn remote(&self) -> bool {
         false
     }
 
@@ -372,10 +367,18 @@ pub async fn report_buys<S: Store>(
     } else {
         Vec::new()
     };
+    // Real ad servers report by the ids they booked: the buys' bookings, in one read.
+    let mut bookings = if ad_server.remote() && !buys.is_empty() {
+        let ids: Vec<String> = buys.iter().map(|b| b.media_buy_id.clone()).collect();
+        store.bookings(&tenant.tenant_id, &ids).await?
+    } else {
+        Vec::new()
+    };
     let mut reports = Vec::with_capacity(buys.len());
     for buy in buys {
         let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
-        let booking = booking_for_delivery(store, ad_server, &buy).await?;
+        let booking =
+            bookings.iter().position(|r| r.media_buy_id == buy.media_buy_id).map(|at| bookings.swap_remove(at).booking);
         let mut packages = Vec::with_capacity(buy.packages.len());
         for package in &buy.packages {
             let channel = catalog.product(&package.product_id).and_then(|p| p.channels.first().copied());

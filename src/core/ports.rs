@@ -325,6 +325,13 @@ pub trait Store: Clone + Send + Sync + 'static {
         media_buy_id: &str,
     ) -> impl Future<Output = Result<Option<BookingRecord>, StoreError>> + Send;
 
+    /// The bookings of these buys of the tenant (those that have one), in no particular order.
+    fn bookings(
+        &self,
+        tenant_id: &str,
+        media_buy_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<BookingRecord>, StoreError>> + Send;
+
     /// The tenant's bookings in sync and not leased whose platform status is due (never read,
     /// or due at or before `now`), longest due first, at most `limit`.
     fn bookings_to_reconcile(

@@ -821,7 +821,7 @@ impl SalesAgent {
         let principal = required(&call.principal)?;
         let tenant = self.app.tenant_for(Some(principal))?;
         let ad_server = self.app.ad_server(&tenant.tenant_id);
-        let query = MediaBuyQuery { ad_server_state: ad_server.reconciles(), ..request.to_core()? };
+        let query = MediaBuyQuery { ad_server_state: ad_server.remote(), ..request.to_core()? };
         let now = self.app.clock().now();
         let page = buying::get_media_buys(self.app.db(), tenant, principal, &query, now).await?;
         let catalog = if self.app.config().seed_tools { Some(self.app.catalog(tenant).await?) } else { None };

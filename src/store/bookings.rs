@@ -157,6 +157,23 @@ pub(super) async fn get(db: &Db, tenant_id: &str, media_buy_id: &str) -> Result<
     row.map(BookingRecord::try_from).transpose()
 }
 
+pub(super) async fn many(db: &Db, tenant_id: &str, media_buy_ids: &[String]) -> Result<Vec<BookingRecord>, StoreError> {
+    if media_buy_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<BookingRow> = on_pool!(db, |pool| {
+        let mut query = sqlx::QueryBuilder::new(concat!("select ", columns!(), " from bookings where tenant_id = "));
+        query.push_bind(tenant_id).push(" and media_buy_id in (");
+        let mut ids = query.separated(", ");
+        for id in media_buy_ids {
+            ids.push_bind(id);
+        }
+        query.push(")");
+        query.build_query_as().fetch_all(pool).await.map_err(backend)?
+    });
+    rows.into_iter().map(BookingRecord::try_from).collect()
+}
+
 pub(super) async fn to_reconcile(
     db: &Db,
     tenant_id: &str,

@@ -776,6 +776,10 @@ impl Store for Db {
         bookings::get(self, tenant_id, media_buy_id).await
     }
 
+    async fn bookings(&self, tenant_id: &str, media_buy_ids: &[String]) -> Result<Vec<BookingRecord>, StoreError> {
+        bookings::many(self, tenant_id, media_buy_ids).await
+    }
+
     async fn bookings_to_reconcile(
         &self,
         tenant_id: &str,

@@ -98,7 +98,7 @@ pub async fn run_reconciliation(app: App, interval: Duration, shutdown: Cancella
         for tenant_config in &app.config().tenants {
             let tenant = &tenant_config.tenant;
             let ad_server = app.ad_server(&tenant.tenant_id);
-            if !ad_server.reconciles() {
+            if !ad_server.remote() {
                 continue;
             }
             let now = app.clock().now();
