@@ -96,6 +96,9 @@ pub struct AdServerSection {
     /// answer with simulated ids.
     #[serde(default)]
     pub dry_run: bool,
+    /// How often each booked buy's status and delivery are read back from a real ad server
+    /// (default 300; ended buys once a day).
+    pub refresh_seconds: Option<u64>,
     pub kevel: Option<KevelSection>,
     pub gam: Option<GamSection>,
     pub triton: Option<TritonSection>,
@@ -448,9 +451,13 @@ pub struct TenantConfig {
     pub catalog: Option<Catalog>,
     pub sandbox_principals: Vec<SandboxPrincipal>,
     pub ad_server: AdServerConfig,
+    /// How often reconciliation reads each booked buy back from a real ad server.
+    pub ad_server_refresh: std::time::Duration,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// How often a real ad server is read back by default (`ad_server.refresh_seconds`).
+pub const DEFAULT_AD_SERVER_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/sales-agent.db";
 
 impl Config {
@@ -576,8 +583,13 @@ fn tenant_config(section: TenantSection, base: Option<&Path>, public_url: &str) 
             UrlPolicy { allow_private: section.webhooks.allow_private_urls },
         )?,
     };
+    let ad_server_refresh = match section.ad_server.refresh_seconds {
+        None => DEFAULT_AD_SERVER_REFRESH,
+        Some(seconds @ 1..=86_400) => std::time::Duration::from_secs(seconds),
+        Some(other) => bail!("tenant {id}: ad_server.refresh_seconds {other} must be between 1 and 86400"),
+    };
     let ad_server = ad_server_config(id, section.ad_server, base)?;
-    Ok(TenantConfig { tenant, catalog, sandbox_principals: section.sandbox_principals, ad_server })
+    Ok(TenantConfig { tenant, catalog, sandbox_principals: section.sandbox_principals, ad_server, ad_server_refresh })
 }
 
 /// Resolves a tenant's ad server: the adapter's credentials are read here (from the

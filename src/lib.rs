@@ -37,7 +37,8 @@ pub const SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_se
 
 /// How often the booking outbox is drained (buy changes reach the ad server within this).
 pub const BOOKING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-/// How often the reconciliation worker looks for buys whose ad-server status is due.
+/// How often the reconciliation worker looks for buys whose ad-server status and delivery are
+/// due (more often when a tenant reads its ad server back more often).
 pub const RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often the webhook outbox is drained (a buyer hears of a change within this, plus its
@@ -122,8 +123,10 @@ pub async fn run_with_clock(
     let sender = Arc::new(HttpSender::new(webhook_key));
     let scheduler = tokio::spawn(worker::run_scheduler(app.clone(), SCHEDULER_INTERVAL, shutdown.child_token()));
     let bookings = tokio::spawn(worker::run_bookings(app.clone(), BOOKING_INTERVAL, shutdown.child_token()));
-    let reconciliation =
-        tokio::spawn(worker::run_reconciliation(app.clone(), RECONCILE_INTERVAL, shutdown.child_token()));
+    // A tenant reading its ad server back more often than the worker looks is looked for as often.
+    let reconcile_every =
+        app.config().tenants.iter().map(|t| t.ad_server_refresh).fold(RECONCILE_INTERVAL, std::cmp::min);
+    let reconciliation = tokio::spawn(worker::run_reconciliation(app.clone(), reconcile_every, shutdown.child_token()));
     let webhooks = tokio::spawn(worker::run_webhooks(app.clone(), sender, WEBHOOK_INTERVAL, shutdown.child_token()));
     let checkpoints = tokio::spawn(worker::run_checkpoints(app.clone(), CHECKPOINT_INTERVAL, shutdown.child_token()));
     let served = http::serve(listener, app, shutdown.clone()).await;

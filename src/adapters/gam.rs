@@ -16,8 +16,8 @@
 //!   `performLineItemAction` (`PauseLineItems`, `ResumeLineItems`), cancel pauses and archives.
 //! - Changes are get-modify-update of the whole line item: GAM's own fields go back as it sent
 //!   them.
-//! - Delivery comes from `ReportService`: a report job by day and line item, polled, downloaded
-//!   as gzipped `CSV_DUMP` and parsed.
+//! - Delivery comes from `ReportService`: one report job per order (filtered by `ORDER_ID`, by
+//!   day and line item), polled, downloaded as gzipped `CSV_DUMP` and parsed.
 //!
 //! Dry-run prints every envelope (see [`SoapApi::call`]) and simulates GAM's answers with ids
 //! derived from ours.
@@ -33,13 +33,13 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
 use serde_json::Value;
 
 use super::google_auth::{ServiceAccount, ServiceAccountTokens};
-use super::http::{KnownIds, RateLimitRetry, Recorder, TokenSource, cumulative_by_day, simulated_id};
+use super::http::{KnownIds, RateLimitRetry, Recorder, TokenSource, simulated_id};
 use super::soap::{El, SoapApi, Statement};
 use crate::core::booking::{
     AdServerError, AdServerOp, Applied, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving, order_state,
 };
-use crate::core::catalog::{Channel, PricingModel};
-use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
+use crate::core::catalog::PricingModel;
+use crate::core::delivery::{AdServer, Forecast, ForecastRequest, Metrics, ReportRequest, Reported, ReportedDay};
 use crate::core::media_buy::{MediaBuy, Pacing};
 use crate::core::ports::Clock;
 use crate::core::reconcile::{PlatformLine, PlatformState, PlatformStatus, from_lines};
@@ -717,19 +717,18 @@ impl Gam {
         Ok(ids)
     }
 
+    /// One order's delivery by day (in the network's time zone) and line item, from the day of
+    /// `from` to the day of `until`; `None` in a dry-run.
     async fn report(
         &self,
-        line_id: i64,
-        line: &PackageLine,
+        order_id: i64,
+        from: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<Vec<DayRow>, AdServerError> {
+        video: bool,
+    ) -> Result<Option<(NaiveDate, Vec<DayRow>)>, AdServerError> {
         let tz = self.settings.time_zone;
-        let first = line.package.start_time.with_timezone(&tz).date_naive();
+        let first = from.with_timezone(&tz).date_naive();
         let last = until.with_timezone(&tz).date_naive().max(first);
-        let video = matches!(
-            line.channel,
-            Some(Channel::Olv | Channel::Ctv | Channel::StreamingAudio | Channel::Podcast | Channel::Radio)
-        );
         let mut query = El::new("reportQuery")
             .child(El::leaf("dimensions", "DATE"))
             .child(El::leaf("dimensions", "LINE_ITEM_ID"))
@@ -743,12 +742,10 @@ impl Gam {
             .child(date("startDate", first))
             .child(date("endDate", last))
             .child(El::leaf("dateRangeType", "CUSTOM_DATE"))
-            .child(
-                Statement::new("WHERE LINE_ITEM_ID = :lineItemId").number("lineItemId", line_id).element("statement"),
-            )
+            .child(Statement::new("WHERE ORDER_ID = :orderId").number("orderId", order_id).element("statement"))
             .child(El::leaf("timeZoneType", "PUBLISHER"));
         let run = El::new("runReportJob").child(El::new("reportJob").child(query));
-        let Some(answer) = self.api.call("ReportService", run).await? else { return Ok(vec![]) };
+        let Some(answer) = self.api.call("ReportService", run).await? else { return Ok(None) };
         let job = answer.first("rval").map_or_else(|| Err(malformed("runReportJob")), |r| id_of(r, "report job"))?;
         let mut waited = Duration::ZERO;
         let mut pause = Duration::from_millis(250);
@@ -780,7 +777,7 @@ impl Gam {
             self.api.call("ReportService", download).await?.ok_or_else(|| malformed("getReportDownloadUrl"))?;
         let url = answer.text_at("rval").ok_or_else(|| malformed("getReportDownloadUrlWithOptions"))?.to_owned();
         let bytes = self.download(&url).await?;
-        parse_report(&bytes, tz)
+        Ok(Some((first, parse_report(&bytes, tz)?)))
     }
 
     /// The report file: only from Google's hosts (or the configured API host).
@@ -1153,6 +1150,13 @@ struct DayRow {
     metrics: Metrics,
 }
 
+/// When `day` began in `tz`.
+fn day_start(day: NaiveDate, tz: chrono_tz::Tz) -> DateTime<Utc> {
+    tz.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map_or_else(|| day.and_time(chrono::NaiveTime::MIN).and_utc(), |d| d.with_timezone(&Utc))
+}
+
 /// Reads a `CSV_DUMP` report (columns `Dimension.DATE`, `Dimension.LINE_ITEM_ID`,
 /// `Column.AD_SERVER_IMPRESSIONS`, ...; revenue in micros).
 fn parse_report(bytes: &[u8], tz: chrono_tz::Tz) -> Result<Vec<DayRow>, AdServerError> {
@@ -1183,13 +1187,9 @@ fn parse_report(bytes: &[u8], tz: chrono_tz::Tz) -> Result<Vec<DayRow>, AdServer
         ) else {
             return Err(AdServerError::Retryable(format!("gam: report: unreadable row {record:?}")));
         };
-        let from = tz
-            .from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
-            .earliest()
-            .map_or_else(|| day.and_time(chrono::NaiveTime::MIN).and_utc(), |d| d.with_timezone(&Utc));
         rows.push(DayRow {
             line_id,
-            from,
+            from: day_start(day, tz),
             metrics: Metrics {
                 impressions: number(impressions).unwrap_or(0.0),
                 clicks: number(clicks).unwrap_or(0.0),
@@ -1258,23 +1258,26 @@ impl AdServer for Gam {
         ))))
     }
 
-    fn delivered<'a>(
+    fn reported<'a>(
         &'a self,
-        line: &'a PackageLine,
-        instants: &'a [DateTime<Utc>],
-    ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>> {
+        request: ReportRequest<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Reported>, AdServerError>> + Send + 'a>> {
         Box::pin(async move {
-            let Some(line_id) =
-                line.booked.as_ref().and_then(|b| b.line_id.as_deref()).and_then(|id| id.parse::<i64>().ok())
-            else {
-                // Not booked yet: nothing delivered.
-                return Ok(vec![Metrics::default(); instants.len()]);
+            let booking = request.booking;
+            let Some(order) = booking.order_id.as_deref().and_then(|id| id.parse::<i64>().ok()) else {
+                return Ok(None);
             };
-            let Some(until) = instants.iter().max().copied() else { return Ok(vec![]) };
-            let rows = self.report(line_id, line, until).await?;
-            let days: Vec<(DateTime<Utc>, Metrics)> =
-                rows.into_iter().filter(|row| row.line_id == line_id).map(|row| (row.from, row.metrics)).collect();
-            Ok(cumulative_by_day(&days, line.package.start_time, instants))
+            let Some((first, rows)) = self.report(order, request.from, request.until, request.video).await? else {
+                return Ok(None);
+            };
+            let days = rows
+                .into_iter()
+                .filter_map(|row| {
+                    let line = booking.lines.iter().find(|l| l.line_id == row.line_id.to_string())?;
+                    Some(ReportedDay { package_id: line.package_id.clone(), from: row.from, metrics: row.metrics })
+                })
+                .collect();
+            Ok(Some(Reported { since: day_start(first, self.settings.time_zone), days }))
         })
     }
 }
@@ -1328,7 +1331,7 @@ mod tests {
         assert_eq!(rows[0].from, Utc.with_ymd_and_hms(2026, 12, 1, 5, 0, 0).unwrap());
         let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 12, d, h, 0, 0).unwrap();
         let days: Vec<_> = rows.iter().filter(|r| r.line_id == 7).map(|r| (r.from, r.metrics)).collect();
-        let totals = cumulative_by_day(&days, at(1, 0), &[at(1, 4), at(1, 6), at(2, 6)]);
+        let totals = crate::core::delivery::cumulative_by_day(&days, at(1, 0), &[at(1, 4), at(1, 6), at(2, 6)]);
         assert_eq!(totals.iter().map(|m| m.impressions).collect::<Vec<_>>(), vec![0.0, 100.0, 150.0]);
         assert!((totals[2].spend - 2.25).abs() < 1e-9);
         assert!(parse_report(b"a,b\n1,2\n", tz).is_err());

@@ -14,7 +14,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::core::booking::AdServerError;
-use crate::core::delivery::{Cumulative, Metrics};
 use crate::core::ports::Clock;
 
 /// How a 429 is retried inside one call: `attempts` tries in all, waiting the server's
@@ -61,22 +60,6 @@ pub fn simulated_id(ours: &str) -> i64 {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(ours.as_bytes());
     i64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff) + 1
-}
-
-/// Cumulative delivery at each instant from daily figures: the days that began before it
-/// (platforms report whole days; the current one counts as far as it went), and nothing at or
-/// before the line's `start` (a line started mid-day delivered none of that day before it).
-pub fn cumulative_by_day(
-    days: &[(DateTime<Utc>, Metrics)],
-    start: DateTime<Utc>,
-    instants: &[DateTime<Utc>],
-) -> Cumulative {
-    instants
-        .iter()
-        .map(|at| {
-            days.iter().filter(|(from, _)| from < at && start < *at).fold(Metrics::default(), |sum, (_, m)| sum.plus(m))
-        })
-        .collect()
 }
 
 /// Platform ids already found or made, by our key (a brand's advertiser): asked of the platform

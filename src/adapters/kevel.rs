@@ -24,12 +24,12 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::http::{JsonApi, KnownIds, RateLimitRetry, Recorder, cumulative_by_day, simulated_id};
+use super::http::{JsonApi, KnownIds, RateLimitRetry, Recorder, simulated_id};
 use crate::core::booking::{
     AdServerError, AdServerOp, Applied, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving,
 };
 use crate::core::catalog::PricingModel;
-use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
+use crate::core::delivery::{AdServer, Forecast, ForecastRequest, Metrics, ReportRequest, Reported, ReportedDay};
 use crate::core::media_buy::MediaBuy;
 use crate::core::reconcile::{PlatformLine, PlatformState, PlatformStatus, from_lines};
 
@@ -417,21 +417,23 @@ impl Kevel {
         Ok(())
     }
 
+    /// The campaign's report by day and flight from the (UTC) day of `from` to that of `until`;
+    /// `None` in a dry-run.
     async fn report(
         &self,
         campaign: i64,
-        line: &PackageLine,
+        from: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<Vec<Value>, AdServerError> {
+    ) -> Result<Option<Vec<Value>>, AdServerError> {
         let body = json!({
-            "StartDateISO": day(line.package.start_time.date_naive()),
-            "EndDateISO": day(until.date_naive()),
+            "StartDateISO": day(from.date_naive()),
+            "EndDateISO": day(until.date_naive().max(from.date_naive())),
             "GroupBy": ["day", "optionId"],
             "Parameters": [{"campaignId": campaign}],
         });
         let queued = self.api.call(Method::POST, "/v1/report/queue", Some(&body)).await?;
         if self.api.dry_run() {
-            return Ok(vec![]);
+            return Ok(None);
         }
         let report = queued.get("Id").and_then(Value::as_str).ok_or_else(|| malformed("/v1/report/queue", "no Id"))?;
         let path = format!("/v1/report/queue/{report}");
@@ -442,7 +444,7 @@ impl Kevel {
             match polled.get("Status").and_then(Value::as_i64) {
                 Some(2) => {
                     let records = polled.pointer("/Result/Records").and_then(Value::as_array);
-                    return Ok(records.cloned().unwrap_or_default());
+                    return Ok(Some(records.cloned().unwrap_or_default()));
                 }
                 Some(1) if waited < self.settings.report_wait => {
                     tokio::time::sleep(pause).await;
@@ -526,9 +528,9 @@ fn kevel_state(object: &Value, now: DateTime<Utc>) -> (String, PlatformState) {
     ("active".into(), state)
 }
 
-/// One flight's daily figures in a report's day records, each with the instant its (UTC) day
-/// began.
-fn flight_days(records: &[Value], flight: i64) -> Vec<(DateTime<Utc>, Metrics)> {
+/// The booked flights' daily figures in a report's day records, each with the instant its
+/// (UTC) day began; flights the booking does not hold are left out.
+fn report_days(records: &[Value], booking: &Booking) -> Vec<ReportedDay> {
     let mut days = Vec::new();
     for record in records {
         let Some(date) = record
@@ -540,19 +542,22 @@ fn flight_days(records: &[Value], flight: i64) -> Vec<(DateTime<Utc>, Metrics)> 
             continue;
         };
         for detail in record.get("Details").and_then(Value::as_array).into_iter().flatten() {
-            if detail.pointer("/Grouping/OptionId").and_then(Value::as_i64) != Some(flight) {
+            let Some(flight) = detail.pointer("/Grouping/OptionId").and_then(Value::as_i64).map(|id| id.to_string())
+            else {
                 continue;
-            }
+            };
+            let Some(line) = booking.lines.iter().find(|l| l.line_id == flight) else { continue };
             let number = |key: &str| detail.get(key).and_then(Value::as_f64).unwrap_or(0.0);
-            days.push((
-                date.and_time(chrono::NaiveTime::MIN).and_utc(),
-                Metrics {
+            days.push(ReportedDay {
+                package_id: line.package_id.clone(),
+                from: date.and_time(chrono::NaiveTime::MIN).and_utc(),
+                metrics: Metrics {
                     impressions: number("Impressions"),
                     spend: number("Revenue"),
                     clicks: number("Clicks"),
                     completed_views: 0.0,
                 },
-            ));
+            });
         }
     }
     days
@@ -612,23 +617,17 @@ impl AdServer for Kevel {
         ))))
     }
 
-    fn delivered<'a>(
+    fn reported<'a>(
         &'a self,
-        line: &'a PackageLine,
-        instants: &'a [DateTime<Utc>],
-    ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>> {
+        request: ReportRequest<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Reported>, AdServerError>> + Send + 'a>> {
         Box::pin(async move {
-            let booked = line.booked.as_ref();
-            let (Some(campaign), Some(flight)) = (
-                booked.and_then(|b| b.order_id.as_deref()).and_then(|id| id.parse::<i64>().ok()),
-                booked.and_then(|b| b.line_id.as_deref()).and_then(|id| id.parse::<i64>().ok()),
-            ) else {
-                // Not booked yet: nothing delivered.
-                return Ok(vec![Metrics::default(); instants.len()]);
+            let Some(campaign) = request.booking.order_id.as_deref().and_then(|id| id.parse::<i64>().ok()) else {
+                return Ok(None);
             };
-            let Some(until) = instants.iter().max().copied() else { return Ok(vec![]) };
-            let records = self.report(campaign, line, until).await?;
-            Ok(cumulative_by_day(&flight_days(&records, flight), line.package.start_time, instants))
+            let Some(records) = self.report(campaign, request.from, request.until).await? else { return Ok(None) };
+            let since = request.from.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+            Ok(Some(Reported { since, days: report_days(&records, request.booking) }))
         })
     }
 }
@@ -639,7 +638,7 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn report_days_add_up_per_flight_to_each_instant() {
+    fn report_days_are_the_booked_flights_by_utc_day() {
         let records = vec![
             json!({"Date": "2026-12-01T00:00:00Z", "Details": [
                 {"Grouping": {"OptionId": 7}, "Impressions": 100, "Clicks": 2, "Revenue": 1.5},
@@ -647,15 +646,20 @@ mod tests {
             json!({"Date": "2026-12-02T00:00:00Z", "Details": [
                 {"Grouping": {"OptionId": 7}, "Impressions": 50, "Clicks": 1, "Revenue": 0.75}]}),
         ];
-        let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 12, d, h, 0, 0).unwrap();
-        let totals = cumulative_by_day(
-            &flight_days(&records, 7),
-            at(1, 0),
-            &[at(1, 0), at(1, 12), at(2, 0), at(2, 23), at(3, 0)],
-        );
-        let impressions: Vec<f64> = totals.iter().map(|m| m.impressions).collect();
-        assert_eq!(impressions, vec![0.0, 100.0, 100.0, 150.0, 150.0]);
-        assert_eq!(totals[3].clicks, 3.0);
-        assert!((totals[3].spend - 2.25).abs() < 1e-9);
+        let booking = Booking {
+            order_id: Some("3".into()),
+            lines: vec![crate::core::booking::BookedLine {
+                package_id: "pkg_a".into(),
+                line_id: "7".into(),
+                applied: String::new(),
+            }],
+            ..Booking::default()
+        };
+        let days = report_days(&records, &booking);
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 12, d, 0, 0, 0).unwrap();
+        let summary: Vec<(&str, DateTime<Utc>, f64, f64)> =
+            days.iter().map(|d| (d.package_id.as_str(), d.from, d.metrics.impressions, d.metrics.clicks)).collect();
+        assert_eq!(summary, vec![("pkg_a", at(1), 100.0, 2.0), ("pkg_a", at(2), 50.0, 1.0)], "flight 8 is not booked");
+        assert!((days[1].metrics.spend - 0.75).abs() < 1e-9);
     }
 }

@@ -346,7 +346,6 @@ mod tests {
             channel: Some(Channel::Display),
             live: vec![(start, start + Duration::days(30))],
             ended: false,
-            booked: None,
         }
     }
 

@@ -26,12 +26,12 @@ use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::http::{JsonApi, RateLimitRetry, Recorder, TokenCache, TokenSource, cumulative_by_day, simulated_id};
+use super::http::{JsonApi, RateLimitRetry, Recorder, TokenCache, TokenSource, simulated_id};
 use crate::core::booking::{
     AdServerError, AdServerOp, Applied, Booking, LineSpec, OrderSpec, RunState, Serving, line_state, order_state,
 };
 use crate::core::catalog::PricingModel;
-use crate::core::delivery::{AdServer, Cumulative, Forecast, ForecastRequest, Metrics, PackageLine};
+use crate::core::delivery::{AdServer, Forecast, ForecastRequest, Metrics, ReportRequest, Reported, ReportedDay};
 use crate::core::media_buy::MediaBuy;
 use crate::core::ports::Clock;
 use crate::core::reconcile::{PlatformLine, PlatformState, PlatformStatus, from_lines};
@@ -419,18 +419,20 @@ impl Triton {
         id_of(&made, path)
     }
 
-    /// The flight's daily figures, each with the instant its (UTC) day began.
+    /// One flight's daily metrics from the day of `from` to that of `until`, each with the
+    /// instant its (UTC) day began; `None` in a dry-run.
     async fn metrics(
         &self,
         flight: &str,
-        line: &PackageLine,
+        from: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, Metrics)>, AdServerError> {
+    ) -> Result<Option<Vec<(DateTime<Utc>, Metrics)>>, AdServerError> {
         let path = self.path(&self.settings.paths.flight_metrics, &[("flight_id", flight)]);
-        let query = format!("{path}?startDate={}&endDate={}", line.package.start_time.date_naive(), until.date_naive());
+        let (first, last) = (from.date_naive(), until.date_naive().max(from.date_naive()));
+        let query = format!("{path}?startDate={first}&endDate={last}");
         let answer = self.api.call(Method::GET, &query, None).await?;
         if self.api.dry_run() {
-            return Ok(vec![]);
+            return Ok(None);
         }
         let rows = items(&answer, &path)?;
         let mut days = Vec::new();
@@ -452,7 +454,7 @@ impl Triton {
                 },
             ));
         }
-        Ok(days)
+        Ok(Some(days))
     }
 }
 
@@ -580,18 +582,28 @@ impl AdServer for Triton {
         ))))
     }
 
-    fn delivered<'a>(
+    fn reported<'a>(
         &'a self,
-        line: &'a PackageLine,
-        instants: &'a [DateTime<Utc>],
-    ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>> {
+        request: ReportRequest<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Reported>, AdServerError>> + Send + 'a>> {
         Box::pin(async move {
-            let Some(flight) = line.booked.as_ref().and_then(|b| b.line_id.clone()) else {
-                return Ok(vec![Metrics::default(); instants.len()]);
-            };
-            let Some(until) = instants.iter().max().copied() else { return Ok(vec![]) };
-            let days = self.metrics(&flight, line, until).await?;
-            Ok(cumulative_by_day(&days, line.package.start_time, instants))
+            if request.booking.order_id.is_none() || request.booking.lines.is_empty() {
+                return Ok(None);
+            }
+            // TAP reports per flight: one read per booked line.
+            let mut days = Vec::new();
+            for line in &request.booking.lines {
+                let Some(metrics) = self.metrics(&line.line_id, request.from, request.until).await? else {
+                    return Ok(None);
+                };
+                days.extend(metrics.into_iter().map(|(from, metrics)| ReportedDay {
+                    package_id: line.package_id.clone(),
+                    from,
+                    metrics,
+                }));
+            }
+            let since = request.from.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+            Ok(Some(Reported { since, days }))
         })
     }
 }

@@ -424,6 +424,8 @@ pub struct BookingRecord {
     pub leased_until: Option<DateTime<Utc>>,
     /// What the platform said of the order last (see `reconcile`).
     pub platform: Option<PlatformStatus>,
+    /// When reconciliation last stored the platform's delivery report of the buy.
+    pub delivery_as_of: Option<DateTime<Utc>>,
 }
 
 impl BookingRecord {

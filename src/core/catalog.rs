@@ -165,6 +165,19 @@ pub const ALL_CHANNELS: [Channel; 20] = [
 ];
 
 impl Channel {
+    /// Video and audio: ads that play, counted to completion.
+    pub fn plays(self) -> bool {
+        matches!(
+            self,
+            Channel::Ctv
+                | Channel::LinearTv
+                | Channel::Olv
+                | Channel::StreamingAudio
+                | Channel::Podcast
+                | Channel::Radio
+        )
+    }
+
     /// The AdCP wire name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -58,42 +58,49 @@ pub struct PackageLine {
     pub live: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     /// The buy reached a terminal state: nothing more will deliver.
     pub ended: bool,
-    /// The ad server's ids of the package's order and line, once booked.
-    pub booked: Option<BookedIds>,
 }
 
-/// The buy's booking when the ad server reports by booked ids (see [`AdServer::remote`]);
-/// none to read otherwise.
-///
-/// # Errors
-/// Storage.
-pub async fn booking_for_delivery<S: Store>(
-    store: &S,
-    ad_server: &dyn AdServer,
-    buy: &MediaBuy,
-) -> Result<Option<super::booking::Booking>, Error> {
-    if !ad_server.remote() {
-        return Ok(None);
-    }
-    Ok(store.booking(&buy.tenant_id, &buy.media_buy_id).await?.map(|record| record.booking))
+/// One day of one booked line as the platform reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportedDay {
+    pub package_id: String,
+    /// When the day began, in the platform's reporting time zone.
+    pub from: DateTime<Utc>,
+    pub metrics: Metrics,
 }
 
-/// The ad server's ids of one booked package (from its booking), for adapters that report by
-/// them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BookedIds {
-    pub order_id: Option<String>,
-    pub line_id: Option<String>,
+/// What a platform reported for a booked order: its lines' days from `since` (when the first
+/// day the report covers began) on; the days stored from `since` on are replaced by these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reported {
+    pub since: DateTime<Utc>,
+    pub days: Vec<ReportedDay>,
 }
 
-impl BookedIds {
-    /// The ids a booking holds for `package_id`, if it holds any.
-    pub fn of(booking: Option<&super::booking::Booking>, package_id: &str) -> Option<BookedIds> {
-        let booking = booking?;
-        let line_id = booking.lines.iter().find(|l| l.package_id == package_id).map(|l| l.line_id.clone());
-        (booking.order_id.is_some() || line_id.is_some())
-            .then(|| BookedIds { order_id: booking.order_id.clone(), line_id })
-    }
+/// One report of a booked order to ask a real ad server for.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportRequest<'a> {
+    pub booking: &'a Booking,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Some package is video or audio: completed views are asked for too.
+    pub video: bool,
+}
+
+/// Cumulative delivery at each instant from daily figures: the days that began before it
+/// (platforms report whole days; the current one counts as far as it went), and nothing at or
+/// before the line's `start` (a line started mid-day delivered none of that day before it).
+pub fn cumulative_by_day(
+    days: &[(DateTime<Utc>, Metrics)],
+    start: DateTime<Utc>,
+    instants: &[DateTime<Utc>],
+) -> Cumulative {
+    instants
+        .iter()
+        .map(|at| {
+            days.iter().filter(|(from, _)| from < at && start < *at).fold(Metrics::default(), |sum, (_, m)| sum.plus(m))
+        })
+        .collect()
 }
 
 /// Cumulative delivery of a package at each requested instant.
@@ -106,9 +113,9 @@ pub use super::booking::AdServerError;
 pub trait AdServer: Booker {
     fn name(&self) -> &'static str;
 
-    /// A real platform (not the in-process mock): it keeps state of its own, which `status`
-    /// reads back for reconciliation, and `delivered` needs the ids it booked
-    /// (`PackageLine.booked`). Only then are bookings read for reports and listings.
+    /// A real platform (not the in-process mock): it keeps state of its own, which
+    /// reconciliation reads back (`status`, `reported`) and stores; delivery is then read from
+    /// what was stored, never from the platform on a buyer's request.
     fn remote(&self) -> bool {
         false
     }
@@ -123,12 +130,27 @@ pub trait AdServer: Booker {
         Box::pin(std::future::ready(Ok(None)))
     }
 
-    /// Cumulative delivery of `line` at each of `instants` (ascending).
+    /// What the platform reports the booked lines delivered each day over the request's window,
+    /// in one report for the order; `None` when nothing was asked (nothing booked, dry-run).
+    fn reported<'a>(
+        &'a self,
+        _request: ReportRequest<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Reported>, AdServerError>> + Send + 'a>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Cumulative delivery of `line` at each of `instants` (ascending), asked of an in-process
+    /// ad server; a remote one's is read from the reports reconciliation stored.
     fn delivered<'a>(
         &'a self,
-        line: &'a PackageLine,
-        instants: &'a [DateTime<Utc>],
-    ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>>;
+        _line: &'a PackageLine,
+        _instants: &'a [DateTime<Utc>],
+    ) -> Pin<Box<dyn Future<Output = Result<Cumulative, AdServerError>> + Send + 'a>> {
+        let name = self.name();
+        Box::pin(std::future::ready(Err(AdServerError::Permanent(format!(
+            "{name}: delivery is read from the reports reconciliation stores"
+        )))))
+    }
 
     /// How many impressions of a product the targeting could still buy over a window, after
     /// what is already booked (GAM's availability forecast; seed `get_avails`).
@@ -291,6 +313,9 @@ pub struct BuyReport {
     pub packages: Vec<PackageReport>,
     pub totals: Metrics,
     pub daily: Vec<(NaiveDate, Metrics)>,
+    /// When reconciliation last read a real ad server's report of the buy (`None`: not yet, or
+    /// an in-process ad server that reports live).
+    pub reported_as_of: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -298,6 +323,8 @@ pub struct DeliveryReport {
     pub period: (DateTime<Utc>, DateTime<Utc>),
     pub currency: String,
     pub buys: Vec<BuyReport>,
+    /// The real ad server the figures were read back from, if any.
+    pub ad_server: Option<&'static str>,
 }
 
 /// Most buys one report covers; callers page with media_buy_ids beyond that.
@@ -367,18 +394,15 @@ pub async fn report_buys<S: Store>(
     } else {
         Vec::new()
     };
-    // Real ad servers report by the ids they booked: the buys' bookings, in one read.
-    let mut bookings = if ad_server.remote() && !buys.is_empty() {
-        let ids: Vec<String> = buys.iter().map(|b| b.media_buy_id.clone()).collect();
-        store.bookings(&tenant.tenant_id, &ids).await?
-    } else {
-        Vec::new()
-    };
+    // Real ad servers' delivery is what reconciliation stored, as of its last read.
+    let ids: Vec<String> = buys.iter().map(|b| b.media_buy_id.clone()).collect();
+    let stored = stored_days(store, ad_server, &tenant.tenant_id, &ids).await?;
+    let as_of =
+        if ad_server.remote() && !ids.is_empty() { store.bookings(&tenant.tenant_id, &ids).await? } else { Vec::new() };
+    let instants = report_instants(period_start, period_end, now);
     let mut reports = Vec::with_capacity(buys.len());
     for buy in buys {
         let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
-        let booking =
-            bookings.iter().position(|r| r.media_buy_id == buy.media_buy_id).map(|at| bookings.swap_remove(at).booking);
         let mut packages = Vec::with_capacity(buy.packages.len());
         for package in &buy.packages {
             let channel = catalog.product(&package.product_id).and_then(|p| p.channels.first().copied());
@@ -388,9 +412,9 @@ pub async fn report_buys<S: Store>(
                 channel,
                 live: live_intervals(&buy, package, &history),
                 ended: buy.status.is_terminal(),
-                booked: BookedIds::of(booking.as_ref(), &package.package_id),
             };
-            packages.push(report_package(ad_server, &line, period_start, period_end, now).await?);
+            let cumulative = cumulative(ad_server, &stored, &line, &instants).await?;
+            packages.push(report_package(&line, &instants, cumulative, now));
         }
         if let Some(extra) = simulated.iter().find(|d| d.media_buy_id == buy.media_buy_id)
             && (period_start..=period_end).contains(&extra.recorded_at)
@@ -408,7 +432,8 @@ pub async fn report_buys<S: Store>(
             }
         }
         daily.sort_by_key(|(date, _)| *date);
-        reports.push(BuyReport { media_buy: buy, packages, totals, daily });
+        let reported_as_of = as_of.iter().find(|r| r.media_buy_id == buy.media_buy_id).and_then(|r| r.delivery_as_of);
+        reports.push(BuyReport { media_buy: buy, packages, totals, daily, reported_as_of });
     }
     let currency = reports.first().map_or_else(
         || {
@@ -420,7 +445,8 @@ pub async fn report_buys<S: Store>(
         },
         |r| r.media_buy.currency.clone(),
     );
-    Ok(DeliveryReport { period: (period_start, period_end), currency, buys: reports })
+    let ad_server = ad_server.remote().then(|| ad_server.name());
+    Ok(DeliveryReport { period: (period_start, period_end), currency, buys: reports, ad_server })
 }
 
 /// Shares simulated delivery among the packages in proportion to their budgets (evenly when
@@ -448,15 +474,9 @@ fn add_simulated(packages: &mut [PackageReport], extra: &super::sandbox::Simulat
     }
 }
 
-async fn report_package(
-    ad_server: &dyn AdServer,
-    line: &PackageLine,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<PackageReport, Error> {
-    let package = &line.package;
-    // Instants: the period's start, each UTC midnight inside it, its end; then now for pacing.
+/// The instants a report reads cumulative delivery at: the period's start, each UTC midnight
+/// inside it, its end, then now (for pacing and status).
+fn report_instants(from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let mut instants = vec![from];
     let mut day =
         Utc.from_utc_datetime(&from.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default()) + Duration::days(1);
@@ -465,13 +485,60 @@ async fn report_package(
         day += Duration::days(1);
     }
     instants.push(to);
-    // One ad-server call: the period's instants, then now (for pacing and status).
     instants.push(now);
-    let mut cumulative =
-        ad_server.delivered(line, &instants).await.map_err(|e| Error::AdServerUnavailable(e.to_string()))?;
-    instants.pop();
+    instants
+}
+
+/// The days reconciliation stored for `media_buy_ids` when the ad server is a real one (one
+/// read); none otherwise.
+///
+/// # Errors
+/// Storage.
+pub(crate) async fn stored_days<S: Store>(
+    store: &S,
+    ad_server: &dyn AdServer,
+    tenant_id: &str,
+    media_buy_ids: &[String],
+) -> Result<Vec<(String, ReportedDay)>, Error> {
+    if !ad_server.remote() || media_buy_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(store.platform_delivery(tenant_id, media_buy_ids).await?)
+}
+
+/// Cumulative delivery of `line` at each of `instants`: a real ad server's from the days
+/// reconciliation stored (`stored`, see [`stored_days`]), an in-process one's asked of it.
+///
+/// # Errors
+/// An in-process ad server that cannot report.
+pub(crate) async fn cumulative(
+    ad_server: &dyn AdServer,
+    stored: &[(String, ReportedDay)],
+    line: &PackageLine,
+    instants: &[DateTime<Utc>],
+) -> Result<Cumulative, Error> {
+    if ad_server.remote() {
+        let days: Vec<(DateTime<Utc>, Metrics)> = stored
+            .iter()
+            .filter(|(buy, day)| *buy == line.media_buy_id && day.package_id == line.package.package_id)
+            .map(|(_, day)| (day.from, day.metrics))
+            .collect();
+        return Ok(cumulative_by_day(&days, line.package.start_time, instants));
+    }
+    ad_server.delivered(line, instants).await.map_err(|e| Error::AdServerUnavailable(e.to_string()))
+}
+
+/// A package's report from its cumulative delivery at [`report_instants`].
+fn report_package(
+    line: &PackageLine,
+    instants: &[DateTime<Utc>],
+    mut cumulative: Cumulative,
+    now: DateTime<Utc>,
+) -> PackageReport {
+    let package = &line.package;
+    let instants = &instants[..instants.len().saturating_sub(1)];
     let delivered_now = cumulative.pop().unwrap_or_default();
-    let totals = cumulative.last().copied().unwrap_or_default().minus(&cumulative[0]);
+    let totals = cumulative.last().copied().unwrap_or_default().minus(&cumulative.first().copied().unwrap_or_default());
     let daily: Vec<(NaiveDate, Metrics)> = instants
         .windows(2)
         .zip(cumulative.windows(2))
@@ -500,12 +567,12 @@ async fn report_package(
     } else {
         delivered_now.spend
     };
-    Ok(PackageReport {
+    PackageReport {
         package: package.clone(),
         totals,
         daily,
         pacing_index,
         delivery_status,
         projected_spend: (projected_spend * 100.0).round() / 100.0,
-    })
+    }
 }

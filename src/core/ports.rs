@@ -350,6 +350,23 @@ pub trait Store: Clone + Send + Sync + 'static {
         next_check: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Stores what a real ad server reported of a booked buy, in one transaction: its days from
+    /// `reported.since` on replace those stored, and the booking remembers `as_of`.
+    fn record_platform_delivery(
+        &self,
+        tenant_id: &str,
+        media_buy_id: &str,
+        reported: &super::delivery::Reported,
+        as_of: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The days stored for these buys of the tenant, with each day's buy, in no particular order.
+    fn platform_delivery(
+        &self,
+        tenant_id: &str,
+        media_buy_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, super::delivery::ReportedDay)>, StoreError>> + Send;
+
     /// Stores a new buy with its first history entries and `also` in one transaction, and asks
     /// for its booking (see `core::booking`). `KeyTaken` or `TaskChanged` (and nothing written)
     /// as [`Also`] says.

@@ -1,24 +1,30 @@
 //! Reconciliation: what the ad server says of the buys booked in it. A worker asks each real
-//! ad server, buy by buy (each at most every [`RECHECK`]), for the status of the order and its
-//! lines in the platform's own words; the adapter normalizes them by its platform's table to a
-//! [`PlatformState`]; the result is kept beside the booking (and shown with the buy), and a buy
-//! the platform ended on its side (an order rejected or canceled in the ad server's own UI)
-//! moves with it, as a seller move that the buyer hears of.
+//! ad server, buy by buy (each every few minutes, as the tenant chose), for the status of the
+//! order and its lines in the platform's own words; the adapter normalizes them by its
+//! platform's table to a [`PlatformState`]; the result is kept beside the booking (and shown
+//! with the buy), and a buy the platform ended on its side (an order rejected or canceled in
+//! the ad server's own UI) moves with it, as a seller move that the buyer hears of. The same
+//! pass pulls the order's delivery report (one per order, from where the last pull left off
+//! less the days platforms restate) and stores it per package and day: delivery reads it from
+//! there.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::approval::Wire;
-use super::delivery::AdServer;
+use super::catalog::Catalog;
+use super::delivery::{AdServer, ReportRequest};
 use super::error::Error;
 use super::media_buy::{Event, transition};
 use super::ports::Store;
 use super::schedule::seller_move;
 use super::tenancy::Tenant;
 
-/// How often one buy's platform status is read again; an ended buy's, once a day.
-pub const RECHECK: Duration = Duration::minutes(5);
+/// An ended buy's platform status and delivery are read again once a day.
 const RECHECK_ENDED: Duration = Duration::days(1);
+/// How far back each delivery pull reads again: platforms restate recent days (late events,
+/// invalid traffic taken out).
+pub const RESTATED: Duration = Duration::days(3);
 /// How many buys one pass reads.
 const BATCH: usize = 50;
 
@@ -95,11 +101,13 @@ pub enum Reconciled {
     Recorded { media_buy_id: String, state: PlatformState },
     /// The platform ended the buy; so did the seller.
     Moved { media_buy_id: String, state: PlatformState },
-    /// The platform could not be asked; the next pass tries again.
+    /// The platform could not be asked (for the status, or for the delivery report after the
+    /// status was recorded); the next pass tries again.
     Unreadable { media_buy_id: String, error: String },
 }
 
-/// One pass over the tenant's booked buys whose platform status is due.
+/// One pass over the tenant's booked buys whose platform status is due; each is read again
+/// after `recheck` (once a day when ended).
 ///
 /// # Errors
 /// Storage; the platform's failures are reported per buy.
@@ -108,13 +116,15 @@ pub async fn reconcile_due<S: Store>(
     ad_server: &dyn AdServer,
     wire: &dyn Wire,
     tenant: &Tenant,
+    catalog: &Catalog,
+    recheck: Duration,
     now: DateTime<Utc>,
 ) -> Result<Vec<Reconciled>, Error> {
     let mut done = Vec::new();
     for record in store.bookings_to_reconcile(&tenant.tenant_id, now, BATCH).await? {
         let media_buy_id = record.media_buy_id.clone();
         let Some(buy) = store.media_buy(&tenant.tenant_id, &media_buy_id).await? else { continue };
-        let next = now + if buy.status.is_terminal() { RECHECK_ENDED } else { RECHECK };
+        let next = now + if buy.status.is_terminal() { RECHECK_ENDED } else { recheck };
         let status = match ad_server.status(&record.booking, now).await {
             Ok(Some(status)) => status,
             // Nothing booked yet to ask about.
@@ -123,12 +133,32 @@ pub async fn reconcile_due<S: Store>(
                 continue;
             }
             Err(error) => {
-                store.record_platform_status(&media_buy_id, None, now + RECHECK).await?;
+                store.record_platform_status(&media_buy_id, None, now + recheck).await?;
                 done.push(Reconciled::Unreadable { media_buy_id, error: error.to_string() });
                 continue;
             }
         };
         store.record_platform_status(&media_buy_id, Some(&status), next).await?;
+        // Delivery, once the flight began: one report of the order.
+        if now > buy.start_time {
+            let from = record.delivery_as_of.map_or(buy.start_time, |at| (at - RESTATED).max(buy.start_time));
+            let video = buy
+                .packages
+                .iter()
+                .filter_map(|p| catalog.product(&p.product_id))
+                .any(|p| p.channels.iter().any(|c| c.plays()));
+            let request = ReportRequest { booking: &record.booking, from, until: now, video };
+            match ad_server.reported(request).await {
+                Ok(Some(reported)) => {
+                    store.record_platform_delivery(&tenant.tenant_id, &media_buy_id, &reported, now).await?;
+                }
+                Ok(None) => {}
+                Err(error) => done.push(Reconciled::Unreadable {
+                    media_buy_id: media_buy_id.clone(),
+                    error: format!("delivery report: {error}"),
+                }),
+            }
+        }
         let state = status.state;
         let event = match state {
             // Declined in the ad server: a seller's rejection while the buy is being set up, a

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::approval::Wire;
 use super::catalog::Catalog;
-use super::delivery::{AdServer, BookedIds, PackageLine, booking_for_delivery, live_intervals};
+use super::delivery::{AdServer, PackageLine, cumulative, live_intervals, stored_days};
 use super::error::Error;
 use super::media_buy::{Cancellation, Event, MediaBuy, MediaBuyStatus, Party, transition};
 use super::notify::{self, TaskEvent};
@@ -90,7 +90,7 @@ async fn spent_out<S: Store>(
         return Ok(false);
     }
     let history = store.media_buy_history(&buy.media_buy_id, 10_000).await?;
-    let booking = booking_for_delivery(store, ad_server, buy).await?;
+    let stored = stored_days(store, ad_server, &buy.tenant_id, std::slice::from_ref(&buy.media_buy_id)).await?;
     for package in live {
         let line = PackageLine {
             media_buy_id: buy.media_buy_id.clone(),
@@ -98,10 +98,8 @@ async fn spent_out<S: Store>(
             channel: catalog.product(&package.product_id).and_then(|p| p.channels.first().copied()),
             live: live_intervals(buy, package, &history),
             ended: false,
-            booked: BookedIds::of(booking.as_ref(), &package.package_id),
         };
-        let delivered =
-            ad_server.delivered(&line, &[now]).await.map_err(|e| Error::AdServerUnavailable(e.to_string()))?;
+        let delivered = cumulative(ad_server, &stored, &line, &[now]).await?;
         if delivered.first().is_none_or(|m| m.spend < package.budget - 0.005) {
             return Ok(false);
         }

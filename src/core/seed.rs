@@ -685,10 +685,7 @@ fn device_types(channel: Channel) -> Vec<&'static str> {
 
 /// Collections (shows, programs) exist on video and audio channels only.
 fn has_collections(channel: Channel) -> bool {
-    matches!(
-        channel,
-        Channel::Ctv | Channel::LinearTv | Channel::Olv | Channel::StreamingAudio | Channel::Podcast | Channel::Radio
-    )
+    channel.plays()
 }
 
 /// The signals the publisher has at impression time on a channel: the context paths of the
@@ -894,6 +891,7 @@ mod tests {
             failed,
             leased_until: None,
             platform: None,
+            delivery_as_of: None,
         }
     }
 

@@ -140,6 +140,11 @@ pub fn delivery_response(report: &DeliveryReport, package_daily: bool) -> Map<St
             if let Some(model) = model {
                 value["pricing_model"] = json!(model.as_str());
             }
+            // Read back from a real ad server: as of its last report.
+            if let Some(platform) = report.ad_server {
+                value["ext"]["ad_server"] =
+                    json!({ "platform": platform, "reported_as_of": buy.reported_as_of.map(time) });
+            }
             value
         })
         .collect();

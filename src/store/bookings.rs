@@ -5,17 +5,19 @@ use chrono::{DateTime, Utc};
 use super::{Db, backend, corrupt};
 use crate::core::StoreError;
 use crate::core::booking::{Booking, BookingRecord};
+use crate::core::delivery::{Metrics, Reported, ReportedDay};
 use crate::core::reconcile::PlatformStatus;
 
 /// Inside transaction `$tx`: asks for the booking of `$buy`'s revision (the outbox write that
-/// commits with every buy write). A change also clears an earlier refusal and retry count.
+/// commits with every buy write). A change also clears an earlier refusal and retry count, and
+/// has reconciliation read the platform back as soon as the change is booked.
 macro_rules! want_booking {
     ($tx:ident, $buy:expr) => {{
         let buy: &crate::core::media_buy::MediaBuy = $buy;
         sqlx::query(
             "insert into bookings (media_buy_id, tenant_id, wanted_revision, next_attempt_at) values ($1, $2, $3, $4)
              on conflict (media_buy_id) do update set wanted_revision = excluded.wanted_revision,
-                next_attempt_at = excluded.next_attempt_at, attempts = 0, failed = false",
+                next_attempt_at = excluded.next_attempt_at, attempts = 0, failed = false, platform_due_at = null",
         )
         .bind(&buy.media_buy_id)
         .bind(&buy.tenant_id)
@@ -61,6 +63,7 @@ struct BookingRow {
     leased_until: Option<DateTime<Utc>>,
     document: String,
     platform_status: Option<String>,
+    delivery_as_of: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<BookingRow> for BookingRecord {
@@ -81,6 +84,7 @@ impl TryFrom<BookingRow> for BookingRecord {
             failed: row.failed,
             leased_until: row.leased_until,
             platform,
+            delivery_as_of: row.delivery_as_of,
         })
     }
 }
@@ -88,7 +92,7 @@ impl TryFrom<BookingRow> for BookingRecord {
 macro_rules! columns {
     () => {
         "media_buy_id, tenant_id, wanted_revision, synced_revision, attempts, next_attempt_at, last_error, failed, \
-         leased_until, document, platform_status"
+         leased_until, document, platform_status, delivery_as_of"
     };
 }
 
@@ -163,12 +167,8 @@ pub(super) async fn many(db: &Db, tenant_id: &str, media_buy_ids: &[String]) -> 
     }
     let rows: Vec<BookingRow> = on_pool!(db, |pool| {
         let mut query = sqlx::QueryBuilder::new(concat!("select ", columns!(), " from bookings where tenant_id = "));
-        query.push_bind(tenant_id).push(" and media_buy_id in (");
-        let mut ids = query.separated(", ");
-        for id in media_buy_ids {
-            ids.push_bind(id);
-        }
-        query.push(")");
+        query.push_bind(tenant_id).push(" and media_buy_id");
+        super::push_in(&mut query, media_buy_ids);
         query.build_query_as().fetch_all(pool).await.map_err(backend)?
     });
     rows.into_iter().map(BookingRecord::try_from).collect()
@@ -214,4 +214,82 @@ pub(super) async fn record_platform_status(
         .map_err(backend)?;
     });
     Ok(())
+}
+
+pub(super) async fn record_delivery(
+    db: &Db,
+    tenant_id: &str,
+    media_buy_id: &str,
+    reported: &Reported,
+    as_of: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_writer!(db, |pool| {
+        let mut tx = pool.begin().await.map_err(backend)?;
+        sqlx::query("delete from platform_delivery where tenant_id = $1 and media_buy_id = $2 and day_start >= $3")
+            .bind(tenant_id)
+            .bind(media_buy_id)
+            .bind(reported.since)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for day in &reported.days {
+            sqlx::query(
+                "insert into platform_delivery (tenant_id, media_buy_id, package_id, day_start, impressions, spend,
+                    clicks, completed_views)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)
+                 on conflict (media_buy_id, package_id, day_start) do update set impressions = excluded.impressions,
+                    spend = excluded.spend, clicks = excluded.clicks, completed_views = excluded.completed_views",
+            )
+            .bind(tenant_id)
+            .bind(media_buy_id)
+            .bind(&day.package_id)
+            .bind(day.from)
+            .bind(day.metrics.impressions)
+            .bind(day.metrics.spend)
+            .bind(day.metrics.clicks)
+            .bind(day.metrics.completed_views)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        sqlx::query("update bookings set delivery_as_of = $1 where tenant_id = $2 and media_buy_id = $3")
+            .bind(as_of)
+            .bind(tenant_id)
+            .bind(media_buy_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+    });
+    Ok(())
+}
+
+type DayRow = (String, String, DateTime<Utc>, f64, f64, f64, f64);
+
+pub(super) async fn delivery(
+    db: &Db,
+    tenant_id: &str,
+    media_buy_ids: &[String],
+) -> Result<Vec<(String, ReportedDay)>, StoreError> {
+    if media_buy_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<DayRow> = on_pool!(db, |pool| {
+        let mut query = sqlx::QueryBuilder::new(
+            "select media_buy_id, package_id, day_start, impressions, spend, clicks, completed_views
+             from platform_delivery where tenant_id = ",
+        );
+        query.push_bind(tenant_id).push(" and media_buy_id");
+        super::push_in(&mut query, media_buy_ids);
+        query.build_query_as().fetch_all(pool).await.map_err(backend)?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(media_buy_id, package_id, from, impressions, spend, clicks, completed_views)| {
+            (
+                media_buy_id,
+                ReportedDay { package_id, from, metrics: Metrics { impressions, spend, clicks, completed_views } },
+            )
+        })
+        .collect())
 }

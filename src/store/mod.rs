@@ -318,6 +318,19 @@ fn documents<T: serde::de::DeserializeOwned>(rows: Vec<(String,)>, kind: &str) -
         .collect()
 }
 
+/// Appends ` in (<one bind per value>)` to `query`.
+fn push_in<'a, DB: sqlx::Database>(query: &mut sqlx::QueryBuilder<DB>, values: &'a [String])
+where
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    query.push(" in (");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    query.push(")");
+}
+
 fn to_document<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(corrupt)
 }
@@ -796,6 +809,24 @@ impl Store for Db {
         next_check: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         bookings::record_platform_status(self, media_buy_id, status, next_check).await
+    }
+
+    async fn record_platform_delivery(
+        &self,
+        tenant_id: &str,
+        media_buy_id: &str,
+        reported: &crate::core::delivery::Reported,
+        as_of: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        bookings::record_delivery(self, tenant_id, media_buy_id, reported, as_of).await
+    }
+
+    async fn platform_delivery(
+        &self,
+        tenant_id: &str,
+        media_buy_ids: &[String],
+    ) -> Result<Vec<(String, crate::core::delivery::ReportedDay)>, StoreError> {
+        bookings::delivery(self, tenant_id, media_buy_ids).await
     }
 
     async fn insert_media_buy(

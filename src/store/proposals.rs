@@ -52,12 +52,8 @@ pub(super) async fn get_many(
     }
     let rows: Vec<(String, Option<String>)> = on_pool!(db, |pool| {
         let mut query = sqlx::QueryBuilder::new("select document, media_buy_id from proposals where tenant_id = ");
-        query.push_bind(tenant_id).push(" and principal_id = ").push_bind(principal_id).push(" and proposal_id in (");
-        let mut ids = query.separated(", ");
-        for id in proposal_ids {
-            ids.push_bind(id);
-        }
-        query.push(")");
+        query.push_bind(tenant_id).push(" and principal_id = ").push_bind(principal_id).push(" and proposal_id");
+        super::push_in(&mut query, proposal_ids);
         query.build_query_as().fetch_all(pool).await.map_err(backend)
     })?;
     rows.into_iter()

@@ -173,12 +173,8 @@ pub(super) async fn simulated_delivery(
             "select tenant_id, media_buy_id, impressions, clicks, conversions, spend, recorded_at
              from sandbox_delivery where tenant_id = ",
         );
-        query.push_bind(tenant_id).push(" and media_buy_id in (");
-        let mut ids = query.separated(", ");
-        for id in media_buy_ids {
-            ids.push_bind(id);
-        }
-        query.push(")");
+        query.push_bind(tenant_id).push(" and media_buy_id");
+        super::push_in(&mut query, media_buy_ids);
         query.build_query_as().fetch_all(pool).await.map_err(backend)?
     });
     Ok(rows

@@ -91,8 +91,9 @@ pub async fn run_scheduler(app: App, interval: Duration, shutdown: CancellationT
     }
 }
 
-/// Reads back what the real ad servers say of the buys booked in them, each `interval`, until
-/// `shutdown` (see `core::reconcile`; each buy is asked at most every few minutes).
+/// Reads back what the real ad servers say of the buys booked in them (status and delivery),
+/// each `interval`, until `shutdown` (see `core::reconcile`; each buy is asked at most every
+/// `ad_server.refresh_seconds`).
 pub async fn run_reconciliation(app: App, interval: Duration, shutdown: CancellationToken) {
     loop {
         for tenant_config in &app.config().tenants {
@@ -102,7 +103,15 @@ pub async fn run_reconciliation(app: App, interval: Duration, shutdown: Cancella
                 continue;
             }
             let now = app.clock().now();
-            match reconcile::reconcile_due(app.db(), ad_server, &Deferred, tenant, now).await {
+            let recheck =
+                chrono::Duration::from_std(tenant_config.ad_server_refresh).unwrap_or(chrono::Duration::minutes(5));
+            let outcome = match app.catalog(tenant).await {
+                Ok(catalog) => {
+                    reconcile::reconcile_due(app.db(), ad_server, &Deferred, tenant, &catalog, recheck, now).await
+                }
+                Err(error) => Err(error),
+            };
+            match outcome {
                 Ok(done) => {
                     for outcome in done {
                         match outcome {
@@ -114,7 +123,7 @@ pub async fn run_reconciliation(app: App, interval: Duration, shutdown: Cancella
                                     "the ad server ended the buy; so did the seller");
                             }
                             Reconciled::Unreadable { media_buy_id, error } => {
-                                tracing::warn!(media_buy = %media_buy_id, %error, "ad server status unreadable");
+                                tracing::warn!(media_buy = %media_buy_id, %error, "ad server unreadable");
                             }
                         }
                     }

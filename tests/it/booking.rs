@@ -248,7 +248,7 @@ async fn platform_statuses_and_rebooks_are_kept_on_both_backends() {
         // A failed read keeps the last status and only moves the next check.
         db.record_platform_status(&buy.media_buy_id, None, next + Duration::minutes(5)).await.unwrap();
         let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
-        assert_eq!(record.platform, Some(status), "{backend}");
+        assert_eq!(record.platform, Some(status.clone()), "{backend}");
 
         // A creative of the buy changes: its booking falls behind and is planned again, with it.
         image_creative(db, &demo, &buy, "cr_1", CreativeStatus::Approved).await;
@@ -266,5 +266,64 @@ async fn platform_statuses_and_rebooks_are_kept_on_both_backends() {
             "{backend}"
         );
         assert!(db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap().in_sync());
+
+        // A change of the buy has the platform read back as soon as it is booked.
+        db.record_platform_status(&buy.media_buy_id, Some(&status), next).await.unwrap();
+        let pause =
+            UpdateMediaBuy { media_buy_id: buy.media_buy_id.clone(), paused: Some(true), ..UpdateMediaBuy::default() };
+        update(db, &demo, pause, t0()).await;
+        assert!(db.bookings_to_reconcile("demo", t0(), 10).await.unwrap().is_empty(), "{backend}: not booked yet");
+        sync_due(db, &mock, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
+        assert_eq!(db.bookings_to_reconcile("demo", t0(), 10).await.unwrap().len(), 1, "{backend}: due at once");
+    }
+}
+
+#[tokio::test]
+async fn platform_delivery_is_replaced_from_each_reports_first_day_on_both_backends() {
+    use sales_agent::core::delivery::{Metrics, Reported, ReportedDay};
+    for test_db in &support::backends().await {
+        let db = &test_db.db;
+        let backend = db.backend_name();
+        let demo = demo(test_db).await;
+        let buy = create(db, &demo, &[5000.0, 2000.0]).await;
+        let other = create(db, &demo, &[5000.0]).await;
+        let (a, b) = (buy.packages[0].package_id.clone(), buy.packages[1].package_id.clone());
+        let day = |package: &str, d: i64, impressions: f64| ReportedDay {
+            package_id: package.to_owned(),
+            from: t0() + Duration::days(d) + Duration::hours(4),
+            metrics: Metrics { impressions, spend: impressions / 100.0, clicks: 1.0, completed_views: 0.0 },
+        };
+        let first = Reported {
+            since: t0() + Duration::hours(4),
+            days: vec![day(&a, 0, 100.0), day(&a, 1, 200.0), day(&b, 1, 50.0), day(&a, 2, 300.0)],
+        };
+        let at = t0() + Duration::days(3);
+        db.record_platform_delivery("demo", &buy.media_buy_id, &first, at).await.unwrap();
+        db.record_platform_delivery("demo", &other.media_buy_id, &Reported { since: t0(), days: vec![] }, at)
+            .await
+            .unwrap();
+        let ids = vec![buy.media_buy_id.clone(), other.media_buy_id.clone()];
+        let mut stored = db.platform_delivery("demo", &ids).await.unwrap();
+        stored.sort_by(|x, y| (x.1.from, &x.1.package_id).cmp(&(y.1.from, &y.1.package_id)));
+        assert_eq!(stored.len(), 4, "{backend}");
+        assert_eq!(stored[0], (buy.media_buy_id.clone(), day(&a, 0, 100.0)), "{backend}");
+        assert!(db.platform_delivery("elsewhere", &ids).await.unwrap().is_empty(), "{backend}: per tenant");
+        let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+        assert_eq!(record.delivery_as_of, Some(at), "{backend}");
+
+        // The next report from day 1 on: day 0 stays, days 1 and on are what it says (package b
+        // had nothing on day 1 after all).
+        let second = Reported {
+            since: t0() + Duration::days(1) + Duration::hours(4),
+            days: vec![day(&a, 1, 250.0), day(&a, 3, 400.0)],
+        };
+        db.record_platform_delivery("demo", &buy.media_buy_id, &second, at + Duration::days(1)).await.unwrap();
+        let mut stored = db.platform_delivery("demo", std::slice::from_ref(&buy.media_buy_id)).await.unwrap();
+        stored.sort_by_key(|(_, d)| d.from);
+        let summary: Vec<(&str, f64)> =
+            stored.iter().map(|(_, d)| (d.package_id.as_str(), d.metrics.impressions)).collect();
+        assert_eq!(summary, [(a.as_str(), 100.0), (a.as_str(), 250.0), (a.as_str(), 400.0)], "{backend}");
+        let record = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap();
+        assert_eq!(record.delivery_as_of, Some(at + Duration::days(1)), "{backend}");
     }
 }

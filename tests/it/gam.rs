@@ -218,8 +218,74 @@ struct Fake {
     refuse_tokens: bool,
     /// Answer the next SOAP call with HTTP 401 (and forget its token).
     expire_next_token: bool,
+    /// What Ad Manager delivered, by day (in the network's time zone) and line item; a report
+    /// job answers with the rows of its query's order and dates.
+    delivered: Vec<DeliveredDay>,
+    /// The last report job's `CSV_DUMP`.
     report_csv: String,
     report_polls: usize,
+}
+
+struct DeliveredDay {
+    day: String,
+    line_id: String,
+    impressions: u64,
+    clicks: u64,
+    revenue_micros: u64,
+}
+
+fn delivered(day: &str, line_id: &str, impressions: u64, clicks: u64, revenue_micros: u64) -> DeliveredDay {
+    DeliveredDay { day: day.to_owned(), line_id: line_id.to_owned(), impressions, clicks, revenue_micros }
+}
+
+/// A report job: the query must select one existing order (`WHERE ORDER_ID = :orderId`) by
+/// date and line item over a custom date range; its CSV holds that order's line items' days
+/// within the range.
+fn run_report(fake: &mut Fake, query: &El) -> Result<String, String> {
+    let dimensions: Vec<&str> = query.children_named("dimensions").filter_map(|d| d.text.as_deref()).collect();
+    if dimensions != ["DATE", "LINE_ITEM_ID"] {
+        return Err(format!("report dimensions {dimensions:?}"));
+    }
+    if query.text_at("dateRangeType") != Some("CUSTOM_DATE") || query.text_at("timeZoneType") != Some("PUBLISHER") {
+        return Err("report: not a custom date range in the publisher's time zone".into());
+    }
+    let statement = query.first("statement").ok_or("report: no statement")?;
+    if statement.text_at("query") != Some("WHERE ORDER_ID = :orderId") {
+        return Err(format!("report filter {:?}", statement.text_at("query")));
+    }
+    let order = statement.text_at("values/value/value").ok_or("report: no orderId")?.to_owned();
+    if !fake.orders.iter().any(|o| o.text_at("id") == Some(order.as_str())) {
+        return Err(format!("report of unknown order {order}"));
+    }
+    let day = |name: &str| -> Result<chrono::NaiveDate, String> {
+        let part = |p: &str| query.text_at(&format!("{name}/{p}")).and_then(|v| v.parse::<u32>().ok());
+        match (part("year"), part("month"), part("day")) {
+            (Some(y), Some(m), Some(d)) => {
+                chrono::NaiveDate::from_ymd_opt(y as i32, m, d).ok_or(format!("report: {name} is not a date"))
+            }
+            _ => Err(format!("report: no {name}")),
+        }
+    };
+    let (start, end) = (day("startDate")?, day("endDate")?);
+    if end < start {
+        return Err("report: endDate before startDate".into());
+    }
+    let lines: Vec<&str> = fake
+        .line_items
+        .iter()
+        .filter(|l| l.text_at("orderId") == Some(order.as_str()))
+        .filter_map(|l| l.text_at("id"))
+        .collect();
+    let mut csv = "Dimension.DATE,Dimension.LINE_ITEM_ID,Column.AD_SERVER_IMPRESSIONS,Column.AD_SERVER_CLICKS,\
+                   Column.AD_SERVER_CPM_AND_CPC_REVENUE\n"
+        .to_owned();
+    for row in &fake.delivered {
+        let date: chrono::NaiveDate = row.day.parse().unwrap();
+        if lines.contains(&row.line_id.as_str()) && (start..=end).contains(&date) {
+            csv += &format!("{},{},{},{},{}\n", row.day, row.line_id, row.impressions, row.clicks, row.revenue_micros);
+        }
+    }
+    Ok(csv)
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -715,6 +781,11 @@ async fn soap(State(shared): State<Shared>, method: Method, uri: Uri, headers: H
         ("ReportService", "runReportJob") => {
             let query = operation.first("reportJob").and_then(|j| j.first("reportQuery")).cloned().unwrap_or_default();
             check_order(fake, "report query", &query, REPORT_QUERY);
+            match run_report(fake, &query) {
+                Ok(csv) => fake.report_csv = csv,
+                Err(violation) => return refusal(fake, violation),
+            }
+            fake.report_polls = 0;
             answer(&name, vec![El::new("rval").child(El::leaf("id", 9001)).child(query)])
         }
         ("ReportService", "getReportJobStatus") => {
@@ -1067,50 +1138,101 @@ async fn quota_faults_are_retried_and_refusals_classified() {
 }
 
 #[tokio::test]
-async fn delivery_comes_from_a_report_job() {
+async fn reconciliation_reads_delivery_back_in_one_report_per_order_and_delivery_reads_what_it_stored() {
+    use sales_agent::core::reconcile::reconcile_due;
+    use sales_agent::core::schedule;
     let test_db = support::sqlite().await;
     let db = &test_db.db;
     let demo = demo(&test_db).await;
     let server = Server::start().await;
     let gam = server.gam(false);
     let buy = create(db, &demo, &[5000.0, 2000.0]).await;
+    let small = create(db, &demo, &[1000.0]).await;
     sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, t0() - chrono::Duration::days(1)).await.unwrap();
-    let (first, second) = {
+    let (first, second, other) = {
         let fake = server.fake();
-        let id = |package: usize| {
+        let id = |buy: &MediaBuy, package: usize| {
             line_of(&fake, &buy.media_buy_id, &buy.packages[package].package_id).text_at("id").unwrap().to_owned()
         };
-        (id(0), id(1))
+        (id(&buy, 0), id(&buy, 1), id(&small, 0))
     };
-    // Days in the network's time zone; revenue in micros.
-    server.fake().report_csv = format!(
-        "Dimension.DATE,Dimension.LINE_ITEM_ID,Column.AD_SERVER_IMPRESSIONS,Column.AD_SERVER_CLICKS,\
-         Column.AD_SERVER_CPM_AND_CPC_REVENUE\n\
-         2026-04-01,{first},40000,40,500000000\n2026-04-02,{first},30000,30,375000000\n2026-04-01,{second},5000,5,62500000\n"
-    );
-    server.fake().calls.clear();
+    // Days in the network's time zone; revenue in micros. The small buy spent its budget.
+    server.fake().delivered = vec![
+        delivered("2026-04-01", &first, 40000, 40, 500_000_000),
+        delivered("2026-04-02", &first, 30000, 30, 375_000_000),
+        delivered("2026-04-01", &second, 5000, 5, 62_500_000),
+        delivered("2026-04-05", &first, 10000, 10, 125_000_000),
+        delivered("2026-04-02", &other, 80000, 0, 1_000_000_000),
+    ];
     let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
-    let at = t0() + chrono::Duration::days(2) + chrono::Duration::hours(12);
-    let report =
-        get_media_buy_delivery(db, &gam, &demo.catalog, &demo.tenant, &demo.principal, &query, at).await.unwrap();
+    let first_pull = t0() + chrono::Duration::days(6) + chrono::Duration::hours(12);
+    let recheck = chrono::Duration::minutes(5);
+    let (server_ref, demo_ref, query_ref) = (&gam, &demo, &query);
+    let read = move |at| async move {
+        let Demo { catalog, tenant, principal, .. } = demo_ref;
+        get_media_buy_delivery(db, server_ref, catalog, tenant, principal, query_ref, at).await.unwrap()
+    };
+
+    // Nothing read back yet: nothing delivered, and a delivery request asks GAM nothing.
+    server.fake().calls.clear();
+    let report = read(first_pull).await;
+    assert_eq!((report.buys[0].totals.impressions, report.buys[0].reported_as_of), (0.0, None));
+    assert_eq!(report.ad_server, Some("gam"));
+    assert!(server.fake().calls.is_empty(), "{:?}", server.fake().calls);
+
+    // One report job per order, by day and line item, from the day the flight began.
+    reconcile_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, recheck, first_pull).await.unwrap();
     server.no_violations();
+    {
+        let fake = server.fake();
+        let runs: Vec<&El> = fake.bodies.iter().filter(|b| b.name == "runReportJob").collect();
+        assert_eq!(runs.len(), 2, "one per order");
+        let query = runs[0].first("reportJob").unwrap().first("reportQuery").unwrap();
+        assert_eq!(query.text_at("startDate/day"), Some("31"), "the flight began on March 31st in New York");
+        assert_eq!(query.text_at("endDate/day"), Some("7"));
+        assert!(fake.calls.iter().filter(|c| *c == "ReportService.getReportJobStatus").count() >= 4, "polled");
+    }
+    server.fake().calls.clear();
+    let report = read(first_pull).await;
+    assert!(server.fake().calls.is_empty(), "read from what reconciliation stored: {:?}", server.fake().calls);
+    assert_eq!(report.buys[0].reported_as_of, Some(first_pull));
     let packages = &report.buys[0].packages;
-    assert_eq!(packages[0].totals.impressions, 70000.0);
-    assert_eq!(packages[0].totals.spend, 875.0);
-    assert_eq!(packages[0].totals.clicks, 70.0);
-    assert_eq!(packages[1].totals.impressions, 5000.0);
-    let fake = server.fake();
-    assert!(
-        fake.calls.iter().filter(|c| *c == "ReportService.getReportJobStatus").count() >= 2,
-        "polled: {:?}",
-        fake.calls
+    assert_eq!(
+        (packages[0].totals.impressions, packages[0].totals.spend, packages[0].totals.clicks),
+        (80000.0, 1000.0, 80.0)
     );
-    let run = fake.bodies.iter().find(|b| b.name == "runReportJob").unwrap();
-    let query = run.first("reportJob").unwrap().first("reportQuery").unwrap();
-    let dimensions: Vec<&str> = query.children_named("dimensions").filter_map(|d| d.text.as_deref()).collect();
-    assert_eq!(dimensions, ["DATE", "LINE_ITEM_ID"]);
-    assert_eq!(query.text_at("dateRangeType"), Some("CUSTOM_DATE"));
-    assert_eq!(query.text_at("startDate/day"), Some("31"), "the flight began on March 31st in New York");
+    assert_eq!(packages[1].totals.impressions, 5000.0);
+    let days: Vec<(String, f64)> = packages[0].daily.iter().map(|(d, m)| (d.to_string(), m.impressions)).collect();
+    assert_eq!(days[0], ("2026-04-01".to_owned(), 40000.0), "GAM's April 1st began at 04:00 UTC: {days:?}");
+
+    // The next pull reads the last days again (GAM restates them) and keeps the older ones.
+    {
+        let mut fake = server.fake();
+        fake.delivered[0].impressions = 99999;
+        fake.delivered[3].impressions = 12000;
+        fake.delivered.push(delivered("2026-04-08", &first, 1000, 1, 12_500_000));
+        fake.bodies.clear();
+    }
+    let second_pull = first_pull + chrono::Duration::days(2);
+    reconcile_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, recheck, second_pull).await.unwrap();
+    server.no_violations();
+    {
+        let fake = server.fake();
+        let run = fake.bodies.iter().find(|b| b.name == "runReportJob").unwrap();
+        let query = run.first("reportJob").unwrap().first("reportQuery").unwrap();
+        assert_eq!(query.text_at("startDate/day"), Some("4"), "three days before the last pull");
+    }
+    let report = read(second_pull).await;
+    assert_eq!(report.buys[0].packages[0].totals.impressions, 83000.0);
+    assert_eq!(report.buys[0].reported_as_of, Some(second_pull));
+
+    // The scheduler starts both buys, and its budget check reads the stored figures too: the
+    // small buy spent out, and GAM was not asked.
+    server.fake().calls.clear();
+    schedule::advance(db, &gam, &Deferred, &demo.catalog, &demo.tenant, second_pull, None).await.unwrap();
+    assert!(server.fake().calls.is_empty(), "{:?}", server.fake().calls);
+    assert_eq!(db.media_buy("demo", &small.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Completed);
+    assert_eq!(db.media_buy("demo", &buy.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Active);
 }
 
 #[tokio::test]
@@ -1275,7 +1397,9 @@ async fn reconciliation_reads_orders_and_line_items_and_follows_a_disapproval() 
             set_text(l, LINE_ITEM, "status", "DELIVERING");
         }
     }
-    let done = reconcile_due(db, &gam, &Deferred, &demo.tenant, at).await.unwrap();
+    let done = reconcile_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, chrono::Duration::minutes(5), at)
+        .await
+        .unwrap();
     server.no_violations();
     assert!(
         done.iter().any(|d| matches!(d, Reconciled::Moved { media_buy_id, state: PlatformState::Rejected }
@@ -1376,16 +1500,14 @@ async fn the_seed_004_lifecycle_runs_on_gam() {
             .collect()
     };
 
-    // Delivery from GAM's report.
-    let today = chrono::Utc::now().with_timezone(&chrono_tz::America::New_York).date_naive();
-    server.fake().report_csv = format!(
-        "Dimension.DATE,Dimension.LINE_ITEM_ID,Column.AD_SERVER_IMPRESSIONS,Column.AD_SERVER_CLICKS,\
-         Column.AD_SERVER_CPM_AND_CPC_REVENUE\n{today},{},8000,12,100000000\n{today},{},4000,3,50000000\n",
-        lines[0], lines[1]
-    );
-    let delivery = campaign.delivery(&agent).await;
+    // Delivery: GAM's report, read back by reconciliation.
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::America::New_York).date_naive().to_string();
+    server.fake().delivered =
+        vec![delivered(&today, &lines[0], 8000, 12, 100_000_000), delivered(&today, &lines[1], 4000, 3, 50_000_000)];
+    let delivery = campaign.delivered(&agent, 12000.0).await;
     let totals = &delivery["media_buy_deliveries"][0]["totals"];
-    assert_eq!((totals["impressions"].as_f64(), totals["spend"].as_f64()), (Some(12000.0), Some(150.0)), "{delivery}");
+    assert_eq!(totals["spend"].as_f64(), Some(150.0), "{delivery}");
+    server.no_violations();
 
     // Optimize: $500 from the leaderboard to the medium rectangle; the goals follow.
     let shift = json!({"packages": [

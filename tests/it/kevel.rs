@@ -56,7 +56,10 @@ struct Fake {
     bodies: Vec<(String, Value)>,
     violations: Vec<String>,
     faults: VecDeque<Fault>,
+    /// What Kevel delivered: report day records (`Date`, `Details` by flight).
     report_records: Vec<Value>,
+    /// The last queued report's records.
+    report_result: Vec<Value>,
     report_polls: usize,
 }
 
@@ -292,6 +295,30 @@ async fn kevel(State(shared): State<Shared>, method: Method, uri: Uri, headers: 
         ("POST", ["v1", "report", "queue"]) => {
             let body = body.unwrap_or_default();
             require(&mut fake, "report", &body, &["StartDateISO", "EndDateISO", "GroupBy", "Parameters"]);
+            let campaign = body.pointer("/Parameters/0/campaignId").and_then(Value::as_i64);
+            if !fake.campaigns.iter().any(|c| c["Id"].as_i64().is_some_and(|id| Some(id) == campaign)) {
+                fake.violations.push(format!("report of unknown campaign {campaign:?}"));
+                return answer(400, json!({"Error": "no such campaign"}));
+            }
+            // The report holds the days from StartDateISO to EndDateISO.
+            let day = |key: &str| body[key].as_str().and_then(|d| d.get(..10)).map(str::to_owned);
+            let (Some(start), Some(end)) = (day("StartDateISO"), day("EndDateISO")) else {
+                fake.violations.push("report dates are not ISO dates".into());
+                return answer(400, json!({"Error": "bad dates"}));
+            };
+            let records = fake
+                .report_records
+                .iter()
+                .filter(|r| {
+                    r["Date"]
+                        .as_str()
+                        .and_then(|d| d.get(..10))
+                        .is_some_and(|d| start.as_str() <= d && d <= end.as_str())
+                })
+                .cloned()
+                .collect();
+            fake.report_result = records;
+            fake.report_polls = 0;
             answer(200, json!({"Id": "a87ece06-28cd-4267-9314-e830af7eaa12"}))
         }
         ("GET", ["v1", "report", "queue", _]) => {
@@ -299,7 +326,7 @@ async fn kevel(State(shared): State<Shared>, method: Method, uri: Uri, headers: 
             if fake.report_polls == 1 {
                 return answer(200, json!({"Id": segments[3], "Status": 1, "Message": null, "Result": null}));
             }
-            let records = fake.report_records.clone();
+            let records = fake.report_result.clone();
             answer(200, json!({"Id": segments[3], "Status": 2, "Result": {"Records": records}}))
         }
         _ => {
@@ -605,7 +632,8 @@ async fn rate_limits_are_retried_and_errors_classified() {
 }
 
 #[tokio::test]
-async fn delivery_comes_from_the_queued_report() {
+async fn reconciliation_reads_delivery_back_from_the_queued_report() {
+    use sales_agent::core::reconcile::reconcile_due;
     let test_db = support::sqlite().await;
     let db = &test_db.db;
     let demo = demo(&test_db).await;
@@ -613,12 +641,17 @@ async fn delivery_comes_from_the_queued_report() {
     let kevel = server.kevel(KEY, false);
     let buy = create(db, &demo, &[5000.0, 2000.0]).await;
     let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
-    let at = t0() + chrono::Duration::days(2) + chrono::Duration::hours(12);
+    let at = t0() + chrono::Duration::days(5) + chrono::Duration::hours(12);
+    let recheck = chrono::Duration::minutes(5);
+    let (server_ref, demo_ref, query_ref) = (&kevel, &demo, &query);
+    let read = move |at| async move {
+        let Demo { catalog, tenant, principal, .. } = demo_ref;
+        get_media_buy_delivery(db, server_ref, catalog, tenant, principal, query_ref, at).await.unwrap()
+    };
 
     // Not booked yet: nothing delivered, and Kevel is not asked.
-    let report =
-        get_media_buy_delivery(db, &kevel, &demo.catalog, &demo.tenant, &demo.principal, &query, at).await.unwrap();
-    assert_eq!(report.buys[0].packages[0].totals.impressions, 0.0);
+    assert_eq!(read(at).await.buys[0].packages[0].totals.impressions, 0.0);
+    assert!(reconcile_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, recheck, at).await.unwrap().is_empty());
     assert!(server.fake().calls.is_empty());
 
     sync_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, t0()).await.unwrap();
@@ -628,29 +661,59 @@ async fn delivery_comes_from_the_queued_report() {
         let second = flight_of(&fake, &buy.media_buy_id, &buy.packages[1].package_id)["Id"].as_i64().unwrap();
         (first, second)
     };
+    let day = |date: &str, details: Value| json!({"Date": format!("{date}T00:00:00Z"), "Details": details});
     server.fake().report_records = vec![
-        json!({"Date": "2026-04-01T00:00:00Z", "Impressions": 45000, "Details": [
-            {"Grouping": {"OptionId": first}, "Impressions": 40000, "Clicks": 40, "Revenue": 500.0},
-            {"Grouping": {"OptionId": second}, "Impressions": 5000, "Clicks": 5, "Revenue": 62.5}]}),
-        json!({"Date": "2026-04-02T00:00:00Z", "Impressions": 30000, "Details": [
-            {"Grouping": {"OptionId": first}, "Impressions": 30000, "Clicks": 30, "Revenue": 375.0}]}),
+        day(
+            "2026-04-01",
+            json!([{"Grouping": {"OptionId": first}, "Impressions": 40000, "Clicks": 40, "Revenue": 500.0},
+                   {"Grouping": {"OptionId": second}, "Impressions": 5000, "Clicks": 5, "Revenue": 62.5}]),
+        ),
+        day(
+            "2026-04-02",
+            json!([{"Grouping": {"OptionId": first}, "Impressions": 30000, "Clicks": 30, "Revenue": 375.0}]),
+        ),
+        day(
+            "2026-04-05",
+            json!([{"Grouping": {"OptionId": first}, "Impressions": 1000, "Clicks": 1, "Revenue": 12.5}]),
+        ),
     ];
     server.fake().calls.clear();
-    let report =
-        get_media_buy_delivery(db, &kevel, &demo.catalog, &demo.tenant, &demo.principal, &query, at).await.unwrap();
+    reconcile_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, recheck, at).await.unwrap();
     server.no_violations();
-    let packages = &report.buys[0].packages;
-    assert_eq!(packages[0].totals.impressions, 70000.0);
-    assert_eq!(packages[0].totals.spend, 875.0);
-    assert_eq!(packages[0].totals.clicks, 70.0);
-    assert_eq!(packages[1].totals.impressions, 5000.0);
     let calls = server.fake().calls.clone();
-    assert!(calls.iter().any(|c| c == "POST /v1/report/queue"), "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| *c == "POST /v1/report/queue").count(), 1, "one report of the campaign");
     assert!(calls.iter().any(|c| c.starts_with("GET /v1/report/queue/")), "polled: {calls:?}");
     let (_, body) =
         server.fake().bodies.iter().rev().find(|(call, _)| call == "POST /v1/report/queue").cloned().unwrap();
     assert_eq!(body["GroupBy"], json!(["day", "optionId"]));
-    assert_eq!(body["StartDateISO"], "2026-04-01T00:00:00Z");
+    assert_eq!(
+        (&body["StartDateISO"], &body["EndDateISO"]),
+        (&json!("2026-04-01T00:00:00Z"), &json!("2026-04-06T00:00:00Z"))
+    );
+
+    server.fake().calls.clear();
+    let report = read(at).await;
+    assert!(server.fake().calls.is_empty(), "read from what reconciliation stored");
+    let packages = &report.buys[0].packages;
+    assert_eq!(
+        (packages[0].totals.impressions, packages[0].totals.spend, packages[0].totals.clicks),
+        (71000.0, 887.5, 71.0)
+    );
+    assert_eq!(packages[1].totals.impressions, 5000.0);
+
+    // Two days on, the report starts three days before the last pull: older days stay stored.
+    {
+        let mut fake = server.fake();
+        fake.report_records[0]["Details"][0]["Impressions"] = 99999.into();
+        fake.report_records[2]["Details"][0]["Impressions"] = 2000.into();
+    }
+    let later = at + chrono::Duration::days(2);
+    reconcile_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, recheck, later).await.unwrap();
+    let (_, body) =
+        server.fake().bodies.iter().rev().find(|(call, _)| call == "POST /v1/report/queue").cloned().unwrap();
+    assert_eq!(body["StartDateISO"], "2026-04-03T00:00:00Z");
+    assert_eq!(read(later).await.buys[0].packages[0].totals.impressions, 72000.0);
+    server.no_violations();
 }
 
 #[tokio::test]
@@ -779,7 +842,8 @@ async fn reconciliation_reads_the_campaign_back_and_follows_a_cancel_made_in_kev
         }
     }
     let at = t0() + chrono::Duration::days(1);
-    let mut done = reconcile_due(db, &kevel, &Deferred, &demo.tenant, at).await.unwrap();
+    let recheck = chrono::Duration::minutes(5);
+    let mut done = reconcile_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, recheck, at).await.unwrap();
     done.sort_by_key(|d| format!("{d:?}"));
     server.no_violations();
     assert!(
@@ -796,9 +860,9 @@ async fn reconciliation_reads_the_campaign_back_and_follows_a_cancel_made_in_kev
     assert_eq!((status.status.as_str(), status.lines[0].status.as_str()), ("active", "inactive"));
     assert_eq!(status.lines[0].package_id, kept.packages[0].package_id);
     // Read again only once due.
-    assert!(reconcile_due(db, &kevel, &Deferred, &demo.tenant, at).await.unwrap().is_empty());
-    let later = at + sales_agent::core::reconcile::RECHECK;
-    let again = reconcile_due(db, &kevel, &Deferred, &demo.tenant, later).await.unwrap();
+    assert!(reconcile_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, recheck, at).await.unwrap().is_empty());
+    let later = at + recheck;
+    let again = reconcile_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, recheck, later).await.unwrap();
     assert_eq!(again.len(), 1, "the live buy is due again, the ended one not yet: {again:?}");
 }
 
@@ -820,6 +884,21 @@ async fn the_seed_004_lifecycle_runs_on_kevel() {
         let flight = flight_of(&fake, &campaign.media_buy_id, &campaign.package_ids[0]);
         assert_eq!(flight["Impressions"], 240000);
     }
+    // Delivery: Kevel's campaign report, read back by reconciliation.
+    {
+        let mut fake = server.fake();
+        let flight =
+            |package: usize| flight_of(&fake, &campaign.media_buy_id, &campaign.package_ids[package])["Id"].clone();
+        let details = json!([
+            {"Grouping": {"OptionId": flight(0)}, "Impressions": 8000, "Clicks": 12, "Revenue": 100.0},
+            {"Grouping": {"OptionId": flight(1)}, "Impressions": 4000, "Clicks": 3, "Revenue": 50.0},
+        ]);
+        let today = chrono::Utc::now().format("%Y-%m-%dT00:00:00Z").to_string();
+        fake.report_records = vec![json!({"Date": today, "Details": details})];
+    }
+    let delivery = campaign.delivered(&agent, 12000.0).await;
+    assert_eq!(delivery["media_buy_deliveries"][0]["totals"]["spend"].as_f64(), Some(150.0), "{delivery}");
+    server.no_violations();
     let shift = json!({"packages": [
         {"package_id": campaign.package_ids[0], "budget": 3500},
         {"package_id": campaign.package_ids[1], "budget": 1500},

@@ -14,7 +14,7 @@ use crate::support;
 
 const TOKEN: &str = "test-token";
 const ACCOUNT: &str = "techcorp.example";
-/// How long a step waits for the booking worker (it runs every second).
+/// How long a step waits for the booking or reconciliation worker (each runs every second).
 const BOOKED_WITHIN: Duration = Duration::from_secs(30);
 
 /// The sales agent running the demo tenant on an ad server.
@@ -36,6 +36,8 @@ impl Agent {
         for tenant in &mut config.tenants {
             tenant.tenant.agent_url = config.public_url.clone();
             tenant.ad_server = ad_server.clone();
+            // Read the ad server back every second (statuses and delivery).
+            tenant.ad_server_refresh = Duration::from_secs(1);
         }
         let shutdown = CancellationToken::new();
         let public_url = config.public_url.clone();
@@ -233,6 +235,22 @@ impl Campaign {
     /// Step 7: delivery as the ad server reports it.
     pub(crate) async fn delivery(&self, agent: &Agent) -> Value {
         agent.call("get_media_buy_delivery", json!({"account": account(), "media_buy_ids": [self.media_buy_id]})).await
+    }
+
+    /// Step 7, against a real ad server: delivery once reconciliation has read the platform's
+    /// report back and it shows `impressions` in all.
+    pub(crate) async fn delivered(&self, agent: &Agent, impressions: f64) -> Value {
+        let deadline = tokio::time::Instant::now() + BOOKED_WITHIN;
+        loop {
+            let delivery = self.delivery(agent).await;
+            let buy = &delivery["media_buy_deliveries"][0];
+            if buy["totals"]["impressions"].as_f64() == Some(impressions) {
+                assert!(buy["ext"]["ad_server"]["reported_as_of"].is_string(), "{delivery}");
+                return delivery;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not read back within {BOOKED_WITHIN:?}: {delivery}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Step 8 and on: one change of the buy at its current revision.

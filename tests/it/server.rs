@@ -390,6 +390,19 @@ fn a_gam_tenant_reads_its_service_account_and_product_mapping() {
     assert_eq!(p1.sizes, vec![(300, 250), (728, 90)]);
     assert_eq!(settings.locations["US-NY"], 21167);
     assert!(!format!("{loaded:?}").contains("PRIVATE KEY"), "credentials never show in debug output");
+    assert_eq!(loaded.tenants[0].ad_server_refresh, std::time::Duration::from_secs(300), "read back every 5 minutes");
+    let refreshed = |line: &str| {
+        let file = format!(
+            "[[tenants]]\ntenant_id = \"t\"\nname = \"T\"\n\n[tenants.ad_server]\nadapter = \"gam\"\n{line}\n\n\
+             [tenants.ad_server.gam]\n{mapped}\n"
+        );
+        std::fs::write(&path, file).unwrap();
+        Config::load(Some(&path), Overrides::default())
+    };
+    let every_minute = refreshed("refresh_seconds = 60").unwrap();
+    assert_eq!(every_minute.tenants[0].ad_server_refresh, std::time::Duration::from_secs(60));
+    let error = refreshed("refresh_seconds = 0").unwrap_err();
+    assert!(format!("{error:#}").contains("refresh_seconds 0 must be between 1 and 86400"), "{error:#}");
 
     for (gam, refusal) in [
         ("network_code = \"12345678\"", "needs a service account key"),

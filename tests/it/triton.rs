@@ -58,6 +58,8 @@ struct Fake {
     violations: Vec<String>,
     faults: VecDeque<Fault>,
     metrics: HashMap<String, Value>,
+    /// The metrics asked for: `<flight> <query>`.
+    metrics_asked: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -168,6 +170,10 @@ async fn tap(State(shared): State<Shared>, method: Method, uri: Uri, headers: He
             }
             answer(200, slot.clone())
         }
+        ("GET", ["tap", "campaigns", id]) => match fake.campaigns.iter().find(|c| c["id"] == *id) {
+            Some(campaign) => answer(200, campaign.clone()),
+            None => answer(404, json!({"message": "no such campaign"})),
+        },
         ("GET", ["tap", "campaigns", campaign, "flights"]) => {
             let mine: Vec<Value> = fake.flights.iter().filter(|f| f["campaignId"] == *campaign).cloned().collect();
             answer(200, with_code(&mine))
@@ -218,10 +224,26 @@ async fn tap(State(shared): State<Shared>, method: Method, uri: Uri, headers: He
             answer(200, slot.clone())
         }
         ("GET", ["tap", "flights", id, "metrics"]) => {
-            if param(&query, "startDate").is_none() || param(&query, "endDate").is_none() {
+            let (Some(start), Some(end)) = (param(&query, "startDate"), param(&query, "endDate")) else {
                 fake.violations.push("metrics without dates".into());
+                return answer(400, json!({"message": "startDate and endDate are required"}));
+            };
+            fake.metrics_asked.push(format!("{id} {query}"));
+            if !fake.flights.iter().any(|f| f["id"] == *id) {
+                fake.violations.push(format!("metrics of unknown flight {id}"));
+                return answer(404, json!({"message": "no such flight"}));
             }
-            answer(200, fake.metrics.get(*id).cloned().unwrap_or_else(|| json!({"items": []})))
+            // The days from startDate to endDate.
+            let items: Vec<Value> = fake
+                .metrics
+                .get(*id)
+                .and_then(|m| m["items"].as_array())
+                .into_iter()
+                .flatten()
+                .filter(|row| row["date"].as_str().is_some_and(|d| start <= d && d <= end))
+                .cloned()
+                .collect();
+            answer(200, json!({"items": items}))
         }
         _ => {
             fake.violations.push(format!("unknown call {method} {path}"));
@@ -485,6 +507,7 @@ async fn failures_are_retried_without_duplicates_and_refusals_classified() {
 
 #[tokio::test]
 async fn delivery_comes_from_the_flights_daily_metrics_and_dry_run_sends_nothing() {
+    use sales_agent::core::reconcile::reconcile_due;
     let test_db = support::sqlite().await;
     let db = &test_db.db;
     let demo = demo(&test_db).await;
@@ -502,11 +525,20 @@ async fn delivery_comes_from_the_flights_daily_metrics_and_dry_run_sends_nothing
     );
     let query = DeliveryQuery { media_buy_ids: vec![buy.media_buy_id.clone()], ..DeliveryQuery::default() };
     let at = t0() + chrono::Duration::days(2) + chrono::Duration::hours(1);
+    let recheck = chrono::Duration::minutes(5);
+    reconcile_due(db, &triton, &Deferred, &demo.tenant, &demo.catalog, recheck, at).await.unwrap();
+    server.no_violations();
+    let platform = db.booking("demo", &buy.media_buy_id).await.unwrap().unwrap().platform.unwrap();
+    assert_eq!((platform.platform.as_str(), platform.lines.len()), ("triton", 1), "{platform:?}");
+    let asked = server.fake().metrics_asked.clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].ends_with("startDate=2026-04-01&endDate=2026-04-03"), "{asked:?}");
+    let calls_before = server.fake().calls.len();
     let report =
         get_media_buy_delivery(db, &triton, &demo.catalog, &demo.tenant, &demo.principal, &query, at).await.unwrap();
-    server.no_violations();
+    assert_eq!(server.fake().calls.len(), calls_before, "read from what reconciliation stored");
     let totals = &report.buys[0].packages[0].totals;
-    assert_eq!((totals.impressions, totals.spend), (18000.0, 450.0));
+    assert_eq!((totals.impressions, totals.spend, totals.completed_views), (18000.0, 450.0, 16000.0));
 
     let dry = server.triton("no password needed", true);
     let calls_before = server.fake().calls.len();
@@ -517,6 +549,9 @@ async fn delivery_comes_from_the_flights_daily_metrics_and_dry_run_sends_nothing
             .iter()
             .any(|o| matches!(o, SyncOutcome::Synced { media_buy_id, .. } if *media_buy_id == buy.media_buy_id))
     );
+    reconcile_due(db, &dry, &Deferred, &demo.tenant, &demo.catalog, recheck, at + chrono::Duration::days(1))
+        .await
+        .unwrap();
     assert_eq!(server.fake().calls.len(), calls_before, "a dry-run sends nothing");
     let rehearsal = sales_agent::adapters::Rehearsal::triton(&triton);
     sales_agent::core::booking::rehearse(rehearsal.ad_server.as_ref(), &buy, Default::default(), &Default::default())
@@ -601,6 +636,19 @@ async fn the_seed_004_lifecycle_runs_on_triton_with_audio() {
         assert_eq!((fake.campaigns.len(), fake.flights.len(), fake.creatives.len()), (1, 1, 1));
         assert_eq!(fake.creatives[0]["type"], "AUDIO");
     }
+    // Delivery: the flight's daily metrics, read back by reconciliation.
+    {
+        let mut fake = server.fake();
+        let flight = fake.flights[0]["id"].as_str().unwrap().to_owned();
+        let today = chrono::Utc::now().date_naive().to_string();
+        fake.metrics.insert(
+            flight,
+            json!({"items": [{"date": today, "impressions": 6000, "spend": 150.0, "completes": 5400}]}),
+        );
+    }
+    let delivery = campaign.delivered(&agent, 6000.0).await;
+    assert_eq!(delivery["media_buy_deliveries"][0]["totals"]["spend"].as_f64(), Some(150.0), "{delivery}");
+    server.no_violations();
     let flight_status = |fake: &Fake| fake.flights[0]["status"].clone();
     campaign.update(&agent, json!({"paused": true})).await;
     campaign.booked(&agent).await;
