@@ -16,6 +16,8 @@
 //!   `performLineItemAction` (`PauseLineItems`, `ResumeLineItems`), cancel pauses and archives.
 //! - Changes are get-modify-update of the whole line item: GAM's own fields go back as it sent
 //!   them.
+//! - Availability forecasts (seed `get_avails`) come from `ForecastService`: the line item the
+//!   product would book, as a prospective line item.
 //! - Delivery comes from `ReportService`: one report job per order (filtered by `ORDER_ID`, by
 //!   day and line item), polled, downloaded as gzipped `CSV_DUMP` and parsed.
 //!
@@ -38,7 +40,7 @@ use super::soap::{El, SoapApi, Statement};
 use crate::core::booking::{
     AdServerError, AdServerOp, Applied, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving, order_state,
 };
-use crate::core::catalog::PricingModel;
+use crate::core::catalog::{FormatId, PricingModel};
 use crate::core::delivery::{AdServer, Forecast, ForecastRequest, Metrics, ReportRequest, Reported, ReportedDay};
 use crate::core::media_buy::{MediaBuy, Pacing};
 use crate::core::ports::Clock;
@@ -591,43 +593,42 @@ impl Gam {
                 Pacing::FrontLoaded => "FRONTLOADED",
             },
         ));
-        let (caps, placeholders) = self.repeated_fields(line)?;
+        let overlay = overlay(line.targeting.as_deref())?;
+        let (caps, placeholders) = self.repeated_fields(&line.product_id, &line.formats, &overlay)?;
         fields.extend(caps);
         fields.push(El::leaf("lineItemType", &line_type));
         fields.push(El::leaf("priority", priority));
         fields.push(money("costPerUnit", &buy.currency, cost));
         fields.push(El::leaf("costType", cost_type));
-        let environment = if placeholders.iter().any(|p| p.text_at("creativeSizeType") == Some("AUDIO"))
-            || formats_say(line, "video")
-        {
-            "VIDEO_PLAYER"
-        } else {
-            "BROWSER"
-        };
+        let environment = environment(&placeholders, &line.formats);
         fields.extend(placeholders);
         fields.push(El::leaf("environmentType", environment));
         fields.push(goal);
-        fields.push(self.targeting(line, &product)?);
+        fields.push(self.targeting(&line.product_id, &product, &overlay)?);
         Ok(fields)
     }
 
     /// Frequency caps and creative placeholders: the repeated fields, replaced as a whole.
-    fn repeated_fields(&self, line: &LineSpec) -> Result<(Vec<El>, Vec<El>), AdServerError> {
-        let product = self.product(&line.product_id);
-        let overlay = overlay(line)?;
-        let caps = frequency_caps(&overlay);
-        let audio = formats_say(line, "audio");
+    fn repeated_fields(
+        &self,
+        product_id: &str,
+        formats: &[FormatId],
+        overlay: &Value,
+    ) -> Result<(Vec<El>, Vec<El>), AdServerError> {
+        let product = self.product(product_id);
+        let caps = frequency_caps(overlay);
+        let audio = formats_say(formats, AUDIO_WORDS);
         let mut sizes = product.sizes.clone();
         if sizes.is_empty() {
-            sizes = format_sizes(line);
+            sizes = format_sizes(formats);
         }
-        if sizes.is_empty() && (audio || formats_say(line, "video")) {
+        if sizes.is_empty() && (audio || formats_say(formats, VIDEO_WORDS)) {
             sizes = vec![if audio { (1, 1) } else { (640, 480) }];
         }
         if sizes.is_empty() {
             return Err(AdServerError::Permanent(format!(
-                "gam: product {} has no creative sizes: its formats name none; set ad_server.gam.products.\"{}\".sizes",
-                line.product_id, line.product_id
+                "gam: product {product_id} has no creative sizes: its formats name none; \
+                 set ad_server.gam.products.\"{product_id}\".sizes"
             )));
         }
         let placeholders = sizes
@@ -648,18 +649,16 @@ impl Gam {
     }
 
     /// Inventory from the product, geo and devices from the buyer's overlay.
-    fn targeting(&self, line: &LineSpec, product: &GamProduct) -> Result<El, AdServerError> {
+    fn targeting(&self, product_id: &str, product: &GamProduct, overlay: &Value) -> Result<El, AdServerError> {
         if product.ad_unit_ids.is_empty() && product.placement_ids.is_empty() {
             return Err(AdServerError::Permanent(format!(
-                "gam: product {} targets no inventory; set ad_server.gam.products.\"{}\".ad_unit_ids or placement_ids \
-                 (or ad_server.gam.default_ad_unit_ids)",
-                line.product_id, line.product_id
+                "gam: product {product_id} targets no inventory; set ad_server.gam.products.\"{product_id}\".ad_unit_ids \
+                 or placement_ids (or ad_server.gam.default_ad_unit_ids)"
             )));
         }
-        let overlay = overlay(line)?;
         let mut targeting = El::new("targeting");
-        let included = self.locations(&overlay, "geo_countries", "geo_regions")?;
-        let excluded = self.locations(&overlay, "geo_countries_exclude", "geo_regions_exclude")?;
+        let included = self.locations(overlay, "geo_countries", "geo_regions")?;
+        let excluded = self.locations(overlay, "geo_countries_exclude", "geo_regions_exclude")?;
         if !included.is_empty() || !excluded.is_empty() {
             let mut geo = El::new("geoTargeting");
             for id in included {
@@ -683,7 +682,7 @@ impl Gam {
         }
         targeting = targeting.child(inventory);
         let (devices, devices_excluded) =
-            (device_categories(&overlay, "device_type")?, device_categories(&overlay, "device_type_exclude")?);
+            (device_categories(overlay, "device_type")?, device_categories(overlay, "device_type_exclude")?);
         if !devices.is_empty() || !devices_excluded.is_empty() {
             let mut categories = El::new("deviceCategoryTargeting");
             for id in devices {
@@ -715,6 +714,62 @@ impl Gam {
             })?);
         }
         Ok(ids)
+    }
+
+    /// An availability forecast of the line item the product would book over the window: a
+    /// prospective line item with the product's inventory, type, priority and sizes and the
+    /// overlay's targeting (`ForecastService.getAvailabilityForecast`); a dry-run answers with
+    /// the in-process mock's forecast.
+    async fn availability(&self, request: &ForecastRequest) -> Result<Forecast, AdServerError> {
+        let product = self.product(&request.product_id);
+        let overlay = overlay(request.overlay.as_deref())?;
+        let tz = self.settings.time_zone;
+        let line_type = product.line_item_type.clone().unwrap_or_else(|| "STANDARD".to_owned());
+        let priority = product.priority.unwrap_or_else(|| default_priority(&line_type));
+        let days = ((request.end - request.start).num_seconds() as f64 / 86_400.0).ceil().max(1.0);
+        let goal = request.daily_impressions.map_or(1.0, |daily| daily as f64 * days).max(1.0).round() as i64;
+        let (caps, placeholders) = self.repeated_fields(&request.product_id, &request.formats, &overlay)?;
+        let mut line = El::new("lineItem");
+        line = if request.start > self.clock.now() {
+            line.child(date_time("startDateTime", request.start, tz))
+                .child(El::leaf("startDateTimeType", "USE_START_DATE_TIME"))
+        } else {
+            line.child(El::leaf("startDateTimeType", "IMMEDIATELY"))
+        };
+        line = line.child(date_time("endDateTime", request.end, tz));
+        for cap in caps {
+            line = line.child(cap);
+        }
+        line = line
+            .child(El::leaf("lineItemType", &line_type))
+            .child(El::leaf("priority", priority))
+            .child(El::leaf("costType", "CPM"));
+        let environment = environment(&placeholders, &request.formats);
+        for placeholder in placeholders {
+            line = line.child(placeholder);
+        }
+        line = line
+            .child(El::leaf("environmentType", environment))
+            .child(
+                El::new("primaryGoal")
+                    .child(El::leaf("goalType", "LIFETIME"))
+                    .child(El::leaf("unitType", "IMPRESSIONS"))
+                    .child(El::leaf("units", goal)),
+            )
+            .child(self.targeting(&request.product_id, &product, &overlay)?);
+        let options = El::new("forecastOptions")
+            .child(El::leaf("includeTargetingCriteriaBreakdown", false))
+            .child(El::leaf("includeContendingLineItems", false));
+        let operation = El::new("getAvailabilityForecast").child(El::new("lineItem").child(line)).child(options);
+        let Some(answer) = self.api.call("ForecastService", operation).await? else {
+            return Ok(super::mock::forecast(request, &[]));
+        };
+        let forecast = answer.first("rval").ok_or_else(|| malformed("getAvailabilityForecast"))?;
+        let units = |name: &str| forecast.text_at(name).and_then(|v| v.parse::<i64>().ok()).map(|v| v.max(0) as u64);
+        match (units("matchedUnits"), units("availableUnits")) {
+            (Some(matched), Some(available)) => Ok(Forecast { matched, available }),
+            _ => Err(malformed("getAvailabilityForecast")),
+        }
     }
 
     /// One order's delivery by day (in the network's time zone) and line item, from the day of
@@ -870,8 +925,9 @@ fn default_priority(line_type: &str) -> i64 {
     }
 }
 
-fn overlay(line: &LineSpec) -> Result<Value, AdServerError> {
-    match &line.targeting {
+/// The AdCP targeting overlay (JSON text) of a line or a forecast.
+fn overlay(text: Option<&str>) -> Result<Value, AdServerError> {
+    match text {
         None => Ok(Value::Null),
         Some(text) => serde_json::from_str(text)
             .map_err(|e| AdServerError::Permanent(format!("gam: the targeting overlay is not JSON ({e})"))),
@@ -928,15 +984,32 @@ fn frequency_caps(overlay: &Value) -> Vec<El> {
     ]
 }
 
-fn formats_say(line: &LineSpec, word: &str) -> bool {
-    line.formats.iter().any(|f| f.id.to_ascii_lowercase().contains(word))
+/// Words in a format id that say it plays audio, or video.
+const AUDIO_WORDS: &[&str] = &["audio", "podcast", "radio", "daast"];
+const VIDEO_WORDS: &[&str] = &["video", "ctv", "olv", "vast", "preroll", "pre_roll"];
+
+fn formats_say(formats: &[FormatId], words: &[&str]) -> bool {
+    formats.iter().any(|f| {
+        let id = f.id.to_ascii_lowercase();
+        words.iter().any(|word| id.contains(word))
+    })
+}
+
+/// Where the creatives play: a video player for audio and video, else a browser.
+fn environment(placeholders: &[El], formats: &[FormatId]) -> &'static str {
+    if placeholders.iter().any(|p| p.text_at("creativeSizeType") == Some("AUDIO")) || formats_say(formats, VIDEO_WORDS)
+    {
+        "VIDEO_PLAYER"
+    } else {
+        "BROWSER"
+    }
 }
 
 /// Placeholder sizes from the formats: their declared width and height, else a `300x250` in
 /// the format id.
-fn format_sizes(line: &LineSpec) -> Vec<(u32, u32)> {
+fn format_sizes(formats: &[FormatId]) -> Vec<(u32, u32)> {
     let mut sizes = Vec::new();
-    for format in &line.formats {
+    for format in formats {
         let size = match (format.width, format.height) {
             (Some(w), Some(h)) => Some((w, h)),
             _ => size_in(&format.id),
@@ -1251,11 +1324,9 @@ impl AdServer for Gam {
 
     fn forecast<'a>(
         &'a self,
-        _request: &'a ForecastRequest,
+        request: &'a ForecastRequest,
     ) -> Pin<Box<dyn Future<Output = Result<Forecast, AdServerError>> + Send + 'a>> {
-        Box::pin(std::future::ready(Err(AdServerError::Permanent(
-            "this publisher's GAM network does not quote avails through the sales agent yet".into(),
-        ))))
+        Box::pin(self.availability(request))
     }
 
     fn reported<'a>(
@@ -1317,6 +1388,31 @@ mod tests {
         assert_eq!(size_in("display_300x250"), Some((300, 250)));
         assert_eq!(size_in("banner-728x90-static"), Some((728, 90)));
         assert_eq!(size_in("video_30s"), None);
+    }
+
+    #[test]
+    fn format_ids_say_whether_they_play_video_or_audio() {
+        let formats = |ids: &[&str]| -> Vec<FormatId> {
+            ids.iter()
+                .map(|id| FormatId {
+                    agent_url: "self".into(),
+                    id: (*id).into(),
+                    width: None,
+                    height: None,
+                    duration_ms: None,
+                })
+                .collect()
+        };
+        for video in ["ctv_30s", "video_15s", "olv_preroll", "VAST_tag"] {
+            assert!(formats_say(&formats(&[video]), VIDEO_WORDS), "{video}");
+            assert!(!formats_say(&formats(&[video]), AUDIO_WORDS), "{video}");
+        }
+        for audio in ["audio_30s", "podcast_midroll", "daast_spot"] {
+            assert!(formats_say(&formats(&[audio]), AUDIO_WORDS), "{audio}");
+        }
+        assert!(!formats_say(&formats(&["display_300x250", "native_card"]), VIDEO_WORDS));
+        assert_eq!(environment(&[], &formats(&["ctv_30s"])), "VIDEO_PLAYER");
+        assert_eq!(environment(&[], &formats(&["display_300x250"])), "BROWSER");
     }
 
     #[test]

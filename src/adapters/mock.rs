@@ -410,6 +410,8 @@ mod tests {
             start,
             end: start + Duration::days(days),
             targeting,
+            overlay: None,
+            formats: vec![],
         }
     }
 

@@ -54,7 +54,10 @@ pub struct AvailsRequest {
     pub end_date: NaiveDate,
     pub budget: Option<f64>,
     pub targeting: ForecastTargeting,
+    /// The seed targeting overlay as sent (kept with the quotes).
     pub overlay: Option<Verbatim>,
+    /// The same targeting as the AdCP overlay the bought packages will carry.
+    pub line_overlay: Option<Verbatim>,
 }
 
 /// A product `get_avails` could not quote, and why.
@@ -182,6 +185,8 @@ pub async fn get_avails<S: Store>(
                 start,
                 end,
                 targeting: request.targeting.clone(),
+                overlay: request.line_overlay.as_ref().map(|o| o.0.clone()),
+                formats: product.format_ids.clone(),
             })
             .await
             .map_err(|e| Error::AdServerUnavailable(e.to_string()))?;

@@ -187,6 +187,11 @@ pub struct ForecastRequest {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub targeting: ForecastTargeting,
+    /// The same targeting as the AdCP overlay a booked line would carry (JSON text), for ad
+    /// servers that forecast the line they would book.
+    pub overlay: Option<String>,
+    /// The product's formats (creative sizes on ad servers that size lines).
+    pub formats: Vec<super::catalog::FormatId>,
 }
 
 /// What a forecast answers: the impressions the targeting reaches over the window (`matched`)

@@ -656,6 +656,7 @@ impl SalesAgent {
             budget: request.budget,
             targeting: targeting.forecast,
             overlay: request.targeting_overlay.map(|o| Verbatim(Value::Object(o).to_string())),
+            line_overlay: (!targeting.adcp.is_empty()).then(|| Verbatim(Value::Object(targeting.adcp).to_string())),
         };
         let catalog = self.app.catalog(tenant).await?;
         let now = self.app.clock().now();

@@ -142,6 +142,18 @@ async def test_dry_run_prints_the_gam_soap_calls_and_sends_nothing(gam_dry_run, 
     assert "Bearer" not in log, "credentials are never logged"
 
 
+async def test_get_avails_on_gam_asks_for_an_availability_forecast(gam_dry_run, schemas):
+    from test_seed_buying import CTV, avails_request
+    start = gam_dry_run.log_size()
+    async with connect(gam_dry_run.mcp_url, schemas, DEMO_TOKEN) as buyer:
+        body = await buyer.ok("get_avails", avails_request(product_ids=[CTV], targeting_overlay={"geo_country_any_of": ["US"]}))
+    assert body["packages"][0]["product_id"] == CTV and body["packages"][0]["impressions"] > 0, body
+    endpoint = "[dry-run] Would call: POST https://ads.google.com/apis/ads/publisher/v202608/ForecastService"
+    forecasts = [line for line in gam_dry_run.read_log(start).splitlines() if endpoint in line]
+    assert forecasts and "<getAvailabilityForecast" in forecasts[0], forecasts
+    assert "<adUnitId>21700000001</adUnitId>" in forecasts[0] and "<id>2840</id>" in forecasts[0], forecasts[0]
+
+
 async def test_x_dry_run_shows_the_gam_envelopes_of_one_request(gam_dry_run, schemas):
     async with connect(gam_dry_run.mcp_url, schemas, DEMO_TOKEN, headers={"X-Dry-Run": "true"}) as buyer:
         body = await buyer.ok("create_media_buy", create_request(unique_domain("gam-xdry")))

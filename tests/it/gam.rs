@@ -223,6 +223,8 @@ struct Fake {
     delivered: Vec<DeliveredDay>,
     /// The last report job's `CSV_DUMP`.
     report_csv: String,
+    /// Impressions the network's ad units see over any forecast window.
+    inventory: u64,
     report_polls: usize,
 }
 
@@ -778,6 +780,67 @@ async fn soap(State(shared): State<Shared>, method: Method, uri: Uri, headers: H
             }
             answer(&name, vec![El::new("rval").child(El::leaf("numChanges", changes))])
         }
+        ("ForecastService", "getAvailabilityForecast") => {
+            check_order(fake, "getAvailabilityForecast", &operation, &["lineItem", "forecastOptions"]);
+            let prospective = operation.first("lineItem").cloned().unwrap_or_default();
+            check_order(fake, "prospective line item", &prospective, &["lineItem", "proposalLineItem", "advertiserId"]);
+            let options = operation.first("forecastOptions").cloned().unwrap_or_default();
+            check_order(
+                fake,
+                "forecast options",
+                &options,
+                &["includeTargetingCriteriaBreakdown", "includeContendingLineItems", "breakdown"],
+            );
+            let line = prospective.first("lineItem").cloned().unwrap_or_default();
+            check_order(fake, "forecast line item", &line, LINE_ITEM);
+            let required =
+                ["endDateTime", "lineItemType", "costType", "creativePlaceholders", "primaryGoal", "targeting"];
+            let missing: Vec<&str> = required.iter().copied().filter(|r| line.first(r).is_none()).collect();
+            if !missing.is_empty()
+                || (line.first("startDateTime").is_none() && line.text_at("startDateTimeType") != Some("IMMEDIATELY"))
+            {
+                return refusal(fake, format!("forecast line item: missing {missing:?} or its start"));
+            }
+            for read_only in ["id", "orderId", "status"] {
+                if line.first(read_only).is_some() {
+                    fake.violations.push(format!("a prospective line item sends {read_only}"));
+                }
+            }
+            // The ad unit's impressions, a third of them in any one targeted country; available
+            // is what the unit's booked line items' goals leave.
+            let targeting = line.first("targeting").cloned().unwrap_or_default();
+            let ad_units: Vec<String> = targeting
+                .children_named("inventoryTargeting")
+                .flat_map(|i| i.children_named("targetedAdUnits"))
+                .filter_map(|u| u.text_at("adUnitId").map(str::to_owned))
+                .collect();
+            let countries =
+                targeting.first("geoTargeting").map_or(0, |g| g.children_named("targetedLocations").count());
+            let matched = if countries == 0 { fake.inventory } else { fake.inventory / 3 * countries.min(3) as u64 };
+            let booked: u64 = fake
+                .line_items
+                .iter()
+                .filter(|l| l.text_at("isArchived") != Some("true"))
+                .filter(|l| {
+                    l.text_at("targeting/inventoryTargeting/targetedAdUnits/adUnitId")
+                        .is_some_and(|u| ad_units.iter().any(|a| a == u))
+                })
+                .filter_map(|l| l.text_at("primaryGoal/units").and_then(|u| u.parse::<u64>().ok()))
+                .sum();
+            let available = matched.saturating_sub(booked);
+            answer(
+                &name,
+                vec![
+                    El::new("rval")
+                        .child(El::leaf("unitType", "IMPRESSIONS"))
+                        .child(El::leaf("availableUnits", available))
+                        .child(El::leaf("deliveredUnits", 0))
+                        .child(El::leaf("matchedUnits", matched))
+                        .child(El::leaf("possibleUnits", available))
+                        .child(El::leaf("reservedUnits", booked)),
+                ],
+            )
+        }
         ("ReportService", "runReportJob") => {
             let query = operation.first("reportJob").and_then(|j| j.first("reportQuery")).cloned().unwrap_or_default();
             check_order(fake, "report query", &query, REPORT_QUERY);
@@ -820,7 +883,11 @@ impl Server {
             .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        fake.lock().unwrap().url = url.clone();
+        {
+            let mut fake = fake.lock().unwrap();
+            fake.url = url.clone();
+            fake.inventory = 1_200_000;
+        }
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Server { url, fake }
     }
@@ -1233,6 +1300,62 @@ async fn reconciliation_reads_delivery_back_in_one_report_per_order_and_delivery
     assert!(server.fake().calls.is_empty(), "{:?}", server.fake().calls);
     assert_eq!(db.media_buy("demo", &small.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Completed);
     assert_eq!(db.media_buy("demo", &buy.media_buy_id).await.unwrap().unwrap().status, MediaBuyStatus::Active);
+}
+
+#[tokio::test]
+async fn avails_are_an_availability_forecast_of_the_line_item_the_product_would_book() {
+    use sales_agent::core::avails::{AvailsRequest, get_avails};
+    use sales_agent::core::delivery::ForecastTargeting;
+    use sales_agent::core::media_buy::Verbatim;
+    let test_db = support::sqlite().await;
+    let db = &test_db.db;
+    let demo = demo(&test_db).await;
+    let server = Server::start().await;
+    let gam = server.gam(false);
+    let at = t0() - chrono::Duration::days(1);
+    let request = AvailsRequest {
+        product_ids: vec!["prod-tech-display-001".into()],
+        start_date: t0().date_naive(),
+        end_date: (t0() + chrono::Duration::days(13)).date_naive(),
+        budget: None,
+        targeting: ForecastTargeting { countries: vec!["US".into()], ..ForecastTargeting::default() },
+        overlay: Some(Verbatim(r#"{"geo_country_any_of":["US"]}"#.into())),
+        line_overlay: Some(Verbatim(r#"{"geo_countries":["US"]}"#.into())),
+    };
+    let avails = get_avails(db, &gam, &demo.catalog, &demo.tenant, &demo.principal, &request, at).await.unwrap();
+    server.no_violations();
+    assert_eq!(
+        (avails.quotes.len(), avails.quotes[0].impressions),
+        (1, 400_000),
+        "a third of the unit's impressions in one country"
+    );
+    {
+        let fake = server.fake();
+        assert_eq!(fake.calls.iter().filter(|c| *c == "ForecastService.getAvailabilityForecast").count(), 1);
+        let body = fake.bodies.iter().find(|b| b.name == "getAvailabilityForecast").unwrap();
+        let line = body.first("lineItem").unwrap().first("lineItem").unwrap();
+        assert_eq!(line.text_at("lineItemType"), Some("STANDARD"));
+        assert_eq!(line.text_at("targeting/inventoryTargeting/targetedAdUnits/adUnitId"), Some(AD_UNIT));
+        assert_eq!(line.text_at("targeting/geoTargeting/targetedLocations/id"), Some("2840"), "the US");
+        assert_eq!(line.text_at("creativePlaceholders/size/width"), Some("300"), "the product's format");
+        assert_eq!(line.text_at("startDateTime/date/day"), Some("31"), "April 1st UTC began on March 31st in New York");
+        assert_eq!(line.text_at("primaryGoal/units"), Some("2100000"), "150,000 a day for 14 days");
+    }
+
+    // A booked line item takes its goal from what is available.
+    create(db, &demo, &[2000.0]).await;
+    sync_due(db, &gam, &Deferred, &demo.tenant, &demo.catalog, at).await.unwrap();
+    let avails = get_avails(db, &gam, &demo.catalog, &demo.tenant, &demo.principal, &request, at).await.unwrap();
+    server.no_violations();
+    assert_eq!(avails.quotes[0].impressions, 400_000 - 160_000);
+    assert!((avails.quotes[0].availability - 0.6).abs() < 1e-9, "{}", avails.quotes[0].availability);
+
+    // A dry-run asks GAM nothing and forecasts like the in-process mock.
+    let calls = server.fake().calls.len();
+    let dry = server.gam(true);
+    let avails = get_avails(db, &dry, &demo.catalog, &demo.tenant, &demo.principal, &request, at).await.unwrap();
+    assert!(avails.quotes[0].impressions > 0);
+    assert_eq!(server.fake().calls.len(), calls, "a dry-run sends nothing");
 }
 
 #[tokio::test]
