@@ -633,7 +633,7 @@ async fn rate_limits_are_retried_and_errors_classified() {
 
 #[tokio::test]
 async fn reconciliation_reads_delivery_back_from_the_queued_report() {
-    use sales_agent::core::reconcile::reconcile_due;
+    use sales_agent::core::reconcile::{Reconciled, reconcile_due};
     let test_db = support::sqlite().await;
     let db = &test_db.db;
     let demo = demo(&test_db).await;
@@ -714,6 +714,24 @@ async fn reconciliation_reads_delivery_back_from_the_queued_report() {
     assert_eq!(body["StartDateISO"], "2026-04-03T00:00:00Z");
     assert_eq!(read(later).await.buys[0].packages[0].totals.impressions, 72000.0);
     server.no_violations();
+
+    // A report Kevel answers with nonsense is reported unreadable, and what was stored stays.
+    server.fake().faults.push_back(Fault {
+        method: Method::POST,
+        prefix: "/v1/report/queue",
+        skip: 0,
+        status: 200,
+        body: "{}",
+        retry_after: None,
+    });
+    let next_day = later + chrono::Duration::days(1);
+    let done = reconcile_due(db, &kevel, &Deferred, &demo.tenant, &demo.catalog, recheck, next_day).await.unwrap();
+    assert!(
+        done.iter().any(|d| matches!(d, Reconciled::Unreadable { error, .. } if error.contains("delivery report"))),
+        "{done:?}"
+    );
+    let report = read(next_day).await;
+    assert_eq!((report.buys[0].packages[0].totals.impressions, report.buys[0].reported_as_of), (72000.0, Some(later)));
 }
 
 #[tokio::test]
