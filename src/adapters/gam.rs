@@ -35,7 +35,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
 use serde_json::Value;
 
 use super::google_auth::{ServiceAccount, ServiceAccountTokens};
-use super::http::{KnownIds, RateLimitRetry, Recorder, TokenSource, simulated_id};
+use super::http::{KnownIds, RateLimitRetry, Recorder, ReportWait, TokenSource, simulated_id};
 use super::soap::{El, SoapApi, Statement};
 use crate::core::booking::{
     AdServerError, AdServerOp, Applied, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving, order_state,
@@ -569,21 +569,12 @@ impl Gam {
     /// (GAM refuses to move the start of a line that has begun).
     fn line_fields(&self, buy: &MediaBuy, line: &LineSpec, create: bool) -> Result<Vec<El>, AdServerError> {
         let product = self.product(&line.product_id);
-        let tz = self.settings.time_zone;
-        let now = self.clock.now();
         let (line_type, cost_type, cost, goal) = pricing(line, &product)?;
-        let priority = product.priority.unwrap_or_else(|| default_priority(&line_type));
         let mut fields = vec![
             El::leaf("name", line_name(&buy.media_buy_id, &line.package_id)),
             El::leaf("externalId", &line.package_id),
         ];
-        if line.start > now {
-            fields.push(date_time("startDateTime", line.start, tz));
-            fields.push(El::leaf("startDateTimeType", "USE_START_DATE_TIME"));
-        } else if create {
-            fields.push(El::leaf("startDateTimeType", "IMMEDIATELY"));
-        }
-        fields.push(date_time("endDateTime", line.end, tz));
+        fields.extend(self.dates(line.start, line.end, create));
         fields.push(El::leaf("creativeRotationType", "EVEN"));
         fields.push(El::leaf(
             "deliveryRateType",
@@ -593,18 +584,51 @@ impl Gam {
                 Pacing::FrontLoaded => "FRONTLOADED",
             },
         ));
-        let overlay = overlay(line.targeting.as_deref())?;
-        let (caps, placeholders) = self.repeated_fields(&line.product_id, &line.formats, &overlay)?;
-        fields.extend(caps);
-        fields.push(El::leaf("lineItemType", &line_type));
+        let terms = Terms {
+            product_id: &line.product_id,
+            product: &product,
+            formats: &line.formats,
+            overlay: &overlay(line.targeting.as_deref())?,
+            line_type: &line_type,
+            cost: Some(money("costPerUnit", &buy.currency, cost)),
+            cost_type,
+            goal,
+        };
+        fields.extend(self.terms(terms)?);
+        Ok(fields)
+    }
+
+    /// The start (when in the future, or `IMMEDIATELY` for a new line) and end, in the network's
+    /// time zone.
+    fn dates(&self, start: DateTime<Utc>, end: DateTime<Utc>, create: bool) -> Vec<El> {
+        let tz = self.settings.time_zone;
+        let mut fields = Vec::with_capacity(3);
+        if start > self.clock.now() {
+            fields.push(date_time("startDateTime", start, tz));
+            fields.push(El::leaf("startDateTimeType", "USE_START_DATE_TIME"));
+        } else if create {
+            fields.push(El::leaf("startDateTimeType", "IMMEDIATELY"));
+        }
+        fields.push(date_time("endDateTime", end, tz));
+        fields
+    }
+
+    /// What a line item buys and where, from frequency caps to targeting, in schema order: the
+    /// same for a booked line item and a forecast's prospective one.
+    fn terms(&self, terms: Terms<'_>) -> Result<Vec<El>, AdServerError> {
+        let priority = terms.product.priority.unwrap_or_else(|| default_priority(terms.line_type));
+        let (caps, placeholders) =
+            self.repeated_fields(terms.product_id, terms.product, terms.formats, terms.overlay)?;
+        let mut fields = caps;
+        fields.push(El::leaf("lineItemType", terms.line_type));
         fields.push(El::leaf("priority", priority));
-        fields.push(money("costPerUnit", &buy.currency, cost));
-        fields.push(El::leaf("costType", cost_type));
-        let environment = environment(&placeholders, &line.formats);
+        fields.extend(terms.cost);
+        fields.push(El::leaf("costType", terms.cost_type));
+        let environment = environment(&placeholders, terms.formats);
         fields.extend(placeholders);
         fields.push(El::leaf("environmentType", environment));
-        fields.push(goal);
-        fields.push(self.targeting(&line.product_id, &product, &overlay)?);
+        fields.push(terms.goal);
+        fields.push(self.targeting(terms.product_id, terms.product, terms.overlay)?);
         Ok(fields)
     }
 
@@ -612,10 +636,10 @@ impl Gam {
     fn repeated_fields(
         &self,
         product_id: &str,
+        product: &GamProduct,
         formats: &[FormatId],
         overlay: &Value,
     ) -> Result<(Vec<El>, Vec<El>), AdServerError> {
-        let product = self.product(product_id);
         let caps = frequency_caps(overlay);
         let audio = formats_say(formats, AUDIO_WORDS);
         let mut sizes = product.sizes.clone();
@@ -722,41 +746,26 @@ impl Gam {
     /// the in-process mock's forecast.
     async fn availability(&self, request: &ForecastRequest) -> Result<Forecast, AdServerError> {
         let product = self.product(&request.product_id);
-        let overlay = overlay(request.overlay.as_deref())?;
-        let tz = self.settings.time_zone;
         let line_type = product.line_item_type.clone().unwrap_or_else(|| "STANDARD".to_owned());
-        let priority = product.priority.unwrap_or_else(|| default_priority(&line_type));
         let days = ((request.end - request.start).num_seconds() as f64 / 86_400.0).ceil().max(1.0);
-        let goal = request.daily_impressions.map_or(1.0, |daily| daily as f64 * days).max(1.0).round() as i64;
-        let (caps, placeholders) = self.repeated_fields(&request.product_id, &request.formats, &overlay)?;
-        let mut line = El::new("lineItem");
-        line = if request.start > self.clock.now() {
-            line.child(date_time("startDateTime", request.start, tz))
-                .child(El::leaf("startDateTimeType", "USE_START_DATE_TIME"))
-        } else {
-            line.child(El::leaf("startDateTimeType", "IMMEDIATELY"))
+        let units = request.daily_impressions.map_or(1.0, |daily| daily as f64 * days).max(1.0).round() as i64;
+        let terms = Terms {
+            product_id: &request.product_id,
+            product: &product,
+            formats: &request.formats,
+            overlay: &overlay(request.overlay.as_deref())?,
+            line_type: &line_type,
+            cost: None,
+            cost_type: "CPM",
+            goal: El::new("primaryGoal")
+                .child(El::leaf("goalType", "LIFETIME"))
+                .child(El::leaf("unitType", "IMPRESSIONS"))
+                .child(El::leaf("units", units)),
         };
-        line = line.child(date_time("endDateTime", request.end, tz));
-        for cap in caps {
-            line = line.child(cap);
+        let mut line = El::new("lineItem");
+        for field in self.dates(request.start, request.end, true).into_iter().chain(self.terms(terms)?) {
+            line = line.child(field);
         }
-        line = line
-            .child(El::leaf("lineItemType", &line_type))
-            .child(El::leaf("priority", priority))
-            .child(El::leaf("costType", "CPM"));
-        let environment = environment(&placeholders, &request.formats);
-        for placeholder in placeholders {
-            line = line.child(placeholder);
-        }
-        line = line
-            .child(El::leaf("environmentType", environment))
-            .child(
-                El::new("primaryGoal")
-                    .child(El::leaf("goalType", "LIFETIME"))
-                    .child(El::leaf("unitType", "IMPRESSIONS"))
-                    .child(El::leaf("units", goal)),
-            )
-            .child(self.targeting(&request.product_id, &product, &overlay)?);
         let options = El::new("forecastOptions")
             .child(El::leaf("includeTargetingCriteriaBreakdown", false))
             .child(El::leaf("includeContendingLineItems", false));
@@ -802,22 +811,14 @@ impl Gam {
         let run = El::new("runReportJob").child(El::new("reportJob").child(query));
         let Some(answer) = self.api.call("ReportService", run).await? else { return Ok(None) };
         let job = answer.first("rval").map_or_else(|| Err(malformed("runReportJob")), |r| id_of(r, "report job"))?;
-        let mut waited = Duration::ZERO;
-        let mut pause = Duration::from_millis(250);
+        let mut wait = ReportWait::new(self.settings.report_wait);
         loop {
             let status = El::new("getReportJobStatus").child(El::leaf("reportJobId", job));
             let answer =
                 self.api.call("ReportService", status).await?.ok_or_else(|| malformed("getReportJobStatus"))?;
             match answer.text_at("rval") {
                 Some("COMPLETED") => break,
-                Some("IN_PROGRESS") if waited < self.settings.report_wait => {
-                    tokio::time::sleep(pause).await;
-                    waited += pause;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-                Some("IN_PROGRESS") => {
-                    return Err(AdServerError::Retryable("gam: the delivery report is still running".into()));
-                }
+                Some("IN_PROGRESS") => wait.next("gam").await?,
                 Some("FAILED") => return Err(AdServerError::Retryable("gam: the delivery report job failed".into())),
                 _ => return Err(malformed("getReportJobStatus")),
             }
@@ -871,6 +872,19 @@ impl Gam {
             Ok(bytes.to_vec())
         }
     }
+}
+
+/// What a line item buys (see [`Gam::terms`]).
+struct Terms<'a> {
+    product_id: &'a str,
+    product: &'a GamProduct,
+    formats: &'a [FormatId],
+    overlay: &'a Value,
+    line_type: &'a str,
+    /// `costPerUnit`; a forecast's prospective line item has none.
+    cost: Option<El>,
+    cost_type: &'static str,
+    goal: El,
 }
 
 /// Whether the line should deliver: it runs and so does its buy.

@@ -40,6 +40,43 @@ impl RateLimitRetry {
     }
 }
 
+/// Paces the polls of a platform's report job: 250 ms doubling to 5 s between polls, until
+/// `limit` is spent.
+pub struct ReportWait {
+    waited: Duration,
+    pause: Duration,
+    limit: Duration,
+}
+
+impl ReportWait {
+    pub fn new(limit: Duration) -> ReportWait {
+        ReportWait { waited: Duration::ZERO, pause: Duration::from_millis(250), limit }
+    }
+
+    /// Waits before the next poll.
+    ///
+    /// # Errors
+    /// `Retryable` once the limit is spent: the report is still running.
+    pub async fn next(&mut self, platform: &str) -> Result<(), AdServerError> {
+        if self.waited >= self.limit {
+            return Err(AdServerError::Retryable(format!("{platform}: the delivery report is still running")));
+        }
+        tokio::time::sleep(self.pause).await;
+        self.waited += self.pause;
+        self.pause = (self.pause * 2).min(Duration::from_secs(5));
+        Ok(())
+    }
+}
+
+/// Prints the call a dry-run would make (`[dry-run] Would call: METHOD URL payload`) and
+/// writes it to the rehearsal's recorder, if any.
+pub fn print_dry_run(platform: &str, recorder: Option<&Recorder>, call: String) {
+    tracing::info!(platform, "[dry-run] Would call: {call}");
+    if let Some(recorder) = recorder {
+        recorder.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(call);
+    }
+}
+
 /// The HTTP client every adapter uses: short connect timeout, `timeout` per request, no
 /// redirects.
 ///
@@ -204,13 +241,7 @@ impl JsonApi {
         let url = self.url(path);
         if self.dry_run {
             let payload = body.map(|b| format!(" {b}")).unwrap_or_default();
-            tracing::info!(platform = self.platform, "[dry-run] Would call: {method} {url}{payload}");
-            if let Some(recorder) = &self.recorder {
-                recorder
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(format!("{method} {url}{payload}"));
-            }
+            print_dry_run(self.platform, self.recorder.as_ref(), format!("{method} {url}{payload}"));
             return Ok(Value::Null);
         }
         let mut attempt = 0;

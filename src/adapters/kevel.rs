@@ -24,7 +24,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::http::{JsonApi, KnownIds, RateLimitRetry, Recorder, simulated_id};
+use super::http::{JsonApi, KnownIds, RateLimitRetry, Recorder, ReportWait, simulated_id};
 use crate::core::booking::{
     AdServerError, AdServerOp, Applied, Booking, CreativeSpec, LineSpec, OrderSpec, RunState, Serving,
 };
@@ -437,8 +437,7 @@ impl Kevel {
         }
         let report = queued.get("Id").and_then(Value::as_str).ok_or_else(|| malformed("/v1/report/queue", "no Id"))?;
         let path = format!("/v1/report/queue/{report}");
-        let mut waited = Duration::ZERO;
-        let mut pause = Duration::from_millis(250);
+        let mut wait = ReportWait::new(self.settings.report_wait);
         loop {
             let polled = self.api.call(Method::GET, &path, None).await?;
             match polled.get("Status").and_then(Value::as_i64) {
@@ -446,12 +445,7 @@ impl Kevel {
                     let records = polled.pointer("/Result/Records").and_then(Value::as_array);
                     return Ok(Some(records.cloned().unwrap_or_default()));
                 }
-                Some(1) if waited < self.settings.report_wait => {
-                    tokio::time::sleep(pause).await;
-                    waited += pause;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-                Some(1) => return Err(AdServerError::Retryable("kevel: the delivery report is still running".into())),
+                Some(1) => wait.next("kevel").await?,
                 Some(3) => {
                     let message = polled.get("Message").and_then(Value::as_str).unwrap_or("no message");
                     return Err(AdServerError::Retryable(format!("kevel: the delivery report failed: {message}")));

@@ -380,13 +380,7 @@ impl SoapApi {
         let url = format!("{}/{service}", self.endpoint);
         let document = self.envelope(&operation);
         if self.dry_run {
-            tracing::info!(platform = "gam", "[dry-run] Would call: POST {url} {document}");
-            if let Some(recorder) = &self.recorder {
-                recorder
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(format!("POST {url} {document}"));
-            }
+            super::http::print_dry_run("gam", self.recorder.as_ref(), format!("POST {url} {document}"));
             return Ok(None);
         }
         let what = format!("gam: {service}.{}", operation.name);

@@ -8,7 +8,6 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use sales_agent::config::AdServerConfig;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use crate::support;
 
@@ -18,44 +17,32 @@ const ACCOUNT: &str = "techcorp.example";
 const BOOKED_WITHIN: Duration = Duration::from_secs(30);
 
 /// The sales agent running the demo tenant on an ad server.
-pub(crate) struct Agent {
-    base: String,
-    pub public_url: String,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _db: support::TestDb,
+pub(crate) struct Agent(support::Running);
+
+impl std::ops::Deref for Agent {
+    type Target = support::Running;
+
+    fn deref(&self) -> &support::Running {
+        &self.0
+    }
 }
 
 impl Agent {
     pub(crate) async fn start(ad_server: AdServerConfig) -> Agent {
-        let test_db = support::sqlite().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let mut config = support::demo_config(&test_db.url);
-        config.public_url = format!("http://{address}/mcp");
-        for tenant in &mut config.tenants {
-            tenant.tenant.agent_url = config.public_url.clone();
-            tenant.ad_server = ad_server.clone();
-            // Read the ad server back every second (statuses and delivery).
-            tenant.ad_server_refresh = Duration::from_secs(1);
-        }
-        let shutdown = CancellationToken::new();
-        let public_url = config.public_url.clone();
-        let task = tokio::spawn(sales_agent::run(config, listener, shutdown.clone()));
-        let agent = Agent { base: format!("http://{address}"), public_url, shutdown, task, _db: test_db };
-        let client = reqwest::Client::new();
-        for _ in 0..500 {
-            if client.get(format!("{}/readyz", agent.base)).send().await.is_ok_and(|r| r.status() == 200) {
-                return agent;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the agent did not become ready");
+        Agent(
+            support::Running::start(|config| {
+                for tenant in &mut config.tenants {
+                    tenant.ad_server = ad_server.clone();
+                    // Read the ad server back every second (statuses and delivery).
+                    tenant.ad_server_refresh = Duration::from_secs(1);
+                }
+            })
+            .await,
+        )
     }
 
     pub(crate) async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        self.0.stop().await;
     }
 
     /// A tool call's structured result; a tool error fails the test.

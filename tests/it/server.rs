@@ -3,44 +3,27 @@
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use crate::support;
 
-struct Server {
-    base: String,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _db: support::TestDb,
+/// The demo agent on a free port.
+struct Server(support::Running);
+
+impl std::ops::Deref for Server {
+    type Target = support::Running;
+
+    fn deref(&self) -> &support::Running {
+        &self.0
+    }
 }
 
 impl Server {
     async fn start() -> Server {
-        let test_db = support::sqlite().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let mut config = support::demo_config(&test_db.url);
-        config.public_url = format!("http://{address}/mcp");
-        for tenant in &mut config.tenants {
-            tenant.tenant.agent_url = config.public_url.clone();
-        }
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(sales_agent::run(config, listener, shutdown.clone()));
-        let server = Server { base: format!("http://{address}"), shutdown, task, _db: test_db };
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if client.get(format!("{}/readyz", server.base)).send().await.is_ok_and(|r| r.status() == 200) {
-                return server;
-            }
-            tokio::task::yield_now().await;
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("server did not become ready");
+        Server(support::Running::start(|_| {}).await)
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        self.0.stop().await;
     }
 
     async fn post(&self, token: Option<&str>, body: Value) -> reqwest::Response {

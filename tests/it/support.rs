@@ -54,6 +54,50 @@ pub fn demo_config(database_url: &str) -> Config {
     .expect("demo configuration loads")
 }
 
+/// The sales agent serving the demo configuration (changed by `configure`) on a fresh SQLite
+/// database and a free loopback port, with its public URL set to that port.
+pub struct Running {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub public_url: String,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _db: TestDb,
+}
+
+impl Running {
+    /// Starts the agent and waits until it is ready.
+    pub async fn start(configure: impl FnOnce(&mut Config)) -> Running {
+        let test_db = sqlite().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut config = demo_config(&test_db.url);
+        config.public_url = format!("http://{address}/mcp");
+        for tenant in &mut config.tenants {
+            tenant.tenant.agent_url = config.public_url.clone();
+        }
+        configure(&mut config);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let public_url = config.public_url.clone();
+        let task = tokio::spawn(sales_agent::run(config, listener, shutdown.clone()));
+        let running = Running { base: format!("http://{address}"), public_url, shutdown, task, _db: test_db };
+        let client = reqwest::Client::new();
+        for _ in 0..500 {
+            if client.get(format!("{}/readyz", running.base)).send().await.is_ok_and(|r| r.status() == 200) {
+                return running;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the agent did not become ready");
+    }
+
+    /// Shuts the agent down; its run must end cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 /// A clock that stands still (time is injected).
 pub struct FixedClock(pub chrono::DateTime<chrono::Utc>);
 
